@@ -1,0 +1,93 @@
+//! What a call runs with: its identity, inputs, limits and the node-provided
+//! sources of randomness and private storage.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a call may change replicated state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallMode {
+    /// A view or a query: any attempt to change state fails the call.
+    View,
+    /// A mutating call: a successful change becomes a delta.
+    Mutate,
+}
+
+/// Per-call size limits enforced by the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    /// Largest return value (JSON bytes).
+    pub max_return_bytes: usize,
+    /// Total bytes of log lines.
+    pub max_log_bytes: usize,
+    /// Total bytes of event payloads.
+    pub max_event_bytes: usize,
+    /// Most collection handles one call may hold.
+    pub max_handles: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            max_return_bytes: 4 << 20,
+            max_log_bytes: 64 << 10,
+            max_event_bytes: 1 << 20,
+            max_handles: 1 << 20,
+        }
+    }
+}
+
+/// Node-private storage: per context, per node, never replicated.
+///
+/// Reads go to the implementation; writes are buffered by the call and handed
+/// back in [`CallOutcome::private_writes`](crate::CallOutcome::private_writes), so
+/// a failed call writes nothing.
+pub trait PrivateStorage: Send + Sync {
+    /// Reads a key.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Private storage with nothing in it.
+#[derive(Debug, Default)]
+pub struct NoPrivateStorage;
+
+impl PrivateStorage for NoPrivateStorage {
+    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Fills buffers with random bytes (the node uses the OS; tests use a seed).
+pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
+
+/// Everything a call needs besides the state itself.
+pub struct CallEnv {
+    /// The context's id.
+    pub context_id: [u8; 32],
+    /// The executing member's public key.
+    pub executor: [u8; 32],
+    /// Wall-clock time of the call, nanoseconds since the Unix epoch.
+    pub time_nanos: u64,
+    /// The JSON arguments object.
+    pub input: Vec<u8>,
+    /// View or mutating.
+    pub mode: CallMode,
+    /// Size limits.
+    pub limits: CallLimits,
+    /// Node-private storage of this context.
+    pub private: Arc<dyn PrivateStorage>,
+    /// Random bytes for `env::random_bytes`.
+    pub random: RandomSource,
+}
+
+/// An event emitted by a call. It travels inside the call's delta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmittedEvent {
+    /// The event variant's name.
+    pub kind: String,
+    /// The payload as JSON text.
+    pub data: String,
+    /// Method receiving nodes run after applying the delta, if any.
+    pub handler: Option<String>,
+}

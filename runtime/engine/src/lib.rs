@@ -1,0 +1,35 @@
+//! The mero state engine.
+//!
+//! A context's state is one [`loro::LoroDoc`], owned by the host rather than by
+//! WASM memory. App collections are handles to Loro containers and every
+//! collection operation is a [`HostRequest`](mero_abi::host::HostRequest) that
+//! [`Session::dispatch`] executes. This crate is the *only* implementation of
+//! those semantics: the node calls it from its WASM imports and the SDK's
+//! native test host calls it directly, so an app's `cargo test` exercises the
+//! same code its nodes run.
+//!
+//! A call goes [`ContextState::begin`] → dispatches → [`ContextState::finish`].
+//! `finish` commits the call's operations as one Loro change and returns them
+//! as a [`DeltaPayload`]; a failed call (error, panic, trap) is rolled back and
+//! leaves no trace.
+//!
+//! This crate must not do IO: no files, sockets, clocks or OS randomness. The
+//! caller supplies time, randomness and private storage through [`CallEnv`].
+
+mod env;
+mod error;
+mod session;
+mod state;
+pub mod value;
+
+pub use env::{
+    CallEnv, CallLimits, CallMode, EmittedEvent, NoPrivateStorage, PrivateStorage, RandomSource,
+};
+pub use error::EngineError;
+pub use session::Session;
+pub use state::{CallOutcome, ContextState, DeltaPayload};
+
+pub use loro::VersionVector;
+
+#[cfg(test)]
+mod tests;

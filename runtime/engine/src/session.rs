@@ -1,0 +1,579 @@
+//! One call in progress: the handle table and the semantics of every host request.
+//!
+//! This is the only implementation of host-function semantics. The node calls
+//! [`Session::dispatch`] from its WASM import; the SDK's native test host calls
+//! it directly.
+
+use std::collections::BTreeMap;
+
+use loro::{
+    Container, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap, LoroMovableList,
+    LoroText, ValueOrContainer, VersionVector,
+};
+use mero_abi::host::{ContainerKind, Handle, HostRequest, HostResponse, HostResult, SlotIn, SlotOut};
+
+use crate::env::{CallEnv, CallMode, EmittedEvent};
+use crate::error::EngineError;
+use crate::state::FIELDS_ROOT;
+use crate::value::{json_bytes_to_loro, loro_to_json_bytes};
+
+/// Largest `RandomBytes` request.
+const MAX_RANDOM_BYTES: u32 = 1 << 20;
+
+/// A call in progress. Created by [`ContextState::begin`](crate::ContextState::begin).
+pub struct Session {
+    doc: LoroDoc,
+    env: CallEnv,
+    start: Frontiers,
+    start_vv: VersionVector,
+    handles: Vec<Container>,
+    ret: Option<Result<Vec<u8>, Vec<u8>>>,
+    panic: Option<String>,
+    logs: Vec<String>,
+    log_bytes: usize,
+    events: Vec<EmittedEvent>,
+    event_bytes: usize,
+    private_writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// What [`ContextState::finish`](crate::ContextState::finish) needs from a session.
+pub(crate) struct SessionParts {
+    pub start: Frontiers,
+    pub start_vv: VersionVector,
+    pub mode: CallMode,
+    pub ret: Option<Result<Vec<u8>, Vec<u8>>>,
+    pub panic: Option<String>,
+    pub logs: Vec<String>,
+    pub events: Vec<EmittedEvent>,
+    pub private_writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Session {
+    pub(crate) fn new(doc: LoroDoc, env: CallEnv, start: Frontiers) -> Self {
+        let start_vv = doc.oplog_vv();
+        Self {
+            doc,
+            env,
+            start,
+            start_vv,
+            handles: Vec::new(),
+            ret: None,
+            panic: None,
+            logs: Vec::new(),
+            log_bytes: 0,
+            events: Vec::new(),
+            event_bytes: 0,
+            private_writes: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> SessionParts {
+        SessionParts {
+            start: self.start,
+            start_vv: self.start_vv,
+            mode: self.env.mode,
+            ret: self.ret,
+            panic: self.panic,
+            logs: self.logs,
+            events: self.events,
+            private_writes: self.private_writes,
+        }
+    }
+
+    /// The call's mode.
+    pub fn mode(&self) -> CallMode {
+        self.env.mode
+    }
+
+    /// The panic message the app reported, if it panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        self.panic.as_deref()
+    }
+
+    /// Executes one host request.
+    pub fn dispatch(&mut self, req: HostRequest<'_>) -> HostResult {
+        self.dispatch_inner(req).map_err(Into::into)
+    }
+
+    fn dispatch_inner(&mut self, req: HostRequest<'_>) -> Result<HostResponse, EngineError> {
+        use HostRequest as R;
+        use HostResponse as A;
+        Ok(match req {
+            R::Input => A::Bytes(self.env.input.clone()),
+            R::Return { ok, data } => {
+                if data.len() > self.env.limits.max_return_bytes {
+                    return Err(EngineError::Limit(format!(
+                        "return value is {} bytes; the node allows {}",
+                        data.len(),
+                        self.env.limits.max_return_bytes
+                    )));
+                }
+                self.ret = Some(if ok { Ok(data.to_vec()) } else { Err(data.to_vec()) });
+                A::Unit
+            }
+            R::Log { msg } => {
+                self.log_bytes += msg.len();
+                if self.log_bytes > self.env.limits.max_log_bytes {
+                    return Err(EngineError::Limit(format!(
+                        "logs exceed {} bytes in one call",
+                        self.env.limits.max_log_bytes
+                    )));
+                }
+                self.logs.push(msg.to_owned());
+                A::Unit
+            }
+            R::Panic { msg } => {
+                self.panic = Some(msg.to_owned());
+                A::Unit
+            }
+            R::Emit { kind, data, handler } => {
+                self.check_writable("emit an event")?;
+                self.event_bytes += kind.len() + data.len();
+                if self.event_bytes > self.env.limits.max_event_bytes {
+                    return Err(EngineError::Limit(format!(
+                        "events exceed {} bytes in one call",
+                        self.env.limits.max_event_bytes
+                    )));
+                }
+                let data = std::str::from_utf8(data)
+                    .map_err(|_| EngineError::invalid("event payload is not UTF-8 JSON"))?;
+                self.events.push(EmittedEvent {
+                    kind: kind.to_owned(),
+                    data: data.to_owned(),
+                    handler: handler.map(str::to_owned),
+                });
+                A::Unit
+            }
+            R::ContextId => A::Bytes(self.env.context_id.to_vec()),
+            R::ExecutorId => A::Bytes(self.env.executor.to_vec()),
+            R::TimeNanos => A::U64(self.env.time_nanos),
+            R::RandomBytes { len } => {
+                if len > MAX_RANDOM_BYTES {
+                    return Err(EngineError::Limit(format!(
+                        "at most {MAX_RANDOM_BYTES} random bytes per request"
+                    )));
+                }
+                let mut buf = vec![0u8; len as usize];
+                (self.env.random)(&mut buf);
+                A::Bytes(buf)
+            }
+            R::PrivateGet { key } => A::OptBytes(match self.private_writes.get(key) {
+                Some(v) => v.clone(),
+                None => self.env.private.get(key),
+            }),
+            R::PrivateSet { key, value } => {
+                self.check_writable("write private storage")?;
+                self.private_writes
+                    .insert(key.to_vec(), value.map(<[u8]>::to_vec));
+                A::Unit
+            }
+            R::Root { name, kind } => {
+                let c = self.root(name, kind)?;
+                A::Handle(self.push(c)?)
+            }
+            R::RootValueGet { name } => A::OptBytes(
+                match self.doc.get_map(FIELDS_ROOT).get(name) {
+                    Some(ValueOrContainer::Value(v)) => Some(loro_to_json_bytes(&v)),
+                    _ => None,
+                },
+            ),
+            R::RootValueSet { name, value } => {
+                self.check_writable("set a state field")?;
+                self.doc
+                    .get_map(FIELDS_ROOT)
+                    .insert(name, json_bytes_to_loro(value)?)?;
+                A::Unit
+            }
+            R::New { kind } => A::Handle(self.push(detached(kind))?),
+            R::BindRoot { name, src } => {
+                self.check_writable("initialize state")?;
+                let src = self.get(src)?.clone();
+                let root = self.root(name, kind_of(&src)?)?;
+                replace_contents(&src, &root)?;
+                A::Handle(self.push(root)?)
+            }
+            R::MapGet { map, key } => {
+                let m = self.map(map, false)?;
+                A::OptSlot(match m.get(key) {
+                    Some(v) => Some(self.slot_out(v)?),
+                    None => None,
+                })
+            }
+            R::MapInsert { map, key, value } => {
+                let m = self.map(map, true)?;
+                match value {
+                    SlotIn::Value(json) => {
+                        m.insert(key, json_bytes_to_loro(json)?)?;
+                        A::Unit
+                    }
+                    SlotIn::Container(src) => {
+                        let src = self.get(src)?.clone();
+                        let child = map_child(&m, key, kind_of(&src)?)?;
+                        replace_contents(&src, &child)?;
+                        A::Handle(self.push(child)?)
+                    }
+                }
+            }
+            R::MapEnsure { map, key, kind } => {
+                let m = self.map(map, true)?;
+                let child = match m.get(key) {
+                    Some(ValueOrContainer::Container(c)) if kind_of(&c)? == kind => c,
+                    _ => map_child(&m, key, kind)?,
+                };
+                A::Handle(self.push(child)?)
+            }
+            R::MapRemove { map, key } => {
+                let m = self.map(map, true)?;
+                let present = m.get(key).is_some();
+                if present {
+                    m.delete(key)?;
+                }
+                A::Bool(present)
+            }
+            R::MapContains { map, key } => A::Bool(self.map(map, false)?.get(key).is_some()),
+            R::MapEntries { map } => {
+                let m = self.map(map, false)?;
+                let mut raw = Vec::with_capacity(m.len());
+                m.for_each(|k, v| raw.push((k.to_owned(), v)));
+                raw.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out = Vec::with_capacity(raw.len());
+                for (k, v) in raw {
+                    out.push((k, self.slot_out(v)?));
+                }
+                A::Entries(out)
+            }
+            R::MapClear { map } => {
+                self.map(map, true)?.clear()?;
+                A::Unit
+            }
+            R::Len { handle } => A::U64(match self.get(handle)? {
+                Container::Map(m) => m.len(),
+                Container::MovableList(l) => l.len(),
+                Container::Text(t) => t.len_unicode(),
+                Container::Counter(_) => {
+                    return Err(EngineError::invalid("a counter has no length"));
+                }
+                _ => return Err(EngineError::invalid("unsupported collection kind")),
+            } as u64),
+            R::ListGet { list, index } => {
+                let l = self.list(list, false)?;
+                A::OptSlot(match l.get(index as usize) {
+                    Some(v) => Some(self.slot_out(v)?),
+                    None => None,
+                })
+            }
+            R::ListInsert { list, index, value } => {
+                let l = self.list(list, true)?;
+                let index = index as usize;
+                bounds(index, l.len() + 1, "insert")?;
+                match value {
+                    SlotIn::Value(json) => {
+                        l.insert(index, json_bytes_to_loro(json)?)?;
+                        A::Unit
+                    }
+                    SlotIn::Container(src) => {
+                        let src = self.get(src)?.clone();
+                        let child = list_insert_container(&l, index, kind_of(&src)?)?;
+                        replace_contents(&src, &child)?;
+                        A::Handle(self.push(child)?)
+                    }
+                }
+            }
+            R::ListSet { list, index, value } => {
+                let l = self.list(list, true)?;
+                let index = index as usize;
+                bounds(index, l.len(), "set")?;
+                match value {
+                    SlotIn::Value(json) => {
+                        l.set(index, json_bytes_to_loro(json)?)?;
+                        A::Unit
+                    }
+                    SlotIn::Container(src) => {
+                        let src = self.get(src)?.clone();
+                        let child = list_set_container(&l, index, kind_of(&src)?)?;
+                        replace_contents(&src, &child)?;
+                        A::Handle(self.push(child)?)
+                    }
+                }
+            }
+            R::ListDelete { list, index, len } => {
+                let l = self.list(list, true)?;
+                let (index, len) = (index as usize, len as usize);
+                if index.checked_add(len).is_none_or(|end| end > l.len()) {
+                    return Err(EngineError::invalid(format!(
+                        "cannot delete {len} items at index {index}: the list has {} items",
+                        l.len()
+                    )));
+                }
+                l.delete(index, len)?;
+                A::Unit
+            }
+            R::ListMove { list, from, to } => {
+                let l = self.list(list, true)?;
+                bounds(from as usize, l.len(), "move from")?;
+                bounds(to as usize, l.len(), "move to")?;
+                l.mov(from as usize, to as usize)?;
+                A::Unit
+            }
+            R::ListItems { list } => {
+                let l = self.list(list, false)?;
+                let mut raw = Vec::with_capacity(l.len());
+                l.for_each(|v| raw.push(v));
+                let mut out = Vec::with_capacity(raw.len());
+                for v in raw {
+                    out.push(self.slot_out(v)?);
+                }
+                A::Items(out)
+            }
+            R::CounterGet { counter } => A::I64(self.counter(counter, false)?.get() as i64),
+            R::CounterAdd { counter, by } => {
+                self.counter(counter, true)?.increment(by as f64)?;
+                A::Unit
+            }
+            R::TextGet { text } => A::Str(self.text(text, false)?.to_string()),
+            R::TextInsert { text, pos, s } => {
+                let t = self.text(text, true)?;
+                bounds(pos as usize, t.len_unicode() + 1, "insert text")?;
+                t.insert(pos as usize, s)?;
+                A::Unit
+            }
+            R::TextDelete { text, pos, len } => {
+                let t = self.text(text, true)?;
+                let (pos, len) = (pos as usize, len as usize);
+                if pos.checked_add(len).is_none_or(|end| end > t.len_unicode()) {
+                    return Err(EngineError::invalid(format!(
+                        "cannot delete {len} chars at {pos}: the text has {} chars",
+                        t.len_unicode()
+                    )));
+                }
+                t.delete(pos, len)?;
+                A::Unit
+            }
+        })
+    }
+
+    fn check_writable(&self, what: &str) -> Result<(), EngineError> {
+        if self.env.mode == CallMode::View {
+            return Err(EngineError::ReadOnly(format!(
+                "cannot {what} in a view: the method takes &self (or was called with `query`); \
+                 take &mut self and call it with `execute`"
+            )));
+        }
+        Ok(())
+    }
+
+    fn root(&self, name: &str, kind: ContainerKind) -> Result<Container, EngineError> {
+        if name == FIELDS_ROOT || name.is_empty() {
+            return Err(EngineError::invalid(format!("`{name}` is not a valid state field name")));
+        }
+        Ok(match kind {
+            ContainerKind::Map => Container::Map(self.doc.get_map(name)),
+            ContainerKind::List => Container::MovableList(self.doc.get_movable_list(name)),
+            ContainerKind::Text => Container::Text(self.doc.get_text(name)),
+            ContainerKind::Counter => Container::Counter(self.doc.get_counter(name)),
+        })
+    }
+
+    fn push(&mut self, c: Container) -> Result<Handle, EngineError> {
+        if self.handles.len() >= self.env.limits.max_handles {
+            return Err(EngineError::Limit(format!(
+                "more than {} collection handles in one call",
+                self.env.limits.max_handles
+            )));
+        }
+        self.handles.push(c);
+        Ok((self.handles.len() - 1) as Handle)
+    }
+
+    fn get(&self, h: Handle) -> Result<&Container, EngineError> {
+        self.handles
+            .get(h as usize)
+            .ok_or_else(|| EngineError::invalid(format!("unknown collection handle {h}")))
+    }
+
+    /// Resolves a handle; `write` checks that attached state may change.
+    fn target(&self, h: Handle, write: bool) -> Result<&Container, EngineError> {
+        let c = self.get(h)?;
+        if write && c.is_attached() {
+            self.check_writable("change a collection")?;
+        }
+        Ok(c)
+    }
+
+    fn map(&self, h: Handle, write: bool) -> Result<LoroMap, EngineError> {
+        match self.target(h, write)? {
+            Container::Map(m) => Ok(m.clone()),
+            _ => Err(EngineError::invalid(format!("handle {h} is not a map"))),
+        }
+    }
+
+    fn list(&self, h: Handle, write: bool) -> Result<LoroMovableList, EngineError> {
+        match self.target(h, write)? {
+            Container::MovableList(l) => Ok(l.clone()),
+            _ => Err(EngineError::invalid(format!("handle {h} is not a vector"))),
+        }
+    }
+
+    fn counter(&self, h: Handle, write: bool) -> Result<LoroCounter, EngineError> {
+        match self.target(h, write)? {
+            Container::Counter(c) => Ok(c.clone()),
+            _ => Err(EngineError::invalid(format!("handle {h} is not a counter"))),
+        }
+    }
+
+    fn text(&self, h: Handle, write: bool) -> Result<LoroText, EngineError> {
+        match self.target(h, write)? {
+            Container::Text(t) => Ok(t.clone()),
+            _ => Err(EngineError::invalid(format!("handle {h} is not a text"))),
+        }
+    }
+
+    fn slot_out(&mut self, v: ValueOrContainer) -> Result<SlotOut, EngineError> {
+        Ok(match v {
+            ValueOrContainer::Value(v) => SlotOut::Value(loro_to_json_bytes(&v)),
+            ValueOrContainer::Container(c) => {
+                let kind = kind_of(&c)?;
+                SlotOut::Container(self.push(c)?, kind)
+            }
+        })
+    }
+}
+
+fn bounds(index: usize, limit: usize, what: &str) -> Result<(), EngineError> {
+    if index >= limit {
+        return Err(EngineError::invalid(format!(
+            "cannot {what} at index {index}: out of range (limit {limit})"
+        )));
+    }
+    Ok(())
+}
+
+fn kind_of(c: &Container) -> Result<ContainerKind, EngineError> {
+    Ok(match c {
+        Container::Map(_) => ContainerKind::Map,
+        Container::MovableList(_) => ContainerKind::List,
+        Container::Text(_) => ContainerKind::Text,
+        Container::Counter(_) => ContainerKind::Counter,
+        _ => return Err(EngineError::invalid("unsupported collection kind in state")),
+    })
+}
+
+fn detached(kind: ContainerKind) -> Container {
+    match kind {
+        ContainerKind::Map => Container::Map(LoroMap::new()),
+        ContainerKind::List => Container::MovableList(LoroMovableList::new()),
+        ContainerKind::Text => Container::Text(LoroText::new()),
+        ContainerKind::Counter => Container::Counter(LoroCounter::new()),
+    }
+}
+
+/// The child collection at `key`. In attached maps it is a mergeable child, so
+/// replicas that create the same child concurrently end up sharing it.
+fn map_child(m: &LoroMap, key: &str, kind: ContainerKind) -> Result<Container, EngineError> {
+    if !m.is_attached() {
+        return Ok(match kind {
+            ContainerKind::Map => Container::Map(m.insert_container(key, LoroMap::new())?),
+            ContainerKind::List => {
+                Container::MovableList(m.insert_container(key, LoroMovableList::new())?)
+            }
+            ContainerKind::Text => Container::Text(m.insert_container(key, LoroText::new())?),
+            ContainerKind::Counter => {
+                Container::Counter(m.insert_container(key, LoroCounter::new())?)
+            }
+        });
+    }
+    if matches!(m.get(key), Some(ValueOrContainer::Value(_))) {
+        // A plain value cannot become a mergeable child in place.
+        m.delete(key)?;
+    }
+    Ok(match kind {
+        ContainerKind::Map => Container::Map(m.ensure_mergeable_map(key)?),
+        ContainerKind::List => Container::MovableList(m.ensure_mergeable_movable_list(key)?),
+        ContainerKind::Text => Container::Text(m.ensure_mergeable_text(key)?),
+        ContainerKind::Counter => Container::Counter(m.ensure_mergeable_counter(key)?),
+    })
+}
+
+fn list_insert_container(
+    l: &LoroMovableList,
+    index: usize,
+    kind: ContainerKind,
+) -> Result<Container, EngineError> {
+    Ok(match kind {
+        ContainerKind::Map => Container::Map(l.insert_container(index, LoroMap::new())?),
+        ContainerKind::List => {
+            Container::MovableList(l.insert_container(index, LoroMovableList::new())?)
+        }
+        ContainerKind::Text => Container::Text(l.insert_container(index, LoroText::new())?),
+        ContainerKind::Counter => {
+            Container::Counter(l.insert_container(index, LoroCounter::new())?)
+        }
+    })
+}
+
+fn list_set_container(
+    l: &LoroMovableList,
+    index: usize,
+    kind: ContainerKind,
+) -> Result<Container, EngineError> {
+    Ok(match kind {
+        ContainerKind::Map => Container::Map(l.set_container(index, LoroMap::new())?),
+        ContainerKind::List => Container::MovableList(l.set_container(index, LoroMovableList::new())?),
+        ContainerKind::Text => Container::Text(l.set_container(index, LoroText::new())?),
+        ContainerKind::Counter => Container::Counter(l.set_container(index, LoroCounter::new())?),
+    })
+}
+
+/// Makes `dst` hold what `src` holds. Only what `dst` shows locally is
+/// cleared, so concurrent writes from other replicas into a shared (mergeable)
+/// child survive.
+fn replace_contents(src: &Container, dst: &Container) -> Result<(), EngineError> {
+    if src.is_attached() && src.id() == dst.id() {
+        return Ok(());
+    }
+    match (src, dst) {
+        (Container::Map(s), Container::Map(d)) => {
+            d.clear()?;
+            let mut entries = Vec::with_capacity(s.len());
+            s.for_each(|k, v| entries.push((k.to_owned(), v)));
+            for (k, v) in entries {
+                match v {
+                    ValueOrContainer::Value(v) => d.insert(&k, v)?,
+                    ValueOrContainer::Container(c) => {
+                        let child = map_child(d, &k, kind_of(&c)?)?;
+                        replace_contents(&c, &child)?;
+                    }
+                }
+            }
+        }
+        (Container::MovableList(s), Container::MovableList(d)) => {
+            d.clear()?;
+            let mut items = Vec::with_capacity(s.len());
+            s.for_each(|v| items.push(v));
+            for (i, v) in items.into_iter().enumerate() {
+                match v {
+                    ValueOrContainer::Value(v) => d.insert(i, v)?,
+                    ValueOrContainer::Container(c) => {
+                        let child = list_insert_container(d, i, kind_of(&c)?)?;
+                        replace_contents(&c, &child)?;
+                    }
+                }
+            }
+        }
+        (Container::Text(s), Container::Text(d)) => {
+            let len = d.len_unicode();
+            if len > 0 {
+                d.delete(0, len)?;
+            }
+            d.insert(0, &s.to_string())?;
+        }
+        (Container::Counter(s), Container::Counter(d)) => {
+            let diff = s.get() - d.get();
+            if diff != 0.0 {
+                d.increment(diff)?;
+            }
+        }
+        _ => return Err(EngineError::invalid("collection kinds differ")),
+    }
+    Ok(())
+}

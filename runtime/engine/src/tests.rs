@@ -1,0 +1,153 @@
+//! Engine tests driven through raw host requests, as a WASM guest would.
+
+use std::sync::Arc;
+
+use mero_abi::host::{ContainerKind, HostRequest as R, HostResponse as A, SlotIn, SlotOut};
+use mero_abi::{CallError, CallErrorKind};
+
+use crate::*;
+
+fn env(mode: CallMode) -> CallEnv {
+    CallEnv {
+        context_id: [1; 32],
+        executor: [2; 32],
+        time_nanos: 42,
+        input: b"{}".to_vec(),
+        mode,
+        limits: CallLimits::default(),
+        private: Arc::new(NoPrivateStorage),
+        random: Box::new(|b| b.fill(7)),
+    }
+}
+
+fn handle(r: A) -> u32 {
+    match r {
+        A::Handle(h) => h,
+        other => panic!("expected a handle, got {other:?}"),
+    }
+}
+
+fn ok_return(s: &mut Session) {
+    s.dispatch(R::Return { ok: true, data: b"null" }).unwrap();
+}
+
+fn set(state: &mut ContextState, key: &str, value: &str) -> Option<DeltaPayload> {
+    let mut s = state.begin(env(CallMode::Mutate));
+    let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
+    let json = serde_json::to_vec(value).unwrap();
+    s.dispatch(R::MapInsert { map: m, key, value: SlotIn::Value(&json) }).unwrap();
+    ok_return(&mut s);
+    let out = state.finish(s, None);
+    out.result.unwrap();
+    out.delta
+}
+
+#[test]
+fn successful_call_yields_a_delta_that_replicates() {
+    let mut a = ContextState::new(1);
+    let mut b = ContextState::new(2);
+    let delta = set(&mut a, "k", "v").expect("a change makes a delta");
+    b.import(&delta.update).unwrap();
+    assert_eq!(a.to_json(), serde_json::json!({"items": {"k": "v"}}));
+    assert_eq!(a.to_json(), b.to_json());
+}
+
+#[test]
+fn failed_call_leaves_no_trace() {
+    let mut a = ContextState::new(1);
+    set(&mut a, "k", "v");
+    let before = (a.to_json(), a.version());
+    for trap in [
+        None,
+        Some(CallError::new(CallErrorKind::Trap, "unreachable")),
+        Some(CallError::new(CallErrorKind::Timeout, "deadline")),
+    ] {
+        let mut s = a.begin(env(CallMode::Mutate));
+        let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
+        s.dispatch(R::MapInsert { map: m, key: "x", value: SlotIn::Value(b"1") }).unwrap();
+        s.dispatch(R::Emit { kind: "E", data: b"{}", handler: None }).unwrap();
+        if trap.is_none() {
+            let err = serde_json::to_vec(&CallError::new(CallErrorKind::App, "nope")).unwrap();
+            s.dispatch(R::Return { ok: false, data: &err }).unwrap();
+        }
+        let out = a.finish(s, trap);
+        assert!(out.result.is_err());
+        assert!(out.delta.is_none());
+        assert_eq!((a.to_json(), a.version()), before);
+    }
+    // The replica keeps working and its next delta applies elsewhere.
+    let d = set(&mut a, "k2", "v2").unwrap();
+    let mut b = ContextState::new(2);
+    b.import(&a.snapshot().unwrap()).unwrap();
+    b.import(&d.update).unwrap();
+    assert_eq!(b.to_json(), a.to_json());
+}
+
+#[test]
+fn views_cannot_write() {
+    let mut a = ContextState::new(1);
+    let mut s = a.begin(env(CallMode::View));
+    let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
+    let err = s.dispatch(R::MapInsert { map: m, key: "x", value: SlotIn::Value(b"1") }).unwrap_err();
+    assert_eq!(err.kind, CallErrorKind::Mutability);
+    ok_return(&mut s);
+    let version = a.version();
+    let out = a.finish(s, None);
+    assert!(out.delta.is_none());
+    assert_eq!(a.to_json(), serde_json::json!({}));
+    assert_eq!(a.version(), version);
+}
+
+#[test]
+fn concurrent_nested_creation_merges() {
+    let mut a = ContextState::new(1);
+    let mut b = ContextState::new(2);
+    let mut deltas = Vec::new();
+    for (state, item) in [(&mut a, "from-a"), (&mut b, "from-b")] {
+        let mut s = state.begin(env(CallMode::Mutate));
+        let root = handle(s.dispatch(R::Root { name: "tags", kind: ContainerKind::Map }).unwrap());
+        let set = handle(s.dispatch(R::New { kind: ContainerKind::Map }).unwrap());
+        s.dispatch(R::MapInsert { map: set, key: item, value: SlotIn::Value(b"true") }).unwrap();
+        s.dispatch(R::MapInsert { map: root, key: "k", value: SlotIn::Container(set) }).unwrap();
+        ok_return(&mut s);
+        deltas.push(state.finish(s, None).delta.unwrap());
+    }
+    a.import(&deltas[1].update).unwrap();
+    b.import(&deltas[0].update).unwrap();
+    let expected = serde_json::json!({"tags": {"k": {"from-a": true, "from-b": true}}});
+    assert_eq!(a.to_json(), expected);
+    assert_eq!(b.to_json(), expected);
+    // Reading the nested child back yields a container handle.
+    let mut s = a.begin(env(CallMode::View));
+    let root = handle(s.dispatch(R::Root { name: "tags", kind: ContainerKind::Map }).unwrap());
+    match s.dispatch(R::MapGet { map: root, key: "k" }).unwrap() {
+        A::OptSlot(Some(SlotOut::Container(_, ContainerKind::Map))) => {}
+        other => panic!("expected a nested map, got {other:?}"),
+    }
+}
+
+#[test]
+fn lists_text_counters() {
+    let mut a = ContextState::new(1);
+    let mut s = a.begin(env(CallMode::Mutate));
+    let l = handle(s.dispatch(R::Root { name: "list", kind: ContainerKind::List }).unwrap());
+    for (i, v) in [(0, "b"), (0, "a"), (2, "c")] {
+        let json = serde_json::to_vec(v).unwrap();
+        s.dispatch(R::ListInsert { list: l, index: i, value: SlotIn::Value(&json) }).unwrap();
+    }
+    s.dispatch(R::ListMove { list: l, from: 2, to: 0 }).unwrap();
+    s.dispatch(R::ListDelete { list: l, index: 1, len: 1 }).unwrap();
+    assert!(s.dispatch(R::ListDelete { list: l, index: 5, len: 1 }).is_err());
+    let t = handle(s.dispatch(R::Root { name: "doc", kind: ContainerKind::Text }).unwrap());
+    s.dispatch(R::TextInsert { text: t, pos: 0, s: "héllo" }).unwrap();
+    s.dispatch(R::TextDelete { text: t, pos: 1, len: 1 }).unwrap();
+    let c = handle(s.dispatch(R::Root { name: "n", kind: ContainerKind::Counter }).unwrap());
+    s.dispatch(R::CounterAdd { counter: c, by: 5 }).unwrap();
+    s.dispatch(R::CounterAdd { counter: c, by: -2 }).unwrap();
+    ok_return(&mut s);
+    a.finish(s, None).result.unwrap();
+    assert_eq!(
+        a.to_json(),
+        serde_json::json!({"list": ["c", "b"], "doc": "hllo", "n": 3.0})
+    );
+}
