@@ -16,6 +16,7 @@
 pub mod abi;
 pub mod error;
 pub mod host;
+pub mod wasm;
 
 pub use abi::{AppAbi, MethodAbi, Mutability};
 pub use error::{CallError, CallErrorKind};

@@ -1,0 +1,258 @@
+//! `cargo mero build`: app crate → optimized WASM with its ABI embedded.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cargo_metadata::{Metadata, MetadataCommand, Package};
+use mero_abi::AppAbi;
+use serde::Serialize;
+
+/// The WASM target apps compile to.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// What went wrong while building an app.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// cargo metadata failed.
+    #[error("cannot read the cargo project: {0}")]
+    Metadata(#[from] cargo_metadata::Error),
+    /// The package could not be chosen.
+    #[error("{0}")]
+    Package(String),
+    /// A tool could not be run or failed.
+    #[error("{0}")]
+    Tool(String),
+    /// The compiled module has no usable ABI.
+    #[error("ABI: {0}")]
+    Abi(#[from] mero_abi::abi::AbiError),
+    /// wasm-opt failed.
+    #[error("wasm-opt: {0}")]
+    Optimize(String),
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Options of one build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// `-p`: package to build in a workspace.
+    pub package: Option<String>,
+    /// `--target-dir`.
+    pub target_dir: Option<PathBuf>,
+    /// wasm-opt level 0-4, or `None` to skip wasm-opt.
+    pub opt_level: Option<u8>,
+    /// Pass `--quiet` to cargo.
+    pub quiet: bool,
+}
+
+/// The result of a build.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    /// Package name.
+    pub package: String,
+    /// The final module.
+    pub wasm: PathBuf,
+    /// The ABI as JSON.
+    pub abi_path: PathBuf,
+    /// Size as compiled by rustc.
+    pub size_before: u64,
+    /// Final size.
+    pub size_after: u64,
+    /// Content hash, as the node reports it.
+    pub hash: String,
+    /// Whether wasm-opt ran.
+    pub optimized: bool,
+    /// The ABI.
+    #[serde(skip)]
+    pub abi: AppAbi,
+}
+
+/// Picks the package to build: `-p`, else the package whose manifest was
+/// given (or whose directory we are in).
+fn select_package<'a>(meta: &'a Metadata, opts: &BuildOptions) -> Result<&'a Package, BuildError> {
+    let members: Vec<&Package> = meta.workspace_packages();
+    if let Some(name) = &opts.package {
+        return members
+            .into_iter()
+            .find(|p| p.name.as_str() == name)
+            .ok_or_else(|| BuildError::Package(format!("no package `{name}` in this workspace")));
+    }
+    // The package whose manifest was given, or the nearest one above the
+    // current directory (`root_package` needs a full resolve, which we skip).
+    let manifest = match &opts.manifest_path {
+        Some(m) => Some(m.canonicalize().map_err(io(m))?),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| d.ancestors().map(|a| a.join("Cargo.toml")).find(|m| m.is_file())),
+    };
+    if let Some(manifest) = manifest
+        && let Some(p) = members.iter().find(|p| p.manifest_path.as_std_path() == manifest)
+    {
+        return Ok(p);
+    }
+    let apps: Vec<_> = members.iter().filter(|p| is_app(p)).collect();
+    match apps.as_slice() {
+        [one] => Ok(one),
+        _ => Err(BuildError::Package(format!(
+            "this is a workspace; choose the app with -p (apps here: {})",
+            apps.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn is_app(p: &Package) -> bool {
+    p.targets.iter().any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+}
+
+/// Makes sure the WASM target's standard library is installed.
+fn ensure_target() -> Result<(), BuildError> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| BuildError::Tool(format!("cannot run rustc: {e}")))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
+        return Ok(());
+    }
+    eprintln!("    Installing the {WASM_TARGET} target (rustup target add {WASM_TARGET})");
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .map_err(|e| BuildError::Tool(format!("the {WASM_TARGET} target is missing and rustup could not be run ({e}); install it with your toolchain manager")))?;
+    if !status.success() {
+        return Err(BuildError::Tool(format!("`rustup target add {WASM_TARGET}` failed")));
+    }
+    Ok(())
+}
+
+/// Builds an app.
+pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    let mut cmd = MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(m) = &opts.manifest_path {
+        cmd.manifest_path(m);
+    }
+    let meta = cmd.exec()?;
+    let pkg = select_package(&meta, opts)?;
+    if !is_app(pkg) {
+        return Err(BuildError::Package(format!(
+            "`{}` is not an app: add `[lib] crate-type = [\"cdylib\", \"rlib\"]` to its Cargo.toml",
+            pkg.name
+        )));
+    }
+    let lib_name = pkg
+        .targets
+        .iter()
+        .find(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+        .map(|t| t.name.replace('-', "_"))
+        .expect("is_app checked for a cdylib target");
+    ensure_target()?;
+
+    let target_dir: PathBuf = opts
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| meta.target_directory.clone().into_std_path_buf());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.args(["build", "--release", "--target", WASM_TARGET, "-p", pkg.name.as_str()])
+        .arg("--manifest-path")
+        .arg(pkg.manifest_path.as_std_path())
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if opts.quiet {
+        c.arg("--quiet");
+    }
+    let status = c
+        .status()
+        .map_err(|e| BuildError::Tool(format!("cannot run cargo: {e}")))?;
+    if !status.success() {
+        return Err(BuildError::Tool(format!(
+            "compiling `{}` for {WASM_TARGET} failed (see the errors above)",
+            pkg.name
+        )));
+    }
+    let compiled = target_dir
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{lib_name}.wasm"));
+    let raw = std::fs::read(&compiled).map_err(io(&compiled))?;
+    let fragments = mero_abi::wasm::custom_section(&raw, mero_abi::ABI_FRAGMENT_SECTION)?
+        .ok_or_else(|| {
+            BuildError::Abi(mero_abi::abi::AbiError(format!(
+                "`{}` has no mero ABI: does it use #[app::state] and #[app::logic] from mero-sdk?",
+                pkg.name
+            )))
+        })?;
+    let abi = AppAbi::from_fragments(&fragments)?;
+
+    let out_dir = target_dir.join("mero");
+    std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
+    let wasm_path = out_dir.join(format!("{}.wasm", pkg.name));
+    let optimized = match opts.opt_level {
+        Some(level) => optimize(&compiled, &wasm_path, level)?,
+        None => raw.clone(),
+    };
+    let abi_json = serde_json::to_vec_pretty(&abi).expect("ABIs serialize");
+    let final_bytes = mero_abi::wasm::replace_custom_section(
+        &optimized,
+        &[mero_abi::ABI_FRAGMENT_SECTION],
+        mero_abi::ABI_SECTION,
+        &serde_json::to_vec(&abi).expect("ABIs serialize"),
+    )?;
+    std::fs::write(&wasm_path, &final_bytes).map_err(io(&wasm_path))?;
+    let abi_path = out_dir.join(format!("{}.abi.json", pkg.name));
+    std::fs::write(&abi_path, &abi_json).map_err(io(&abi_path))?;
+    let hash = mero_node::ids::AppHash(mero_node::ids::sha256(&final_bytes)).to_string();
+    Ok(BuildOutput {
+        package: pkg.name.to_string(),
+        wasm: wasm_path,
+        abi_path,
+        size_before: raw.len() as u64,
+        size_after: final_bytes.len() as u64,
+        hash,
+        optimized: opts.opt_level.is_some(),
+        abi,
+    })
+}
+
+fn optimize(input: &Path, scratch: &Path, level: u8) -> Result<Vec<u8>, BuildError> {
+    use wasm_opt::{Feature, OptimizationOptions};
+    let mut o = match level {
+        0 => OptimizationOptions::new_opt_level_0(),
+        1 => OptimizationOptions::new_opt_level_1(),
+        2 => OptimizationOptions::new_opt_level_2(),
+        3 => OptimizationOptions::new_opt_level_3(),
+        4 => OptimizationOptions::new_opt_level_4(),
+        n => return Err(BuildError::Optimize(format!("--opt-level must be 0 to 4, not {n}"))),
+    };
+    // The features rustc enables by default for wasm32-unknown-unknown.
+    for f in [
+        Feature::MutableGlobals,
+        Feature::TruncSat,
+        Feature::BulkMemory,
+        Feature::SignExt,
+        Feature::ReferenceTypes,
+        Feature::Multivalue,
+    ] {
+        o.enable_feature(f);
+    }
+    o.run(input, scratch)
+        .map_err(|e| BuildError::Optimize(e.to_string()))?;
+    std::fs::read(scratch).map_err(io(scratch))
+}

@@ -1,0 +1,54 @@
+//! Node errors, each mapping to an HTTP status and a stable code.
+
+use mero_abi::CallError;
+
+use crate::ids::{AppHash, ContextId};
+
+/// What went wrong in a node operation.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The uploaded bytes are not an installable app.
+    #[error("invalid app: {0}")]
+    InvalidApp(String),
+    /// No app with this hash is installed.
+    #[error("no app {0} is installed; install it first (POST /admin/apps)")]
+    UnknownApp(AppHash),
+    /// No context with this id exists on this node.
+    #[error("no context {0} on this node; list contexts with GET /admin/contexts")]
+    UnknownContext(ContextId),
+    /// The request itself is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The method call failed; state is unchanged.
+    #[error("{0}")]
+    Call(CallError),
+    /// Storage failed; the operation did not happen.
+    #[error("storage: {0}")]
+    Store(#[from] rocksdb::Error),
+    /// The WASM engine failed outside any call.
+    #[error("wasm engine: {0}")]
+    Wasm(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The state engine failed.
+    #[error("state engine: {0}")]
+    Engine(#[from] mero_engine::EngineError),
+}
+
+impl NodeError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::InvalidApp(_) => "invalid_app",
+            NodeError::UnknownApp(_) => "unknown_app",
+            NodeError::UnknownContext(_) => "unknown_context",
+            NodeError::BadRequest(_) => "bad_request",
+            NodeError::Call(_) => "call_failed",
+            NodeError::Store(_) => "storage",
+            NodeError::Wasm(_) => "wasm_engine",
+            NodeError::Corrupt(_) => "corrupt_store",
+            NodeError::Engine(_) => "state_engine",
+        }
+    }
+}

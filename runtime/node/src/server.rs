@@ -1,0 +1,329 @@
+//! The HTTP API: JSON-RPC 2.0 for app calls, REST under `/admin`, `/health`.
+//!
+//! A thin layer: it authenticates, parses, and hands the work to [`Node`] on a
+//! blocking thread. JSON-RPC error codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | -32700 | body is not JSON |
+//! | -32600 | not a JSON-RPC 2.0 request (or too large) |
+//! | -32601 | RPC method is not `execute` or `query` |
+//! | -32602 | bad params, or arguments that do not match the app method |
+//! | -32001 | unknown context |
+//! | -32002 | unknown app method |
+//! | -32003 | the app returned an error (`data` holds it) |
+//! | -32004 | the call failed: panic, trap, timeout, out of memory, limit |
+//! | -32005 | a view tried to write, or a mutating method was queried |
+//! | -32000 | node failure (storage) |
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mero_abi::{CallError, CallErrorKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::error::NodeError;
+use crate::ids::{AppHash, ContextId};
+use crate::node::{CallKind, Node};
+
+/// Builds the router for `node`.
+pub fn router(node: Arc<Node>) -> Router {
+    let limits = node.config().limits;
+    let admin = Router::new()
+        .route("/apps", post(install_app).get(list_apps))
+        .route("/apps/{hash}", get(get_app))
+        .route("/contexts", post(create_context).get(list_contexts))
+        .route("/contexts/{id}", get(get_context))
+        .route("/contexts/{id}/state", get(get_state))
+        .layer(DefaultBodyLimit::max(limits.max_app_bytes));
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/jsonrpc",
+            post(jsonrpc).layer(DefaultBodyLimit::max(limits.max_request_bytes)),
+        )
+        .nest("/admin", admin)
+        .with_state(node)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+struct ApiError(StatusCode, Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::InvalidApp(_) | NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            NodeError::UnknownApp(_) | NodeError::UnknownContext(_) => StatusCode::NOT_FOUND,
+            NodeError::Call(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut body = json!({"error": {"code": e.code(), "message": e.to_string()}});
+        if let NodeError::Call(c) = &e {
+            body["error"]["data"] = serde_json::to_value(c).unwrap_or_default();
+        }
+        ApiError(status, body)
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    NodeError::BadRequest(msg.into()).into()
+}
+
+fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let expected = node.config().auth.admin_token.as_bytes();
+    let ok = presented.is_some_and(|p| {
+        let p = p.as_bytes();
+        // Constant-time comparison: do not leak how much of the token matched.
+        p.len() == expected.len() && p.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "unauthorized", "message": "missing or wrong token: send `Authorization: Bearer <admin token>` (see auth.admin_token in the node's config.toml)"}}),
+        ))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(NodeError::Wasm(format!("call thread failed: {e}"))))
+}
+
+async fn health() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        ApiError(
+            r.status(),
+            json!({"error": {"code": "bad_body", "message": format!("{}; limits are in [limits] of config.toml", r.body_text())}}),
+        )
+    })
+}
+
+async fn install_app(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    let body = body_or_error(body)?;
+    if body.is_empty() {
+        return Err(bad_request("the request body must be the app's WASM bytes"));
+    }
+    let info = blocking(move || node.install_app(&body)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+async fn list_apps(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    Ok(axum::Json(node.apps()))
+}
+
+fn parse_id<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, ApiError> {
+    s.parse().map_err(bad_request)
+}
+
+async fn get_app(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    let hash: AppHash = parse_id(&hash)?;
+    Ok(axum::Json(node.app_abi(&hash)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateContext {
+    app: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn create_context(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    let req: CreateContext = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(&req.app)?;
+    let args = serde_json::to_vec(&req.args.unwrap_or_else(|| json!({}))).expect("JSON serializes");
+    let info = blocking(move || node.create_context(&app, &args)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+async fn list_contexts(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    Ok(axum::Json(node.contexts()))
+}
+
+async fn get_context(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.context_info(&id)?))
+}
+
+async fn get_state(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&node, &headers)?;
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.state_json(&id)?))
+}
+
+fn rpc_error(id: Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {
+    let mut err = json!({"code": code, "message": message.into()});
+    if let Some(d) = data {
+        err["data"] = d;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": err})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallParams {
+    context: String,
+    method: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+async fn jsonrpc(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = authorize(&node, &headers) {
+        return e.into_response();
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            return (
+                r.status(),
+                axum::Json(rpc_error(Value::Null, -32600, format!("request rejected: {}", r.body_text()), None)),
+            )
+                .into_response();
+        }
+    };
+    axum::Json(handle_rpc(node, &body).await).into_response()
+}
+
+async fn handle_rpc(node: Arc<Node>, body: &[u8]) -> Value {
+    let req: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return rpc_error(Value::Null, -32700, format!("parse error: {e}"), None),
+    };
+    let Value::Object(obj) = req else {
+        let msg = if req.is_array() {
+            "batch requests are not supported yet; send one request per HTTP call"
+        } else {
+            "a JSON-RPC request must be an object"
+        };
+        return rpc_error(Value::Null, -32600, msg, None);
+    };
+    let id = obj.get("id").cloned().unwrap_or(Value::Null);
+    if obj.get("jsonrpc") != Some(&json!("2.0")) {
+        return rpc_error(id, -32600, "`jsonrpc` must be \"2.0\"", None);
+    }
+    let kind = match obj.get("method").and_then(Value::as_str) {
+        Some("execute") => CallKind::Execute,
+        Some("query") => CallKind::Query,
+        Some(other) => {
+            return rpc_error(id, -32601, format!("unknown RPC method `{other}`; use `execute` or `query`"), None);
+        }
+        None => return rpc_error(id, -32600, "missing `method`", None),
+    };
+    let params: CallParams = match obj.get("params").cloned().map(serde_json::from_value) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            return rpc_error(id, -32602, format!("invalid params: {e}; expected {{\"context\", \"method\", \"args\"}}"), None);
+        }
+        None => return rpc_error(id, -32602, "missing `params`", None),
+    };
+    let ctx: ContextId = match params.context.parse() {
+        Ok(c) => c,
+        Err(e) => return rpc_error(id, -32602, e, None),
+    };
+    let args = params.args.unwrap_or_else(|| json!({}));
+    if !args.is_object() {
+        return rpc_error(id, -32602, "`args` must be a JSON object keyed by parameter name", None);
+    }
+    let args = serde_json::to_vec(&args).expect("JSON serializes");
+    let method = params.method;
+    match blocking(move || node.call(&ctx, &method, &args, kind)).await {
+        Ok(out) => json!({"jsonrpc": "2.0", "id": id, "result": out}),
+        Err(e) => {
+            let (code, data) = match &e {
+                NodeError::UnknownContext(_) => (-32001, None),
+                NodeError::BadRequest(_) => (-32602, None),
+                NodeError::Call(c) => (call_code(c), serde_json::to_value(c).ok()),
+                _ => (-32000, None),
+            };
+            rpc_error(id, code, e.to_string(), data)
+        }
+    }
+}
+
+fn call_code(e: &CallError) -> i64 {
+    match e.kind {
+        CallErrorKind::InvalidArgs => -32602,
+        CallErrorKind::UnknownMethod => -32002,
+        CallErrorKind::App => -32003,
+        CallErrorKind::Mutability => -32005,
+        CallErrorKind::Panic
+        | CallErrorKind::Trap
+        | CallErrorKind::Timeout
+        | CallErrorKind::OutOfMemory
+        | CallErrorKind::Limit
+        | CallErrorKind::Host => -32004,
+    }
+}

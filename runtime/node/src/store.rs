@@ -1,0 +1,226 @@
+//! RocksDB storage: one column family per kind of record.
+//!
+//! Everything one call changes (delta, context head, private storage, an
+//! occasional snapshot) goes into one [`WriteBatch`], so a crash leaves either
+//! all of it or none. State itself is never stored directly: it is rebuilt
+//! from the latest snapshot plus the deltas after it.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::delta::Delta;
+use crate::error::NodeError;
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
+
+const CF_APPS: &str = "apps";
+const CF_MODULES: &str = "modules";
+const CF_CONTEXTS: &str = "contexts";
+const CF_DELTAS: &str = "deltas";
+const CF_SNAPSHOTS: &str = "snapshots";
+const CF_PRIVATE: &str = "private";
+const CF_SECRETS: &str = "secrets";
+const ALL_CFS: [&str; 7] = [
+    CF_APPS,
+    CF_MODULES,
+    CF_CONTEXTS,
+    CF_DELTAS,
+    CF_SNAPSHOTS,
+    CF_PRIVATE,
+    CF_SECRETS,
+];
+
+/// What the node keeps about a context besides its deltas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextMeta {
+    /// The app version it runs.
+    pub app: AppHash,
+    /// This node's member key in the context.
+    pub member: MemberKey,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Sequence number of this member's latest delta.
+    pub seq: u64,
+    /// Current DAG heads.
+    pub heads: Vec<DeltaId>,
+    /// Seq covered by the latest snapshot (0: none).
+    pub snapshot_seq: u64,
+}
+
+/// The node's database.
+pub struct Store {
+    db: DB,
+}
+
+fn delta_key(ctx: &ContextId, seq: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&ctx.0);
+    k[32..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn scoped_key(ctx: &ContextId, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32 + key.len());
+    k.extend_from_slice(&ctx.0);
+    k.extend_from_slice(key);
+    k
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Corrupt(format!("{what}: {e}"))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, NodeError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = ALL_CFS
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Self { db })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is created at open")
+    }
+
+    /// Applies a batch atomically.
+    pub fn write(&self, batch: Batch) -> Result<(), NodeError> {
+        Ok(self.db.write(batch.0)?)
+    }
+
+    /// Starts a batch.
+    pub fn batch(&self) -> Batch {
+        Batch(WriteBatch::default())
+    }
+
+    /// Stores an app's module bytes.
+    pub fn put_app(&self, hash: &AppHash, wasm: &[u8]) -> Result<(), NodeError> {
+        Ok(self.db.put_cf(self.cf(CF_APPS), hash.0, wasm)?)
+    }
+
+    /// Every installed app.
+    pub fn apps(&self) -> Result<Vec<(AppHash, Vec<u8>)>, NodeError> {
+        self.db
+            .iterator_cf(self.cf(CF_APPS), IteratorMode::Start)
+            .map(|r| {
+                let (k, v) = r?;
+                let hash = <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("app key", "length"))?;
+                Ok((AppHash(hash), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// A precompiled module, by cache key.
+    pub fn module(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.db.get_cf(self.cf(CF_MODULES), key)?)
+    }
+
+    /// Caches a precompiled module.
+    pub fn put_module(&self, key: &[u8], bytes: &[u8]) -> Result<(), NodeError> {
+        Ok(self.db.put_cf(self.cf(CF_MODULES), key, bytes)?)
+    }
+
+    /// Every context with its metadata.
+    pub fn contexts(&self) -> Result<Vec<(ContextId, ContextMeta)>, NodeError> {
+        self.db
+            .iterator_cf(self.cf(CF_CONTEXTS), IteratorMode::Start)
+            .map(|r| {
+                let (k, v) = r?;
+                let id = <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("context key", "length"))?;
+                let meta = serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?;
+                Ok((ContextId(id), meta))
+            })
+            .collect()
+    }
+
+    /// A context's member secret key.
+    pub fn secret(&self, ctx: &ContextId) -> Result<Option<[u8; 32]>, NodeError> {
+        match self.db.get_cf(self.cf(CF_SECRETS), ctx.0)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                v.as_slice().try_into().map_err(|_| corrupt("secret", "length"))?,
+            )),
+        }
+    }
+
+    /// The latest snapshot of a context: (seq covered, bytes).
+    pub fn snapshot(&self, ctx: &ContextId) -> Result<Option<(u64, Vec<u8>)>, NodeError> {
+        match self.db.get_cf(self.cf(CF_SNAPSHOTS), ctx.0)? {
+            None => Ok(None),
+            Some(v) if v.len() >= 8 => {
+                let seq = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+                Ok(Some((seq, v[8..].to_vec())))
+            }
+            Some(_) => Err(corrupt("snapshot", "too short")),
+        }
+    }
+
+    /// A context's local deltas with seq > `after`, in order.
+    pub fn deltas_after(&self, ctx: &ContextId, after: u64) -> Result<Vec<Delta>, NodeError> {
+        let start = delta_key(ctx, after.saturating_add(1));
+        let mut out = Vec::new();
+        for r in self.db.iterator_cf(
+            self.cf(CF_DELTAS),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, v) = r?;
+            if !k.starts_with(&ctx.0) {
+                break;
+            }
+            out.push(postcard::from_bytes(&v).map_err(|e| corrupt("delta", e))?);
+        }
+        Ok(out)
+    }
+
+    /// Reads a context's node-private key.
+    pub fn private_get(&self, ctx: &ContextId, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.db.get_cf(self.cf(CF_PRIVATE), scoped_key(ctx, key))?)
+    }
+}
+
+/// An atomic group of writes.
+pub struct Batch(WriteBatch);
+
+impl Batch {
+    /// Records a context's metadata.
+    pub fn put_context(&mut self, store: &Store, ctx: &ContextId, meta: &ContextMeta) {
+        let v = serde_json::to_vec(meta).expect("metadata serializes");
+        self.0.put_cf(store.cf(CF_CONTEXTS), ctx.0, v);
+    }
+
+    /// Records a context's member secret.
+    pub fn put_secret(&mut self, store: &Store, ctx: &ContextId, secret: &[u8; 32]) {
+        self.0.put_cf(store.cf(CF_SECRETS), ctx.0, secret);
+    }
+
+    /// Appends a delta to a context's log.
+    pub fn put_delta(&mut self, store: &Store, delta: &Delta) {
+        let v = postcard::to_allocvec(delta).expect("deltas serialize");
+        self.0
+            .put_cf(store.cf(CF_DELTAS), delta_key(&delta.context, delta.seq), v);
+    }
+
+    /// Replaces a context's snapshot.
+    pub fn put_snapshot(&mut self, store: &Store, ctx: &ContextId, seq: u64, bytes: &[u8]) {
+        let mut v = Vec::with_capacity(8 + bytes.len());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(bytes);
+        self.0.put_cf(store.cf(CF_SNAPSHOTS), ctx.0, v);
+    }
+
+    /// Writes (`Some`) or removes (`None`) a node-private key.
+    pub fn private(&mut self, store: &Store, ctx: &ContextId, key: &[u8], value: Option<&[u8]>) {
+        let k = scoped_key(ctx, key);
+        match value {
+            Some(v) => self.0.put_cf(store.cf(CF_PRIVATE), k, v),
+            None => self.0.delete_cf(store.cf(CF_PRIVATE), k),
+        }
+    }
+}
