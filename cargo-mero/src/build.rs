@@ -97,12 +97,16 @@ fn select_package<'a>(meta: &'a Metadata, opts: &BuildOptions) -> Result<&'a Pac
     // current directory (`root_package` needs a full resolve, which we skip).
     let manifest = match &opts.manifest_path {
         Some(m) => Some(m.canonicalize().map_err(io(m))?),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| d.ancestors().map(|a| a.join("Cargo.toml")).find(|m| m.is_file())),
+        None => std::env::current_dir().ok().and_then(|d| {
+            d.ancestors()
+                .map(|a| a.join("Cargo.toml"))
+                .find(|m| m.is_file())
+        }),
     };
     if let Some(manifest) = manifest
-        && let Some(p) = members.iter().find(|p| p.manifest_path.as_std_path() == manifest)
+        && let Some(p) = members
+            .iter()
+            .find(|p| p.manifest_path.as_std_path() == manifest)
     {
         return Ok(p);
     }
@@ -111,13 +115,18 @@ fn select_package<'a>(meta: &'a Metadata, opts: &BuildOptions) -> Result<&'a Pac
         [one] => Ok(one),
         _ => Err(BuildError::Package(format!(
             "this is a workspace; choose the app with -p (apps here: {})",
-            apps.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            apps.iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
 
 fn is_app(p: &Package) -> bool {
-    p.targets.iter().any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+    p.targets
+        .iter()
+        .any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
 }
 
 /// Makes sure the WASM target's standard library is installed.
@@ -127,7 +136,11 @@ fn ensure_target() -> Result<(), BuildError> {
         .output()
         .map_err(|e| BuildError::Tool(format!("cannot run rustc: {e}")))?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).exists() {
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .exists()
+    {
         return Ok(());
     }
     eprintln!("    Installing the {WASM_TARGET} target (rustup target add {WASM_TARGET})");
@@ -136,7 +149,9 @@ fn ensure_target() -> Result<(), BuildError> {
         .status()
         .map_err(|e| BuildError::Tool(format!("the {WASM_TARGET} target is missing and rustup could not be run ({e}); install it with your toolchain manager")))?;
     if !status.success() {
-        return Err(BuildError::Tool(format!("`rustup target add {WASM_TARGET}` failed")));
+        return Err(BuildError::Tool(format!(
+            "`rustup target add {WASM_TARGET}` failed"
+        )));
     }
     Ok(())
 }
@@ -170,11 +185,18 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         .unwrap_or_else(|| meta.target_directory.clone().into_std_path_buf());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut c = Command::new(cargo);
-    c.args(["build", "--release", "--target", WASM_TARGET, "-p", pkg.name.as_str()])
-        .arg("--manifest-path")
-        .arg(pkg.manifest_path.as_std_path())
-        .arg("--target-dir")
-        .arg(&target_dir);
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        pkg.name.as_str(),
+    ])
+    .arg("--manifest-path")
+    .arg(pkg.manifest_path.as_std_path())
+    .arg("--target-dir")
+    .arg(&target_dir);
     if opts.quiet {
         c.arg("--quiet");
     }
@@ -239,7 +261,11 @@ fn optimize(input: &Path, scratch: &Path, level: u8) -> Result<Vec<u8>, BuildErr
         2 => OptimizationOptions::new_opt_level_2(),
         3 => OptimizationOptions::new_opt_level_3(),
         4 => OptimizationOptions::new_opt_level_4(),
-        n => return Err(BuildError::Optimize(format!("--opt-level must be 0 to 4, not {n}"))),
+        n => {
+            return Err(BuildError::Optimize(format!(
+                "--opt-level must be 0 to 4, not {n}"
+            )));
+        }
     };
     // The features rustc enables by default for wasm32-unknown-unknown.
     for f in [

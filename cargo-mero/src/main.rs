@@ -3,11 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
 use cargo_mero::build::{BuildOptions, build};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo mero", bin_name = "cargo mero", version, about = "Build, run and deploy mero apps")]
+#[command(
+    name = "cargo mero",
+    bin_name = "cargo mero",
+    version,
+    about = "Build, run and deploy mero apps"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -87,7 +92,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "        size {:.1} KiB -> {:.1} KiB{}",
                     kib(out.size_before),
                     kib(out.size_after),
-                    if out.optimized { "" } else { " (wasm-opt skipped)" }
+                    if out.optimized {
+                        ""
+                    } else {
+                        " (wasm-opt skipped)"
+                    }
                 );
                 eprintln!("        hash {}", out.hash);
                 eprintln!("        wasm {}", out.wasm.display());

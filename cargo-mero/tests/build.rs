@@ -6,7 +6,10 @@ use std::process::Command;
 use serde_json::Value;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn target_dir() -> PathBuf {
@@ -31,20 +34,33 @@ fn cargo_mero(args: &[&str], cwd: &Path) -> std::process::Output {
 #[test]
 fn builds_optimizes_and_embeds_the_abi() {
     let out = cargo_mero(&["build", "--json"], &workspace().join("examples/kv-store"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["package"], "kv-store");
     assert_eq!(report["optimized"], true);
     let before = report["sizeBefore"].as_u64().unwrap();
     let after = report["sizeAfter"].as_u64().unwrap();
-    assert!(after < before, "wasm-opt shrank nothing: {before} -> {after}");
+    assert!(
+        after < before,
+        "wasm-opt shrank nothing: {before} -> {after}"
+    );
 
     let wasm = std::fs::read(report["wasm"].as_str().unwrap()).unwrap();
     assert!(wasm.starts_with(b"\0asm"));
     let abi = mero_abi::wasm::read_abi(&wasm).unwrap();
-    assert!(mero_abi::wasm::custom_section(&wasm, mero_abi::ABI_FRAGMENT_SECTION).unwrap().is_none());
+    assert!(
+        mero_abi::wasm::custom_section(&wasm, mero_abi::ABI_FRAGMENT_SECTION)
+            .unwrap()
+            .is_none()
+    );
     let names: Vec<_> = abi.methods.iter().map(|m| m.name.as_str()).collect();
-    for m in ["entries", "get", "init", "len", "remove", "set", "tag", "tags", "writes"] {
+    for m in [
+        "entries", "get", "init", "len", "remove", "set", "tag", "tags", "writes",
+    ] {
         assert!(names.contains(&m), "ABI lacks {m}: {names:?}");
     }
     let get = abi.method("get").unwrap();
@@ -60,7 +76,8 @@ fn builds_optimizes_and_embeds_the_abi() {
     assert_eq!(abi.state.emits.as_deref(), Some("Event"));
 
     let file: mero_abi::AppAbi =
-        serde_json::from_slice(&std::fs::read(report["abiPath"].as_str().unwrap()).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(report["abiPath"].as_str().unwrap()).unwrap())
+            .unwrap();
     assert_eq!(file, abi);
     // The hash is the node's app hash of exactly these bytes.
     assert_eq!(
@@ -73,7 +90,11 @@ fn builds_optimizes_and_embeds_the_abi() {
 fn selects_packages_in_a_workspace_and_reports_bad_ones() {
     let ws = workspace();
     let out = cargo_mero(&["build", "--json", "--no-opt", "-p", "faulty-app"], &ws);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["optimized"], false);
 
@@ -86,6 +107,18 @@ fn selects_packages_in_a_workspace_and_reports_bad_ones() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no package `no-such-package`"));
 
     let manifest = ws.join("examples/kv-store/Cargo.toml");
-    let out = cargo_mero(&["build", "--json", "--manifest-path", manifest.to_str().unwrap()], Path::new("/"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cargo_mero(
+        &[
+            "build",
+            "--json",
+            "--manifest-path",
+            manifest.to_str().unwrap(),
+        ],
+        Path::new("/"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

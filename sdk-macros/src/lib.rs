@@ -133,7 +133,11 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
             "#[app::state] structs cannot be generic",
         ));
     }
-    let idents: Vec<_> = fields.named.iter().map(|f| f.ident.clone().unwrap()).collect();
+    let idents: Vec<_> = fields
+        .named
+        .iter()
+        .map(|f| f.ident.clone().unwrap())
+        .collect();
     let names: Vec<_> = idents.iter().map(|i| i.to_string()).collect();
     let tys: Vec<_> = fields.named.iter().map(|f| f.ty.clone()).collect();
     let fragment = fragment_static(&Fragment::State(StateAbi {
@@ -274,7 +278,10 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let name = &sig.ident;
         let name_str = name.to_string();
         if name_str.starts_with("__") {
-            return Err(syn::Error::new(name.span(), "method names starting with `__` are reserved"));
+            return Err(syn::Error::new(
+                name.span(),
+                "method names starting with `__` are reserved",
+            ));
         }
         if !sig.generics.params.is_empty() || sig.asyncness.is_some() {
             return Err(syn::Error::new(
@@ -297,7 +304,10 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             _ => None,
         };
         if is_init && receiver.is_some() {
-            return Err(syn::Error::new(sig.span(), "#[app::init] is a constructor: it takes no self and returns Self"));
+            return Err(syn::Error::new(
+                sig.span(),
+                "#[app::init] is a constructor: it takes no self and returns Self",
+            ));
         }
         if !is_init && receiver.is_none() {
             return Err(syn::Error::new(
@@ -332,7 +342,11 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 ::mero_sdk::__private::output(())
             }
         } else {
-            let binding = if mutating { quote!(let mut __state) } else { quote!(let __state) };
+            let binding = if mutating {
+                quote!(let mut __state)
+            } else {
+                quote!(let __state)
+            };
             let out = if fallible {
                 quote!(::mero_sdk::__private::output_result(__ret))
             } else {
@@ -374,7 +388,11 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         });
         abi.push(MethodAbi {
             name: name_str,
-            mutability: if mutating { Mutability::Mutating } else { Mutability::View },
+            mutability: if mutating {
+                Mutability::Mutating
+            } else {
+                Mutability::View
+            },
             init: is_init,
             params: params
                 .iter()
@@ -383,7 +401,11 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     ty: type_text(&p.written),
                 })
                 .collect(),
-            returns: if is_init { "()".into() } else { success_type(&sig.output, fallible) },
+            returns: if is_init {
+                "()".into()
+            } else {
+                success_type(&sig.output, fallible)
+            },
             fallible,
         });
     }
@@ -453,7 +475,10 @@ fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
                 .iter()
                 .enumerate()
                 .map(|(i, f)| FieldAbi {
-                    name: f.ident.as_ref().map_or_else(|| i.to_string(), ToString::to_string),
+                    name: f
+                        .ident
+                        .as_ref()
+                        .map_or_else(|| i.to_string(), ToString::to_string),
                     ty: type_text(&f.ty),
                 })
                 .collect(),

@@ -58,7 +58,9 @@ pub fn args<T: DeserializeOwned>(method: &str) -> Result<T, CallError> {
     serde_json::from_slice(input).map_err(|e| {
         CallError::new(
             CallErrorKind::InvalidArgs,
-            format!("invalid arguments for `{method}`: {e}; pass a JSON object keyed by parameter name"),
+            format!(
+                "invalid arguments for `{method}`: {e}; pass a JSON object keyed by parameter name"
+            ),
         )
     })
 }
@@ -66,7 +68,10 @@ pub fn args<T: DeserializeOwned>(method: &str) -> Result<T, CallError> {
 /// Serializes a plain return value.
 pub fn output<T: Serialize>(value: T) -> CallResult {
     serde_json::to_vec(&value).map_err(|e| {
-        CallError::new(CallErrorKind::App, format!("return value does not serialize: {e}"))
+        CallError::new(
+            CallErrorKind::App,
+            format!("return value does not serialize: {e}"),
+        )
     })
 }
 

@@ -19,7 +19,10 @@ pub(crate) fn call(req: HostRequest<'_>) -> HostResponse {
 pub(crate) fn fail(e: HostError) -> ! {
     let err = CallError::new(e.kind, e.message);
     let data = serde_json::to_vec(&err).unwrap_or_default();
-    let _ = imp::call(&HostRequest::Return { ok: false, data: &data });
+    let _ = imp::call(&HostRequest::Return {
+        ok: false,
+        data: &data,
+    });
     imp::abort(&err.message)
 }
 

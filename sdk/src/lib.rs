@@ -44,13 +44,13 @@
 //!
 //! This crate must stay small and free of IO: it is compiled into every app.
 
+#[doc(hidden)]
+#[path = "export.rs"]
+pub mod __private;
 pub mod collections;
 pub mod env;
 mod error;
 mod event;
-#[doc(hidden)]
-#[path = "export.rs"]
-pub mod __private;
 mod host;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

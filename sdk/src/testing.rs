@@ -101,9 +101,16 @@ impl<S: AppState + AppLogic> Replica<S> {
             .iter()
             .find(|m| m.name == method)
             .ok_or_else(|| {
-                CallError::new(CallErrorKind::UnknownMethod, format!("no method `{method}`"))
+                CallError::new(
+                    CallErrorKind::UnknownMethod,
+                    format!("no method `{method}`"),
+                )
             })?;
-        let mode = if entry.mutating { CallMode::Mutate } else { CallMode::View };
+        let mode = if entry.mutating {
+            CallMode::Mutate
+        } else {
+            CallMode::View
+        };
         let input = serde_json::to_vec(&args).expect("JSON values serialize");
         let call = entry.call;
         let outcome = self.run(mode, input, || crate::__private::run(call));
@@ -300,11 +307,8 @@ impl<S: AppState + AppLogic> Network<S> {
                 .filter(|(author, _)| *author != i)
                 .map(|(_, d)| d)
                 .collect();
-            let dups: Vec<&DeltaPayload> = inbox
-                .iter()
-                .filter(|_| rng.u8(..) < 32)
-                .copied()
-                .collect();
+            let dups: Vec<&DeltaPayload> =
+                inbox.iter().filter(|_| rng.u8(..) < 32).copied().collect();
             inbox.extend(dups);
             rng.shuffle(&mut inbox);
             for d in inbox {

@@ -43,7 +43,8 @@ impl KvStore {
             app::bail!("key must not be empty");
         }
         app::log!("set {key}");
-        self.items.insert(key.clone(), LwwRegister::new(value.clone()));
+        self.items
+            .insert(key.clone(), LwwRegister::new(value.clone()));
         self.writes.increment();
         app::emit!(Event::Inserted { key, value });
         Ok(())
@@ -62,7 +63,9 @@ impl KvStore {
         self.items.remove(key);
         self.tags.remove(key);
         self.writes.increment();
-        app::emit!(Event::Removed { key: key.to_owned() });
+        app::emit!(Event::Removed {
+            key: key.to_owned()
+        });
         Ok(old.into_inner())
     }
 

@@ -18,9 +18,15 @@ fn set_get_remove_entries_len() {
     r.execute("set", json!({"key": "b", "value": "2"})).unwrap();
     assert_eq!(r.execute("get", json!({"key": "a"})).unwrap(), json!("1"));
     assert_eq!(r.execute("len", json!({})).unwrap(), json!(2));
-    assert_eq!(r.execute("remove", json!({"key": "a"})).unwrap(), json!("1"));
+    assert_eq!(
+        r.execute("remove", json!({"key": "a"})).unwrap(),
+        json!("1")
+    );
     assert_eq!(r.execute("get", json!({"key": "a"})).unwrap(), json!(null));
-    assert_eq!(r.execute("entries", json!({})).unwrap(), json!([["b", "2"]]));
+    assert_eq!(
+        r.execute("entries", json!({})).unwrap(),
+        json!([["b", "2"]])
+    );
     assert_eq!(r.execute("writes", json!({})).unwrap(), json!(3));
     let kinds: Vec<_> = r.events().iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["Inserted", "Inserted", "Removed"]);
@@ -42,7 +48,9 @@ fn app_errors_leave_no_trace() {
     let err = r.execute("remove", json!({"key": "missing"})).unwrap_err();
     assert_eq!(err.kind, mero_sdk::__private::mero_abi::CallErrorKind::App);
     assert_eq!(err.message, "no such key: missing");
-    let err = r.execute("set", json!({"key": "", "value": "x"})).unwrap_err();
+    let err = r
+        .execute("set", json!({"key": "", "value": "x"}))
+        .unwrap_err();
     assert_eq!(err.message, "key must not be empty");
     assert_eq!(r.state_json(), before);
     assert_eq!(r.events().len(), 1);
@@ -51,12 +59,24 @@ fn app_errors_leave_no_trace() {
 #[test]
 fn bad_arguments_are_reported() {
     let mut r = store();
-    for args in [json!({}), json!({"key": 1, "value": "x"}), json!({"key": "a", "value": "x", "extra": 1}), json!([1])] {
+    for args in [
+        json!({}),
+        json!({"key": 1, "value": "x"}),
+        json!({"key": "a", "value": "x", "extra": 1}),
+        json!([1]),
+    ] {
         let err = r.execute("set", args.clone()).unwrap_err();
-        assert_eq!(err.kind, mero_sdk::__private::mero_abi::CallErrorKind::InvalidArgs, "{args}");
+        assert_eq!(
+            err.kind,
+            mero_sdk::__private::mero_abi::CallErrorKind::InvalidArgs,
+            "{args}"
+        );
     }
     let err = r.execute("nope", json!({})).unwrap_err();
-    assert_eq!(err.kind, mero_sdk::__private::mero_abi::CallErrorKind::UnknownMethod);
+    assert_eq!(
+        err.kind,
+        mero_sdk::__private::mero_abi::CallErrorKind::UnknownMethod
+    );
 }
 
 #[test]
@@ -96,7 +116,10 @@ fn three_replicas_converge_under_shuffled_delivery() {
         net.deliver_shuffled(seed);
         net.assert_converged();
         let r = net.replica(0);
-        assert_eq!(r.execute("writes", json!({})).unwrap().as_i64().unwrap() >= 15, true);
+        assert_eq!(
+            r.execute("writes", json!({})).unwrap().as_i64().unwrap() >= 15,
+            true
+        );
         let tags = r.execute("tags", json!({"key": "shared"})).unwrap();
         assert_eq!(tags, json!(["t0", "t1", "t2"]), "seed {seed}");
     }
@@ -105,13 +128,19 @@ fn three_replicas_converge_under_shuffled_delivery() {
 #[test]
 fn concurrent_creation_of_the_same_nested_set_keeps_both_sides() {
     let mut net = Network::<KvStore>::new(2);
-    net.replica(0).execute("tag", json!({"key": "doc", "tag": "from-0"})).unwrap();
-    net.replica(1).execute("tag", json!({"key": "doc", "tag": "from-1"})).unwrap();
+    net.replica(0)
+        .execute("tag", json!({"key": "doc", "tag": "from-0"}))
+        .unwrap();
+    net.replica(1)
+        .execute("tag", json!({"key": "doc", "tag": "from-1"}))
+        .unwrap();
     net.deliver_shuffled(7);
     net.assert_converged();
     for i in 0..2 {
         assert_eq!(
-            net.replica(i).execute("tags", json!({"key": "doc"})).unwrap(),
+            net.replica(i)
+                .execute("tags", json!({"key": "doc"}))
+                .unwrap(),
             json!(["from-0", "from-1"])
         );
     }

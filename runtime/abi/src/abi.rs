@@ -172,7 +172,10 @@ impl AppAbi {
         abi.methods.sort_by(|a, b| a.name.cmp(&b.name));
         abi.events.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(w) = abi.methods.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(AbiError(format!("method `{}` is exported twice", w[0].name)));
+            return Err(AbiError(format!(
+                "method `{}` is exported twice",
+                w[0].name
+            )));
         }
         if abi.methods.iter().filter(|m| m.init).count() != 1 {
             return Err(AbiError(

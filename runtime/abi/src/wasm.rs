@@ -133,8 +133,12 @@ pub fn replace_custom_section(
 /// written by `cargo mero build`, or else the raw fragments the macros wrote.
 pub fn read_abi(module: &[u8]) -> Result<AppAbi, AbiError> {
     if let Some(json) = custom_section(module, crate::ABI_SECTION)? {
-        return serde_json::from_slice(&json)
-            .map_err(|e| AbiError(format!("the module's `{}` section is not a valid ABI: {e}", crate::ABI_SECTION)));
+        return serde_json::from_slice(&json).map_err(|e| {
+            AbiError(format!(
+                "the module's `{}` section is not a valid ABI: {e}",
+                crate::ABI_SECTION
+            ))
+        });
     }
     match custom_section(module, crate::ABI_FRAGMENT_SECTION)? {
         Some(fragments) => AppAbi::from_fragments(&fragments),

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 
 use loro::{
-    Container, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap, LoroMovableList,
-    LoroText, ValueOrContainer, VersionVector,
+    Container, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap, LoroMovableList, LoroText,
+    ValueOrContainer, VersionVector,
 };
-use mero_abi::host::{ContainerKind, Handle, HostRequest, HostResponse, HostResult, SlotIn, SlotOut};
+use mero_abi::host::{
+    ContainerKind, Handle, HostRequest, HostResponse, HostResult, SlotIn, SlotOut,
+};
 
 use crate::env::{CallEnv, CallMode, EmittedEvent};
 use crate::error::EngineError;
@@ -108,7 +110,11 @@ impl Session {
                         self.env.limits.max_return_bytes
                     )));
                 }
-                self.ret = Some(if ok { Ok(data.to_vec()) } else { Err(data.to_vec()) });
+                self.ret = Some(if ok {
+                    Ok(data.to_vec())
+                } else {
+                    Err(data.to_vec())
+                });
                 A::Unit
             }
             R::Log { msg } => {
@@ -126,7 +132,11 @@ impl Session {
                 self.panic = Some(msg.to_owned());
                 A::Unit
             }
-            R::Emit { kind, data, handler } => {
+            R::Emit {
+                kind,
+                data,
+                handler,
+            } => {
                 self.check_writable("emit an event")?;
                 self.event_bytes += kind.len() + data.len();
                 if self.event_bytes > self.env.limits.max_event_bytes {
@@ -171,12 +181,12 @@ impl Session {
                 let c = self.root(name, kind)?;
                 A::Handle(self.push(c)?)
             }
-            R::RootValueGet { name } => A::OptBytes(
-                match self.doc.get_map(FIELDS_ROOT).get(name) {
+            R::RootValueGet { name } => {
+                A::OptBytes(match self.doc.get_map(FIELDS_ROOT).get(name) {
                     Some(ValueOrContainer::Value(v)) => Some(loro_to_json_bytes(&v)),
                     _ => None,
-                },
-            ),
+                })
+            }
             R::RootValueSet { name, value } => {
                 self.check_writable("set a state field")?;
                 self.doc
@@ -364,7 +374,9 @@ impl Session {
 
     fn root(&self, name: &str, kind: ContainerKind) -> Result<Container, EngineError> {
         if name == FIELDS_ROOT || name.is_empty() {
-            return Err(EngineError::invalid(format!("`{name}` is not a valid state field name")));
+            return Err(EngineError::invalid(format!(
+                "`{name}` is not a valid state field name"
+            )));
         }
         Ok(match kind {
             ContainerKind::Map => Container::Map(self.doc.get_map(name)),
@@ -518,7 +530,9 @@ fn list_set_container(
 ) -> Result<Container, EngineError> {
     Ok(match kind {
         ContainerKind::Map => Container::Map(l.set_container(index, LoroMap::new())?),
-        ContainerKind::List => Container::MovableList(l.set_container(index, LoroMovableList::new())?),
+        ContainerKind::List => {
+            Container::MovableList(l.set_container(index, LoroMovableList::new())?)
+        }
         ContainerKind::Text => Container::Text(l.set_container(index, LoroText::new())?),
         ContainerKind::Counter => Container::Counter(l.set_container(index, LoroCounter::new())?),
     })

@@ -28,14 +28,29 @@ fn handle(r: A) -> u32 {
 }
 
 fn ok_return(s: &mut Session) {
-    s.dispatch(R::Return { ok: true, data: b"null" }).unwrap();
+    s.dispatch(R::Return {
+        ok: true,
+        data: b"null",
+    })
+    .unwrap();
 }
 
 fn set(state: &mut ContextState, key: &str, value: &str) -> Option<DeltaPayload> {
     let mut s = state.begin(env(CallMode::Mutate));
-    let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
+    let m = handle(
+        s.dispatch(R::Root {
+            name: "items",
+            kind: ContainerKind::Map,
+        })
+        .unwrap(),
+    );
     let json = serde_json::to_vec(value).unwrap();
-    s.dispatch(R::MapInsert { map: m, key, value: SlotIn::Value(&json) }).unwrap();
+    s.dispatch(R::MapInsert {
+        map: m,
+        key,
+        value: SlotIn::Value(&json),
+    })
+    .unwrap();
     ok_return(&mut s);
     let out = state.finish(s, None);
     out.result.unwrap();
@@ -63,12 +78,32 @@ fn failed_call_leaves_no_trace() {
         Some(CallError::new(CallErrorKind::Timeout, "deadline")),
     ] {
         let mut s = a.begin(env(CallMode::Mutate));
-        let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
-        s.dispatch(R::MapInsert { map: m, key: "x", value: SlotIn::Value(b"1") }).unwrap();
-        s.dispatch(R::Emit { kind: "E", data: b"{}", handler: None }).unwrap();
+        let m = handle(
+            s.dispatch(R::Root {
+                name: "items",
+                kind: ContainerKind::Map,
+            })
+            .unwrap(),
+        );
+        s.dispatch(R::MapInsert {
+            map: m,
+            key: "x",
+            value: SlotIn::Value(b"1"),
+        })
+        .unwrap();
+        s.dispatch(R::Emit {
+            kind: "E",
+            data: b"{}",
+            handler: None,
+        })
+        .unwrap();
         if trap.is_none() {
             let err = serde_json::to_vec(&CallError::new(CallErrorKind::App, "nope")).unwrap();
-            s.dispatch(R::Return { ok: false, data: &err }).unwrap();
+            s.dispatch(R::Return {
+                ok: false,
+                data: &err,
+            })
+            .unwrap();
         }
         let out = a.finish(s, trap);
         assert!(out.result.is_err());
@@ -87,8 +122,20 @@ fn failed_call_leaves_no_trace() {
 fn views_cannot_write() {
     let mut a = ContextState::new(1);
     let mut s = a.begin(env(CallMode::View));
-    let m = handle(s.dispatch(R::Root { name: "items", kind: ContainerKind::Map }).unwrap());
-    let err = s.dispatch(R::MapInsert { map: m, key: "x", value: SlotIn::Value(b"1") }).unwrap_err();
+    let m = handle(
+        s.dispatch(R::Root {
+            name: "items",
+            kind: ContainerKind::Map,
+        })
+        .unwrap(),
+    );
+    let err = s
+        .dispatch(R::MapInsert {
+            map: m,
+            key: "x",
+            value: SlotIn::Value(b"1"),
+        })
+        .unwrap_err();
     assert_eq!(err.kind, CallErrorKind::Mutability);
     ok_return(&mut s);
     let version = a.version();
@@ -105,10 +152,31 @@ fn concurrent_nested_creation_merges() {
     let mut deltas = Vec::new();
     for (state, item) in [(&mut a, "from-a"), (&mut b, "from-b")] {
         let mut s = state.begin(env(CallMode::Mutate));
-        let root = handle(s.dispatch(R::Root { name: "tags", kind: ContainerKind::Map }).unwrap());
-        let set = handle(s.dispatch(R::New { kind: ContainerKind::Map }).unwrap());
-        s.dispatch(R::MapInsert { map: set, key: item, value: SlotIn::Value(b"true") }).unwrap();
-        s.dispatch(R::MapInsert { map: root, key: "k", value: SlotIn::Container(set) }).unwrap();
+        let root = handle(
+            s.dispatch(R::Root {
+                name: "tags",
+                kind: ContainerKind::Map,
+            })
+            .unwrap(),
+        );
+        let set = handle(
+            s.dispatch(R::New {
+                kind: ContainerKind::Map,
+            })
+            .unwrap(),
+        );
+        s.dispatch(R::MapInsert {
+            map: set,
+            key: item,
+            value: SlotIn::Value(b"true"),
+        })
+        .unwrap();
+        s.dispatch(R::MapInsert {
+            map: root,
+            key: "k",
+            value: SlotIn::Container(set),
+        })
+        .unwrap();
         ok_return(&mut s);
         deltas.push(state.finish(s, None).delta.unwrap());
     }
@@ -119,8 +187,20 @@ fn concurrent_nested_creation_merges() {
     assert_eq!(b.to_json(), expected);
     // Reading the nested child back yields a container handle.
     let mut s = a.begin(env(CallMode::View));
-    let root = handle(s.dispatch(R::Root { name: "tags", kind: ContainerKind::Map }).unwrap());
-    match s.dispatch(R::MapGet { map: root, key: "k" }).unwrap() {
+    let root = handle(
+        s.dispatch(R::Root {
+            name: "tags",
+            kind: ContainerKind::Map,
+        })
+        .unwrap(),
+    );
+    match s
+        .dispatch(R::MapGet {
+            map: root,
+            key: "k",
+        })
+        .unwrap()
+    {
         A::OptSlot(Some(SlotOut::Container(_, ContainerKind::Map))) => {}
         other => panic!("expected a nested map, got {other:?}"),
     }
@@ -130,18 +210,68 @@ fn concurrent_nested_creation_merges() {
 fn lists_text_counters() {
     let mut a = ContextState::new(1);
     let mut s = a.begin(env(CallMode::Mutate));
-    let l = handle(s.dispatch(R::Root { name: "list", kind: ContainerKind::List }).unwrap());
+    let l = handle(
+        s.dispatch(R::Root {
+            name: "list",
+            kind: ContainerKind::List,
+        })
+        .unwrap(),
+    );
     for (i, v) in [(0, "b"), (0, "a"), (2, "c")] {
         let json = serde_json::to_vec(v).unwrap();
-        s.dispatch(R::ListInsert { list: l, index: i, value: SlotIn::Value(&json) }).unwrap();
+        s.dispatch(R::ListInsert {
+            list: l,
+            index: i,
+            value: SlotIn::Value(&json),
+        })
+        .unwrap();
     }
-    s.dispatch(R::ListMove { list: l, from: 2, to: 0 }).unwrap();
-    s.dispatch(R::ListDelete { list: l, index: 1, len: 1 }).unwrap();
-    assert!(s.dispatch(R::ListDelete { list: l, index: 5, len: 1 }).is_err());
-    let t = handle(s.dispatch(R::Root { name: "doc", kind: ContainerKind::Text }).unwrap());
-    s.dispatch(R::TextInsert { text: t, pos: 0, s: "héllo" }).unwrap();
-    s.dispatch(R::TextDelete { text: t, pos: 1, len: 1 }).unwrap();
-    let c = handle(s.dispatch(R::Root { name: "n", kind: ContainerKind::Counter }).unwrap());
+    s.dispatch(R::ListMove {
+        list: l,
+        from: 2,
+        to: 0,
+    })
+    .unwrap();
+    s.dispatch(R::ListDelete {
+        list: l,
+        index: 1,
+        len: 1,
+    })
+    .unwrap();
+    assert!(
+        s.dispatch(R::ListDelete {
+            list: l,
+            index: 5,
+            len: 1
+        })
+        .is_err()
+    );
+    let t = handle(
+        s.dispatch(R::Root {
+            name: "doc",
+            kind: ContainerKind::Text,
+        })
+        .unwrap(),
+    );
+    s.dispatch(R::TextInsert {
+        text: t,
+        pos: 0,
+        s: "héllo",
+    })
+    .unwrap();
+    s.dispatch(R::TextDelete {
+        text: t,
+        pos: 1,
+        len: 1,
+    })
+    .unwrap();
+    let c = handle(
+        s.dispatch(R::Root {
+            name: "n",
+            kind: ContainerKind::Counter,
+        })
+        .unwrap(),
+    );
     s.dispatch(R::CounterAdd { counter: c, by: 5 }).unwrap();
     s.dispatch(R::CounterAdd { counter: c, by: -2 }).unwrap();
     ok_return(&mut s);

@@ -63,10 +63,12 @@ fn main() {
     let (node, ctx) = setup(kv_dir.path(), "examples/kv-store/Cargo.toml");
     measure("kv-store set (new key)", n, |i| {
         let args = format!(r#"{{"key":"k{i}","value":"v{i}"}}"#);
-        node.call(&ctx, "set", args.as_bytes(), CallKind::Execute).unwrap();
+        node.call(&ctx, "set", args.as_bytes(), CallKind::Execute)
+            .unwrap();
     });
     measure("kv-store get", n, |i| {
         let args = format!(r#"{{"key":"k{}"}}"#, i % 1000);
-        node.call(&ctx, "get", args.as_bytes(), CallKind::Query).unwrap();
+        node.call(&ctx, "get", args.as_bytes(), CallKind::Query)
+            .unwrap();
     });
 }

@@ -12,7 +12,11 @@ use crate::node::Node;
 
 /// A mero node.
 #[derive(Debug, Parser)]
-#[command(name = "merod", version, about = "A mero node: runs replicated app contexts and serves their API")]
+#[command(
+    name = "merod",
+    version,
+    about = "A mero node: runs replicated app contexts and serves their API"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -48,7 +52,11 @@ pub enum Command {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { home, listen, force } => init(&home, listen, force),
+        Command::Init {
+            home,
+            listen,
+            force,
+        } => init(&home, listen, force),
         Command::Run { home, listen } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -80,8 +88,13 @@ fn init(home: &Path, listen: SocketAddr, force: bool) -> anyhow::Result<()> {
 }
 
 async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let mut config = NodeConfig::load(home)
-        .with_context(|| format!("no usable node home at {}; create one with `merod init --home {}`", home.display(), home.display()))?;
+    let mut config = NodeConfig::load(home).with_context(|| {
+        format!(
+            "no usable node home at {}; create one with `merod init --home {}`",
+            home.display(),
+            home.display()
+        )
+    })?;
     if let Some(l) = listen {
         config.server.listen = l;
     }
@@ -93,9 +106,11 @@ async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             .with_context(|| format!("opening the node at {}", home.display()))?
     };
     let node = Arc::new(node);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}; is another node using it? set --listen or [server].listen"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr}; is another node using it? set --listen or [server].listen"
+        )
+    })?;
     let bound = listener.local_addr()?;
     if !bound.ip().is_loopback() {
         tracing::warn!("the HTTP API listens on {bound}, which is reachable from other machines");

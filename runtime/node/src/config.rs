@@ -81,7 +81,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { snapshot_every: 1000 }
+        Self {
+            snapshot_every: 1000,
+        }
     }
 }
 
@@ -130,7 +132,8 @@ impl NodeConfig {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        cfg.validate().map_err(|message| ConfigError::Invalid { path, message })?;
+        cfg.validate()
+            .map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(cfg)
     }
 

@@ -151,8 +151,9 @@ impl WasmHost {
         let module = match cached {
             Some(m) => m,
             None => {
-                let m = Module::new(&self.engine, wasm)
-                    .map_err(|e| NodeError::InvalidApp(format!("not a valid WASM module: {e:#}")))?;
+                let m = Module::new(&self.engine, wasm).map_err(|e| {
+                    NodeError::InvalidApp(format!("not a valid WASM module: {e:#}"))
+                })?;
                 if let Ok(bytes) = m.serialize() {
                     db.put_module(&key, &bytes)?;
                 }
@@ -175,7 +176,12 @@ impl WasmHost {
 
     /// Runs export `method` of `app` in a fresh instance. Returns the session
     /// and, if the call did not complete, why.
-    pub fn call(&self, app: &AppModule, session: Session, method: &str) -> (Session, Option<CallError>) {
+    pub fn call(
+        &self,
+        app: &AppModule,
+        session: Session,
+        method: &str,
+    ) -> (Session, Option<CallError>) {
         let data = CallData {
             session,
             memory: None,
@@ -185,7 +191,10 @@ impl WasmHost {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| d);
-        let ticks = self.limits.call_timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64);
+        let ticks = self
+            .limits
+            .call_timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64);
         store.set_epoch_deadline(ticks.max(1));
         store.epoch_deadline_trap();
         let result = app.pre.instantiate(&mut store).and_then(|instance| {
@@ -194,7 +203,9 @@ impl WasmHost {
             let f = instance.get_typed_func::<(), ()>(&mut store, method)?;
             f.call(&mut store, ())
         });
-        let trap = result.err().map(|e| classify(&e, store.data().hit_memory_limit, &self.limits));
+        let trap = result
+            .err()
+            .map(|e| classify(&e, store.data().hit_memory_limit, &self.limits));
         (store.into_data().session, trap)
     }
 }
@@ -227,11 +238,17 @@ fn classify(e: &wasmtime::Error, hit_memory_limit: bool, limits: &LimitsConfig) 
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::new(
             CallErrorKind::Timeout,
-            format!("the call ran longer than {} ms and was stopped", limits.call_timeout_ms),
+            format!(
+                "the call ran longer than {} ms and was stopped",
+                limits.call_timeout_ms
+            ),
         ),
         Some(_) if hit_memory_limit => CallError::new(
             CallErrorKind::OutOfMemory,
-            format!("the call needed more than {} MiB of memory", limits.call_memory_mib),
+            format!(
+                "the call needed more than {} MiB of memory",
+                limits.call_memory_mib
+            ),
         ),
         Some(Trap::StackOverflow) => CallError::new(CallErrorKind::Trap, "stack overflow"),
         Some(t) => CallError::new(CallErrorKind::Trap, format!("wasm trap: {t}")),
@@ -266,7 +283,10 @@ fn host_call(
     let n = encoded.len();
     let (out_ptr, out_cap) = (out_ptr as usize, out_cap as usize);
     if n <= out_cap {
-        match out_ptr.checked_add(n).and_then(|end| mem.get_mut(out_ptr..end)) {
+        match out_ptr
+            .checked_add(n)
+            .and_then(|end| mem.get_mut(out_ptr..end))
+        {
             Some(dst) => dst.copy_from_slice(&encoded),
             None => return -1,
         }
@@ -284,7 +304,10 @@ fn host_take(mut caller: Caller<'_, CallData>, ptr: u32) {
     let (mem, data) = memory.data_and_store_mut(&mut caller);
     let pending = std::mem::take(&mut data.pending);
     let ptr = ptr as usize;
-    if let Some(dst) = ptr.checked_add(pending.len()).and_then(|end| mem.get_mut(ptr..end)) {
+    if let Some(dst) = ptr
+        .checked_add(pending.len())
+        .and_then(|end| mem.get_mut(ptr..end))
+    {
         dst.copy_from_slice(&pending);
     }
 }

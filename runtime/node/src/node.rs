@@ -177,7 +177,13 @@ impl Node {
 
     /// Installed apps.
     pub fn apps(&self) -> Vec<AppInfo> {
-        let mut v: Vec<_> = self.apps.read().unwrap().values().map(|a| app_info(a)).collect();
+        let mut v: Vec<_> = self
+            .apps
+            .read()
+            .unwrap()
+            .values()
+            .map(|a| app_info(a))
+            .collect();
         v.sort_by_key(|a| a.hash);
         v
     }
@@ -289,7 +295,10 @@ impl Node {
                 .collect();
             return Err(NodeError::Call(CallError::new(
                 CallErrorKind::UnknownMethod,
-                format!("the app has no method `{method}`; it has: {}", names.join(", ")),
+                format!(
+                    "the app has no method `{method}`; it has: {}",
+                    names.join(", ")
+                ),
             )));
         };
         if abi.init {
@@ -305,7 +314,11 @@ impl Node {
                 format!("`{method}` changes state; call it with `execute`, not `query`"),
             )));
         }
-        let mode = if view { CallMode::View } else { CallMode::Mutate };
+        let mode = if view {
+            CallMode::View
+        } else {
+            CallMode::Mutate
+        };
         self.run_call(&mut rt, &module, method, args, mode, None)
     }
 
@@ -338,7 +351,9 @@ impl Node {
                 ..CallLimits::default()
             },
             private: rt.private.clone(),
-            random: Box::new(|buf| getrandom::fill(buf).expect("the OS random source is available")),
+            random: Box::new(|buf| {
+                getrandom::fill(buf).expect("the OS random source is available")
+            }),
         };
         let session = rt.state.begin(env);
         let (session, trap) = self.host.call(module, session, method);

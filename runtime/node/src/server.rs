@@ -103,7 +103,11 @@ fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = presented.is_some_and(|p| {
         let p = p.as_bytes();
         // Constant-time comparison: do not leak how much of the token matched.
-        p.len() == expected.len() && p.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        p.len() == expected.len()
+            && p.iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     });
     if ok {
         Ok(())
@@ -150,7 +154,10 @@ async fn install_app(
     Ok((StatusCode::CREATED, axum::Json(info)))
 }
 
-async fn list_apps(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+async fn list_apps(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     authorize(&node, &headers)?;
     Ok(axum::Json(node.apps()))
 }
@@ -194,7 +201,10 @@ async fn create_context(
     Ok((StatusCode::CREATED, axum::Json(info)))
 }
 
-async fn list_contexts(State(node): State<Arc<Node>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+async fn list_contexts(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     authorize(&node, &headers)?;
     Ok(axum::Json(node.contexts()))
 }
@@ -249,7 +259,12 @@ async fn jsonrpc(
         Err(r) => {
             return (
                 r.status(),
-                axum::Json(rpc_error(Value::Null, -32600, format!("request rejected: {}", r.body_text()), None)),
+                axum::Json(rpc_error(
+                    Value::Null,
+                    -32600,
+                    format!("request rejected: {}", r.body_text()),
+                    None,
+                )),
             )
                 .into_response();
         }
@@ -278,14 +293,24 @@ async fn handle_rpc(node: Arc<Node>, body: &[u8]) -> Value {
         Some("execute") => CallKind::Execute,
         Some("query") => CallKind::Query,
         Some(other) => {
-            return rpc_error(id, -32601, format!("unknown RPC method `{other}`; use `execute` or `query`"), None);
+            return rpc_error(
+                id,
+                -32601,
+                format!("unknown RPC method `{other}`; use `execute` or `query`"),
+                None,
+            );
         }
         None => return rpc_error(id, -32600, "missing `method`", None),
     };
     let params: CallParams = match obj.get("params").cloned().map(serde_json::from_value) {
         Some(Ok(p)) => p,
         Some(Err(e)) => {
-            return rpc_error(id, -32602, format!("invalid params: {e}; expected {{\"context\", \"method\", \"args\"}}"), None);
+            return rpc_error(
+                id,
+                -32602,
+                format!("invalid params: {e}; expected {{\"context\", \"method\", \"args\"}}"),
+                None,
+            );
         }
         None => return rpc_error(id, -32602, "missing `params`", None),
     };
@@ -295,7 +320,12 @@ async fn handle_rpc(node: Arc<Node>, body: &[u8]) -> Value {
     };
     let args = params.args.unwrap_or_else(|| json!({}));
     if !args.is_object() {
-        return rpc_error(id, -32602, "`args` must be a JSON object keyed by parameter name", None);
+        return rpc_error(
+            id,
+            -32602,
+            "`args` must be a JSON object keyed by parameter name",
+            None,
+        );
     }
     let args = serde_json::to_vec(&args).expect("JSON serializes");
     let method = params.method;

@@ -111,7 +111,8 @@ impl Store {
             .iterator_cf(self.cf(CF_APPS), IteratorMode::Start)
             .map(|r| {
                 let (k, v) = r?;
-                let hash = <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("app key", "length"))?;
+                let hash =
+                    <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("app key", "length"))?;
                 Ok((AppHash(hash), v.to_vec()))
             })
             .collect()
@@ -133,7 +134,8 @@ impl Store {
             .iterator_cf(self.cf(CF_CONTEXTS), IteratorMode::Start)
             .map(|r| {
                 let (k, v) = r?;
-                let id = <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("context key", "length"))?;
+                let id =
+                    <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("context key", "length"))?;
                 let meta = serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?;
                 Ok((ContextId(id), meta))
             })
@@ -145,7 +147,9 @@ impl Store {
         match self.db.get_cf(self.cf(CF_SECRETS), ctx.0)? {
             None => Ok(None),
             Some(v) => Ok(Some(
-                v.as_slice().try_into().map_err(|_| corrupt("secret", "length"))?,
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("secret", "length"))?,
             )),
         }
     }

@@ -11,7 +11,9 @@ fn rpc_raw(node: &NodeProc, body: &[u8]) -> (u16, Value) {
 }
 
 fn error_code(v: &Value) -> i64 {
-    v["error"]["code"].as_i64().unwrap_or_else(|| panic!("expected a JSON-RPC error, got {v}"))
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected a JSON-RPC error, got {v}"))
 }
 
 #[test]
@@ -27,20 +29,32 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     // Unknown app method.
     let r = node.rpc("execute", &ctx, "frobnicate", json!({}));
     assert_eq!(error_code(&r), -32002);
-    assert!(r["error"]["message"].as_str().unwrap().contains("set"), "lists the methods: {r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("set"),
+        "lists the methods: {r}"
+    );
     // Unknown RPC method.
-    let (_, r) = rpc_raw(&node, br#"{"jsonrpc":"2.0","id":1,"method":"run","params":{}}"#);
+    let (_, r) = rpc_raw(
+        &node,
+        br#"{"jsonrpc":"2.0","id":1,"method":"run","params":{}}"#,
+    );
     assert_eq!(error_code(&r), -32601);
     // Malformed JSON.
     let (_, r) = rpc_raw(&node, b"{\"jsonrpc\": \"2.0\", ");
     assert_eq!(error_code(&r), -32700);
     // Wrong JSON-RPC version.
-    let (_, r) = rpc_raw(&node, br#"{"jsonrpc":"1.0","id":1,"method":"execute","params":{}}"#);
+    let (_, r) = rpc_raw(
+        &node,
+        br#"{"jsonrpc":"1.0","id":1,"method":"execute","params":{}}"#,
+    );
     assert_eq!(error_code(&r), -32600);
     // Missing argument.
     let r = node.rpc("execute", &ctx, "set", json!({"key": "b"}));
     assert_eq!(error_code(&r), -32602);
-    assert!(r["error"]["message"].as_str().unwrap().contains("value"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("value"),
+        "{r}"
+    );
     // Mistyped argument.
     let r = node.rpc("execute", &ctx, "set", json!({"key": "b", "value": 7}));
     assert_eq!(error_code(&r), -32602);
@@ -48,9 +62,19 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     let r = node.rpc("execute", &ctx, "set", json!(["b", "2"]));
     assert_eq!(error_code(&r), -32602);
     // Unknown context (well-formed id) and malformed context id.
-    let r = node.rpc("execute", "11111111111111111111111111111111", "set", json!({"key": "b", "value": "2"}));
+    let r = node.rpc(
+        "execute",
+        "11111111111111111111111111111111",
+        "set",
+        json!({"key": "b", "value": "2"}),
+    );
     assert_eq!(error_code(&r), -32001);
-    let r = node.rpc("execute", "not-an-id", "set", json!({"key": "b", "value": "2"}));
+    let r = node.rpc(
+        "execute",
+        "not-an-id",
+        "set",
+        json!({"key": "b", "value": "2"}),
+    );
     assert_eq!(error_code(&r), -32602);
     // App error.
     let r = node.rpc("execute", &ctx, "remove", json!({"key": "zzz"}));
@@ -73,10 +97,17 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     assert_eq!(status, 400, "{r}");
     assert_eq!(r["error"]["code"], json!("invalid_app"));
     // Valid WASM without the mero ABI or exports.
-    let empty = wasmtime::wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
-    let (status, r) = node.send("POST", "/admin/apps", Some(&empty), true);
+    // (module (memory (export "memory") 1))
+    let empty: &[u8] = b"\0asm\x01\0\0\0\x05\x03\x01\x00\x01\x07\x0a\x01\x06memory\x02\x00";
+    let (status, r) = node.send("POST", "/admin/apps", Some(empty), true);
     assert_eq!(status, 400, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("cargo mero build"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cargo mero build"),
+        "{r}"
+    );
     // An ABI naming a method the module does not export.
     let mut abi = mero_abi::wasm::read_abi(&wasm).unwrap();
     abi.methods.push(mero_abi::MethodAbi {
@@ -89,20 +120,42 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     });
     abi.methods.sort_by(|a, b| a.name.cmp(&b.name));
     let forged = mero_abi::wasm::replace_custom_section(
-        &wasm, &[], mero_abi::ABI_SECTION, &serde_json::to_vec(&abi).unwrap()).unwrap();
+        &wasm,
+        &[],
+        mero_abi::ABI_SECTION,
+        &serde_json::to_vec(&abi).unwrap(),
+    )
+    .unwrap();
     let (status, r) = node.send("POST", "/admin/apps", Some(&forged), true);
     assert_eq!(status, 400, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("ghost"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("ghost"),
+        "{r}"
+    );
     // Empty upload, unknown app, bad context body.
     assert_eq!(node.send("POST", "/admin/apps", Some(b""), true).0, 400);
-    let (status, _) = node.send("POST", "/admin/contexts", Some(br#"{"app":"11111111111111111111111111111111"}"#), true);
+    let (status, _) = node.send(
+        "POST",
+        "/admin/contexts",
+        Some(br#"{"app":"11111111111111111111111111111111"}"#),
+        true,
+    );
     assert_eq!(status, 404);
     let (status, _) = node.send("POST", "/admin/contexts", Some(b"{nope"), true);
     assert_eq!(status, 400);
-    let (status, _) = node.send("GET", "/admin/contexts/11111111111111111111111111111111/state", None, true);
+    let (status, _) = node.send(
+        "GET",
+        "/admin/contexts/11111111111111111111111111111111/state",
+        None,
+        true,
+    );
     assert_eq!(status, 404);
 
     assert_eq!(node.state(&ctx), before, "bad input changed state");
     let (_, apps) = node.send("GET", "/admin/apps", None, true);
-    assert_eq!(apps.as_array().unwrap().len(), 1, "a rejected upload was installed: {apps}");
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        1,
+        "a rejected upload was installed: {apps}"
+    );
 }

@@ -22,7 +22,10 @@ fn kv_store_survives_sigkill_and_restart() {
     node.execute(&ctx, "set", json!({"key": "b", "value": "2"}));
     node.execute(&ctx, "set", json!({"key": "c", "value": "3"}));
     node.execute(&ctx, "tag", json!({"key": "a", "tag": "important"}));
-    assert_eq!(node.execute(&ctx, "remove", json!({"key": "b"})), json!("2"));
+    assert_eq!(
+        node.execute(&ctx, "remove", json!({"key": "b"})),
+        json!("2")
+    );
     assert_eq!(node.query(&ctx, "get", json!({"key": "a"})), json!("1"));
     assert_eq!(node.query(&ctx, "get", json!({"key": "b"})), json!(null));
     assert_eq!(node.query(&ctx, "len", json!({})), json!(2));
@@ -36,11 +39,17 @@ fn kv_store_survives_sigkill_and_restart() {
     assert_eq!(node.query(&ctx, "get", json!({"key": "a"})), json!("1"));
     assert_eq!(node.query(&ctx, "get", json!({"key": "c"})), json!("3"));
     assert_eq!(node.query(&ctx, "get", json!({"key": "b"})), json!(null));
-    assert_eq!(node.query(&ctx, "tags", json!({"key": "a"})), json!(["important"]));
+    assert_eq!(
+        node.query(&ctx, "tags", json!({"key": "a"})),
+        json!(["important"])
+    );
     assert_eq!(node.query(&ctx, "writes", json!({})), json!(4));
     // And it keeps working after the restart.
     node.execute(&ctx, "set", json!({"key": "d", "value": "4"}));
-    assert_eq!(node.query(&ctx, "entries", json!({})), json!([["a", "1"], ["c", "3"], ["d", "4"]]));
+    assert_eq!(
+        node.query(&ctx, "entries", json!({})),
+        json!([["a", "1"], ["c", "3"], ["d", "4"]])
+    );
 }
 
 #[test]
@@ -57,7 +66,11 @@ fn many_writes_across_snapshots_survive_restart() {
     let app = node.install(&wasm);
     let ctx = node.create_context(&app);
     for i in 0..40 {
-        node.execute(&ctx, "set", json!({"key": format!("k{i:02}"), "value": format!("v{i}")}));
+        node.execute(
+            &ctx,
+            "set",
+            json!({"key": format!("k{i:02}"), "value": format!("v{i}")}),
+        );
     }
     let before = node.state(&ctx);
     node.kill();

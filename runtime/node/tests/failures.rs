@@ -18,7 +18,13 @@ fn node(dir: &std::path::Path) -> Node {
     Node::open(dir, cfg).unwrap()
 }
 
-fn call(node: &Node, ctx: &ContextId, method: &str, args: Value, kind: CallKind) -> Result<Value, NodeError> {
+fn call(
+    node: &Node,
+    ctx: &ContextId,
+    method: &str,
+    args: Value,
+    kind: CallKind,
+) -> Result<Value, NodeError> {
     node.call(ctx, method, args.to_string().as_bytes(), kind)
         .map(|o| o.output)
 }
@@ -37,9 +43,21 @@ fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
     let node = node(dir.path());
     let app = node.install_app(&wasm).unwrap();
     let ctx = node.create_context(&app.hash, b"{}").unwrap().id;
-    call(&node, &ctx, "set", json!({"key": "keep", "value": "me"}), CallKind::Execute).unwrap();
+    call(
+        &node,
+        &ctx,
+        "set",
+        json!({"key": "keep", "value": "me"}),
+        CallKind::Execute,
+    )
+    .unwrap();
 
-    let snapshot = |node: &Node| (node.state_json(&ctx).unwrap(), node.context_info(&ctx).unwrap().seq);
+    let snapshot = |node: &Node| {
+        (
+            node.state_json(&ctx).unwrap(),
+            node.context_info(&ctx).unwrap().seq,
+        )
+    };
     let before = snapshot(&node);
 
     let cases = [
@@ -51,16 +69,37 @@ fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
     for (method, expected) in cases {
         let err = call(&node, &ctx, method, json!({}), CallKind::Execute);
         assert_eq!(kind_of(err), expected, "{method}");
-        assert_eq!(snapshot(&node), before, "{method} left a trace in state or the delta log");
+        assert_eq!(
+            snapshot(&node),
+            before,
+            "{method} left a trace in state or the delta log"
+        );
         // The private write it made before failing is gone too.
-        let private = call(&node, &ctx, "private_get", json!({"key": method}), CallKind::Query).unwrap();
-        assert_eq!(private, Value::Null, "{method} left a private-storage write");
+        let private = call(
+            &node,
+            &ctx,
+            "private_get",
+            json!({"key": method}),
+            CallKind::Query,
+        )
+        .unwrap();
+        assert_eq!(
+            private,
+            Value::Null,
+            "{method} left a private-storage write"
+        );
     }
     // A view that tries to write through a nested handle is refused.
     let err = call(&node, &ctx, "sneaky", json!({}), CallKind::Execute);
     assert_eq!(kind_of(err), CallErrorKind::Mutability);
     // A mutating method cannot be queried.
-    let err = call(&node, &ctx, "set", json!({"key": "q", "value": "v"}), CallKind::Query);
+    let err = call(
+        &node,
+        &ctx,
+        "set",
+        json!({"key": "q", "value": "v"}),
+        CallKind::Query,
+    );
     assert_eq!(kind_of(err), CallErrorKind::Mutability);
     // Return values over the limit are refused.
     let err = call(&node, &ctx, "big", json!({"n": 100_000}), CallKind::Query);
@@ -68,9 +107,22 @@ fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
     assert_eq!(snapshot(&node), before);
 
     // Later calls are unaffected.
-    call(&node, &ctx, "set", json!({"key": "after", "value": "ok"}), CallKind::Execute).unwrap();
-    assert_eq!(call(&node, &ctx, "get", json!({"key": "after"}), CallKind::Query).unwrap(), json!("ok"));
-    assert_eq!(call(&node, &ctx, "get", json!({"key": "fail"}), CallKind::Query).unwrap(), Value::Null);
+    call(
+        &node,
+        &ctx,
+        "set",
+        json!({"key": "after", "value": "ok"}),
+        CallKind::Execute,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&node, &ctx, "get", json!({"key": "after"}), CallKind::Query).unwrap(),
+        json!("ok")
+    );
+    assert_eq!(
+        call(&node, &ctx, "get", json!({"key": "fail"}), CallKind::Query).unwrap(),
+        Value::Null
+    );
     assert_eq!(node.context_info(&ctx).unwrap().seq, before.1 + 1);
 
     // And a restart sees exactly the successful calls.
@@ -95,12 +147,45 @@ fn env_and_private_storage() {
     assert!(who[3].as_u64().unwrap() > 8, "random bytes look random");
 
     let seq = node.context_info(&info.id).unwrap().seq;
-    call(&node, &info.id, "private_set", json!({"key": "k", "value": "secret"}), CallKind::Execute).unwrap();
-    assert_eq!(call(&node, &info.id, "private_get", json!({"key": "k"}), CallKind::Query).unwrap(), json!("secret"));
+    call(
+        &node,
+        &info.id,
+        "private_set",
+        json!({"key": "k", "value": "secret"}),
+        CallKind::Execute,
+    )
+    .unwrap();
+    assert_eq!(
+        call(
+            &node,
+            &info.id,
+            "private_get",
+            json!({"key": "k"}),
+            CallKind::Query
+        )
+        .unwrap(),
+        json!("secret")
+    );
     // Private storage never becomes a delta or part of the replicated state.
     assert_eq!(node.context_info(&info.id).unwrap().seq, seq);
-    assert!(!node.state_json(&info.id).unwrap().to_string().contains("secret"));
+    assert!(
+        !node
+            .state_json(&info.id)
+            .unwrap()
+            .to_string()
+            .contains("secret")
+    );
     drop(node);
     let node = self::node(dir.path());
-    assert_eq!(call(&node, &info.id, "private_get", json!({"key": "k"}), CallKind::Query).unwrap(), json!("secret"));
+    assert_eq!(
+        call(
+            &node,
+            &info.id,
+            "private_get",
+            json!({"key": "k"}),
+            CallKind::Query
+        )
+        .unwrap(),
+        json!("secret")
+    );
 }

@@ -12,11 +12,17 @@ use serde_json::{Value, json};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_merod")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_BIN_EXE_merod"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The `cargo-mero` binary built alongside `merod`.
@@ -32,7 +38,8 @@ pub fn cargo_mero() -> PathBuf {
 
 /// Builds an app of this workspace with `cargo mero build`; once per process.
 pub fn build_app(manifest: &str) -> Vec<u8> {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> = OnceLock::new();
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
+        OnceLock::new();
     let cache = BUILT.get_or_init(Default::default);
     if let Some(b) = cache.lock().unwrap().get(manifest) {
         return b.clone();
@@ -53,7 +60,10 @@ pub fn build_app(manifest: &str) -> Vec<u8> {
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("--json output");
     let wasm = std::fs::read(report["wasm"].as_str().unwrap()).unwrap();
-    cache.lock().unwrap().insert(manifest.to_owned(), wasm.clone());
+    cache
+        .lock()
+        .unwrap()
+        .insert(manifest.to_owned(), wasm.clone());
     wasm
 }
 
@@ -162,7 +172,10 @@ impl NodeProc {
         .expect("the node answers");
         let status = resp.status().as_u16();
         let text = resp.into_body().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Installs an app; returns its hash.
@@ -184,7 +197,8 @@ impl NodeProc {
     pub fn rpc(&self, rpc_method: &str, ctx: &str, method: &str, args: Value) -> Value {
         let req = json!({"jsonrpc": "2.0", "id": 1, "method": rpc_method,
             "params": {"context": ctx, "method": method, "args": args}});
-        self.send("POST", "/jsonrpc", Some(req.to_string().as_bytes()), true).1
+        self.send("POST", "/jsonrpc", Some(req.to_string().as_bytes()), true)
+            .1
     }
 
     /// `execute`, expecting success; returns the output.
