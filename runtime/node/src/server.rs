@@ -22,8 +22,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mero_abi::{CallError, CallErrorKind};
@@ -45,13 +46,16 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/contexts/{id}", get(get_context))
         .route("/contexts/{id}/state", get(get_state))
         .layer(DefaultBodyLimit::max(limits.max_app_bytes));
-    Router::new()
-        .route("/health", get(health))
+    let protected = Router::new()
         .route(
             "/jsonrpc",
             post(jsonrpc).layer(DefaultBodyLimit::max(limits.max_request_bytes)),
         )
         .nest("/admin", admin)
+        .route_layer(middleware::from_fn_with_state(node.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .merge(protected)
         .with_state(node)
 }
 
@@ -92,6 +96,16 @@ impl From<NodeError> for ApiError {
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
     NodeError::BadRequest(msg.into()).into()
+}
+
+/// Rejects requests without the admin token; runs before any body is read.
+async fn require_token(
+    State(node): State<Arc<Node>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authorize(&node, req.headers())?;
+    Ok(next.run(req).await)
 }
 
 fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -142,10 +156,8 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError>
 
 async fn install_app(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
     let body = body_or_error(body)?;
     if body.is_empty() {
         return Err(bad_request("the request body must be the app's WASM bytes"));
@@ -154,11 +166,7 @@ async fn install_app(
     Ok((StatusCode::CREATED, axum::Json(info)))
 }
 
-async fn list_apps(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
+async fn list_apps(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(node.apps()))
 }
 
@@ -168,10 +176,8 @@ fn parse_id<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, ApiError> 
 
 async fn get_app(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
     Path(hash): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
     let hash: AppHash = parse_id(&hash)?;
     Ok(axum::Json(node.app_abi(&hash)?))
 }
@@ -190,10 +196,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 
 async fn create_context(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
     let req: CreateContext = parse_json(&body_or_error(body)?)?;
     let app: AppHash = parse_id(&req.app)?;
     let args = serde_json::to_vec(&req.args.unwrap_or_else(|| json!({}))).expect("JSON serializes");
@@ -201,30 +205,22 @@ async fn create_context(
     Ok((StatusCode::CREATED, axum::Json(info)))
 }
 
-async fn list_contexts(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
+async fn list_contexts(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(node.contexts()))
 }
 
 async fn get_context(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
     let id: ContextId = parse_id(&id)?;
     Ok(axum::Json(node.context_info(&id)?))
 }
 
 async fn get_state(
     State(node): State<Arc<Node>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&node, &headers)?;
     let id: ContextId = parse_id(&id)?;
     Ok(axum::Json(node.state_json(&id)?))
 }
@@ -246,14 +242,7 @@ struct CallParams {
     args: Option<Value>,
 }
 
-async fn jsonrpc(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(e) = authorize(&node, &headers) {
-        return e.into_response();
-    }
+async fn jsonrpc(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => {
