@@ -130,11 +130,28 @@ impl AppAbi {
     /// Assembles an ABI from the concatenated fragment section bytes.
     ///
     /// ```
-    /// use mero_abi::abi::{AppAbi, Fragment, StateAbi};
-    /// let frag = Fragment::State(StateAbi { name: "App".into(), ..Default::default() });
-    /// let mut bytes = serde_json::to_vec(&frag).unwrap();
-    /// bytes.push(b'\n');
-    /// assert_eq!(AppAbi::from_fragments(&bytes).unwrap().state.name, "App");
+    /// use mero_abi::abi::{AppAbi, Fragment, MethodAbi, Mutability, StateAbi};
+    /// let init = MethodAbi {
+    ///     name: "init".into(),
+    ///     mutability: Mutability::Mutating,
+    ///     init: true,
+    ///     params: vec![],
+    ///     returns: "()".into(),
+    ///     fallible: false,
+    /// };
+    /// let mut bytes = Vec::new();
+    /// for frag in [
+    ///     Fragment::State(StateAbi { name: "App".into(), ..Default::default() }),
+    ///     Fragment::Methods { methods: vec![init] },
+    /// ] {
+    ///     bytes.extend(serde_json::to_vec(&frag).unwrap());
+    ///     bytes.push(b'\n');
+    /// }
+    /// let abi = AppAbi::from_fragments(&bytes).unwrap();
+    /// assert_eq!(abi.state.name, "App");
+    /// assert!(abi.init().is_some());
+    /// // An app without a state struct is refused.
+    /// assert!(AppAbi::from_fragments(b"").is_err());
     /// ```
     pub fn from_fragments(bytes: &[u8]) -> Result<Self, AbiError> {
         let mut abi = AppAbi {

@@ -100,8 +100,8 @@ async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     }
     let addr = config.server.listen;
     let node = {
-        let home = home.to_owned();
-        tokio::task::spawn_blocking(move || Node::open(&home, config))
+        let owned = home.to_owned();
+        tokio::task::spawn_blocking(move || Node::open(&owned, config))
             .await?
             .with_context(|| format!("opening the node at {}", home.display()))?
     };

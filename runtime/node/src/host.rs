@@ -85,7 +85,6 @@ impl WasmHost {
         pool.total_memories(limits.max_concurrent_calls)
             .total_tables(limits.max_concurrent_calls)
             .total_core_instances(limits.max_concurrent_calls)
-            .total_stacks(limits.max_concurrent_calls)
             .max_memory_size(memory_limit + WASM_PAGE)
             .max_memories_per_module(1)
             .max_tables_per_module(1)

@@ -61,7 +61,12 @@ fn many_writes_across_snapshots_survive_restart() {
     let cfg_path = dir.path().join("config.toml");
     node.kill();
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
-    std::fs::write(&cfg_path, format!("{cfg}\n[store]\nsnapshot_every = 7\n")).unwrap();
+    assert!(cfg.contains("snapshot_every = 1000"), "{cfg}");
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("snapshot_every = 1000", "snapshot_every = 7"),
+    )
+    .unwrap();
     let node = NodeProc::start(dir.path());
     let app = node.install(&wasm);
     let ctx = node.create_context(&app);

@@ -40,8 +40,13 @@ pub fn cargo_mero() -> PathBuf {
 pub fn build_app(manifest: &str) -> Vec<u8> {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
         OnceLock::new();
-    let cache = BUILT.get_or_init(Default::default);
-    if let Some(b) = cache.lock().unwrap().get(manifest) {
+    // Held for the whole build: concurrent tests must not read a module
+    // another test's build is still writing.
+    let mut cache = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(b) = cache.get(manifest) {
         return b.clone();
     }
     // A target dir of its own: the outer `cargo test` may still hold the main one.
@@ -60,10 +65,7 @@ pub fn build_app(manifest: &str) -> Vec<u8> {
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("--json output");
     let wasm = std::fs::read(report["wasm"].as_str().unwrap()).unwrap();
-    cache
-        .lock()
-        .unwrap()
-        .insert(manifest.to_owned(), wasm.clone());
+    cache.insert(manifest.to_owned(), wasm.clone());
     wasm
 }
 
