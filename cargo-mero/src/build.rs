@@ -231,9 +231,17 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         None => raw.clone(),
     };
     let abi_json = serde_json::to_vec_pretty(&abi).expect("ABIs serialize");
+    // DWARF is useless to a node and often most of the module: drop it along
+    // with the raw ABI fragments (wasm-opt keeps both).
+    let dropped: Vec<String> = mero_abi::wasm::sections(&optimized)?
+        .into_iter()
+        .filter_map(|s| s.name)
+        .filter(|n| n.starts_with(".debug") || n == mero_abi::ABI_FRAGMENT_SECTION)
+        .collect();
+    let dropped: Vec<&str> = dropped.iter().map(String::as_str).collect();
     let final_bytes = mero_abi::wasm::replace_custom_section(
         &optimized,
-        &[mero_abi::ABI_FRAGMENT_SECTION],
+        &dropped,
         mero_abi::ABI_SECTION,
         &serde_json::to_vec(&abi).expect("ABIs serialize"),
     )?;

@@ -83,6 +83,11 @@ impl KvStore {
         self.items.len()
     }
 
+    /// Whether the store has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Adds a tag to `key`. Tags from different nodes merge.
     pub fn tag(&mut self, key: String, tag: String) {
         self.tags.ensure(key).insert(tag);

@@ -2,7 +2,7 @@
 //! `Node::call` (WASM instance per call, state engine, RocksDB write batch),
 //! without HTTP. Prints percentiles; the budget is p50 <= 50 us for a no-op.
 //!
-//! Run: `cargo bench -p mero-node --bench call`
+//! Run: `cargo bench --workspace --bench call`
 
 #[path = "../tests/support/mod.rs"]
 mod support;

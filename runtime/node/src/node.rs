@@ -29,6 +29,7 @@ pub enum CallKind {
 
 /// A successful call's answer.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CallOutput {
     /// The method's JSON return value.
     pub output: serde_json::Value,
