@@ -27,6 +27,10 @@ fn handle(r: A) -> u32 {
     }
 }
 
+fn root(s: &mut Session, name: &str, kind: ContainerKind) -> u32 {
+    handle(s.dispatch(R::Root { name, kind }).unwrap())
+}
+
 fn ok_return(s: &mut Session) {
     s.dispatch(R::Return {
         ok: true,
@@ -37,13 +41,7 @@ fn ok_return(s: &mut Session) {
 
 fn set(state: &mut ContextState, key: &str, value: &str) -> Option<DeltaPayload> {
     let mut s = state.begin(env(CallMode::Mutate));
-    let m = handle(
-        s.dispatch(R::Root {
-            name: "items",
-            kind: ContainerKind::Map,
-        })
-        .unwrap(),
-    );
+    let m = root(&mut s, "items", ContainerKind::Map);
     let json = serde_json::to_vec(value).unwrap();
     s.dispatch(R::MapInsert {
         map: m,
@@ -78,13 +76,7 @@ fn failed_call_leaves_no_trace() {
         Some(CallError::new(CallErrorKind::Timeout, "deadline")),
     ] {
         let mut s = a.begin(env(CallMode::Mutate));
-        let m = handle(
-            s.dispatch(R::Root {
-                name: "items",
-                kind: ContainerKind::Map,
-            })
-            .unwrap(),
-        );
+        let m = root(&mut s, "items", ContainerKind::Map);
         s.dispatch(R::MapInsert {
             map: m,
             key: "x",
@@ -122,13 +114,7 @@ fn failed_call_leaves_no_trace() {
 fn views_cannot_write() {
     let mut a = ContextState::new(1);
     let mut s = a.begin(env(CallMode::View));
-    let m = handle(
-        s.dispatch(R::Root {
-            name: "items",
-            kind: ContainerKind::Map,
-        })
-        .unwrap(),
-    );
+    let m = root(&mut s, "items", ContainerKind::Map);
     let err = s
         .dispatch(R::MapInsert {
             map: m,
@@ -152,13 +138,7 @@ fn concurrent_nested_creation_merges() {
     let mut deltas = Vec::new();
     for (state, item) in [(&mut a, "from-a"), (&mut b, "from-b")] {
         let mut s = state.begin(env(CallMode::Mutate));
-        let root = handle(
-            s.dispatch(R::Root {
-                name: "tags",
-                kind: ContainerKind::Map,
-            })
-            .unwrap(),
-        );
+        let root = root(&mut s, "tags", ContainerKind::Map);
         let set = handle(
             s.dispatch(R::New {
                 kind: ContainerKind::Map,
@@ -187,13 +167,7 @@ fn concurrent_nested_creation_merges() {
     assert_eq!(b.to_json(), expected);
     // Reading the nested child back yields a container handle.
     let mut s = a.begin(env(CallMode::View));
-    let root = handle(
-        s.dispatch(R::Root {
-            name: "tags",
-            kind: ContainerKind::Map,
-        })
-        .unwrap(),
-    );
+    let root = root(&mut s, "tags", ContainerKind::Map);
     match s
         .dispatch(R::MapGet {
             map: root,
@@ -210,13 +184,7 @@ fn concurrent_nested_creation_merges() {
 fn lists_text_counters() {
     let mut a = ContextState::new(1);
     let mut s = a.begin(env(CallMode::Mutate));
-    let l = handle(
-        s.dispatch(R::Root {
-            name: "list",
-            kind: ContainerKind::List,
-        })
-        .unwrap(),
-    );
+    let l = root(&mut s, "list", ContainerKind::List);
     for (i, v) in [(0, "b"), (0, "a"), (2, "c")] {
         let json = serde_json::to_vec(v).unwrap();
         s.dispatch(R::ListInsert {
@@ -246,13 +214,7 @@ fn lists_text_counters() {
         })
         .is_err()
     );
-    let t = handle(
-        s.dispatch(R::Root {
-            name: "doc",
-            kind: ContainerKind::Text,
-        })
-        .unwrap(),
-    );
+    let t = root(&mut s, "doc", ContainerKind::Text);
     s.dispatch(R::TextInsert {
         text: t,
         pos: 0,
@@ -265,13 +227,7 @@ fn lists_text_counters() {
         len: 1,
     })
     .unwrap();
-    let c = handle(
-        s.dispatch(R::Root {
-            name: "n",
-            kind: ContainerKind::Counter,
-        })
-        .unwrap(),
-    );
+    let c = root(&mut s, "n", ContainerKind::Counter);
     s.dispatch(R::CounterAdd { counter: c, by: 5 }).unwrap();
     s.dispatch(R::CounterAdd { counter: c, by: -2 }).unwrap();
     ok_return(&mut s);

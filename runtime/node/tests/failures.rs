@@ -132,6 +132,17 @@ fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
     assert_eq!(node.state_json(&ctx).unwrap(), state);
 }
 
+fn private_get(node: &Node, ctx: &ContextId) -> Value {
+    call(
+        node,
+        ctx,
+        "private_get",
+        json!({"key": "k"}),
+        CallKind::Query,
+    )
+    .unwrap()
+}
+
 #[test]
 fn env_and_private_storage() {
     let wasm = support::build_app("runtime/fixtures/faulty-app/Cargo.toml");
@@ -155,17 +166,7 @@ fn env_and_private_storage() {
         CallKind::Execute,
     )
     .unwrap();
-    assert_eq!(
-        call(
-            &node,
-            &info.id,
-            "private_get",
-            json!({"key": "k"}),
-            CallKind::Query
-        )
-        .unwrap(),
-        json!("secret")
-    );
+    assert_eq!(private_get(&node, &info.id), json!("secret"));
     // Private storage never becomes a delta or part of the replicated state.
     assert_eq!(node.context_info(&info.id).unwrap().seq, seq);
     assert!(
@@ -177,15 +178,5 @@ fn env_and_private_storage() {
     );
     drop(node);
     let node = self::node(dir.path());
-    assert_eq!(
-        call(
-            &node,
-            &info.id,
-            "private_get",
-            json!({"key": "k"}),
-            CallKind::Query
-        )
-        .unwrap(),
-        json!("secret")
-    );
+    assert_eq!(private_get(&node, &info.id), json!("secret"));
 }
