@@ -79,8 +79,13 @@ fn init(home: &Path, listen: SocketAddr, force: bool) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", home.display()))?;
     let cfg = NodeConfig::generate(listen);
     cfg.save(home)?;
+    let identity = match crate::identity::NodeIdentity::load(home) {
+        Ok(existing) => existing,
+        Err(_) => crate::identity::NodeIdentity::create(home)?,
+    };
     println!("initialized node home {}", home.display());
     println!("  config:      {}", path.display());
+    println!("  identity:    {}", identity.public());
     println!("  listen:      http://{listen}");
     println!("  admin token: {}", cfg.auth.admin_token);
     println!("start it with: merod run --home {}", home.display());

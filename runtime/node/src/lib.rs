@@ -6,7 +6,7 @@
 //! - [`store`]: RocksDB column families and atomic write batches.
 //! - [`delta`]: the durable record of one successful mutating call.
 //! - [`server`]: JSON-RPC, admin REST, health.
-//! - [`config`]: the home directory's `config.toml`.
+//! - [`config`]: the home directory's `config.toml`; [`identity`]: the node key.
 //!
 //! State semantics (collections, commit and rollback) are not implemented
 //! here: they belong to `mero-engine`, which this crate drives. This crate
@@ -17,6 +17,7 @@ pub mod config;
 pub mod delta;
 pub mod error;
 pub mod host;
+pub mod identity;
 pub mod ids;
 pub mod node;
 pub mod server;

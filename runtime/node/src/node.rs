@@ -97,6 +97,7 @@ impl PrivateStorage for DbPrivate {
 /// A running node.
 pub struct Node {
     config: NodeConfig,
+    identity: crate::identity::NodeIdentity,
     db: Arc<Store>,
     host: Arc<WasmHost>,
     apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
@@ -113,10 +114,21 @@ impl Node {
     /// Opens the node in `home`: the store, every installed app and every
     /// context, restored from its latest snapshot plus the deltas after it.
     pub fn open(home: &Path, config: NodeConfig) -> Result<Self, NodeError> {
+        let identity = match crate::identity::NodeIdentity::load(home) {
+            Ok(id) => id,
+            // Homes made by hand (or by tests) without `merod init` get one now.
+            Err(_) if !home.join(crate::identity::IDENTITY_FILE).exists() => {
+                std::fs::create_dir_all(home)
+                    .map_err(|e| NodeError::Corrupt(format!("{}: {e}", home.display())))?;
+                crate::identity::NodeIdentity::create(home)?
+            }
+            Err(e) => return Err(e),
+        };
         let db = Arc::new(Store::open(&home.join("data"))?);
         let host = WasmHost::new(config.limits)?;
         let node = Self {
             config,
+            identity,
             db,
             host,
             apps: RwLock::default(),
@@ -154,6 +166,11 @@ impl Node {
                 ctx: id,
             }),
         })
+    }
+
+    /// The node's public identity key.
+    pub fn identity(&self) -> MemberKey {
+        self.identity.public()
     }
 
     /// The node's configuration.

@@ -45,6 +45,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/contexts", post(create_context).get(list_contexts))
         .route("/contexts/{id}", get(get_context))
         .route("/contexts/{id}/state", get(get_state))
+        .route("/node", get(node_status))
         .layer(DefaultBodyLimit::max(limits.max_app_bytes));
     let protected = Router::new()
         .route(
@@ -164,6 +165,16 @@ async fn install_app(
     }
     let info = blocking(move || node.install_app(&body)).await?;
     Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+async fn node_status(State(node): State<Arc<Node>>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "identity": node.identity(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": node.config().server.listen,
+        "apps": node.apps().len(),
+        "contexts": node.contexts().len(),
+    }))
 }
 
 async fn list_apps(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {

@@ -13,6 +13,9 @@ fn kv_store_survives_sigkill_and_restart() {
     let node = NodeProc::init_and_start(dir.path());
 
     assert_eq!(node.send("GET", "/health", None, false).0, 200);
+    let (status, status_body) = node.send("GET", "/admin/node", None, true);
+    assert_eq!(status, 200, "{status_body}");
+    let identity = status_body["identity"].as_str().unwrap().to_owned();
     let app = node.install(&wasm);
     // Installing the same bytes again is idempotent.
     assert_eq!(node.install(&wasm), app);
@@ -36,6 +39,11 @@ fn kv_store_survives_sigkill_and_restart() {
     let node = NodeProc::start(dir.path());
 
     assert_eq!(node.state(&ctx), state_before);
+    // Same node identity after the restart.
+    assert_eq!(
+        node.send("GET", "/admin/node", None, true).1["identity"],
+        json!(identity)
+    );
     assert_eq!(node.query(&ctx, "get", json!({"key": "a"})), json!("1"));
     assert_eq!(node.query(&ctx, "get", json!({"key": "c"})), json!("3"));
     assert_eq!(node.query(&ctx, "get", json!({"key": "b"})), json!(null));
