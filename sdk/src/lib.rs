@@ -1,6 +1,6 @@
 //! The mero SDK: write a local-first, replicated app as a Rust crate.
 //!
-//! ```ignore
+//! ```
 //! use mero_sdk::app;
 //! use mero_sdk::collections::{LwwRegister, UnorderedMap};
 //!
@@ -31,6 +31,14 @@
 //!         self.items.get(key).map(|v| v.get().clone())
 //!     }
 //! }
+//!
+//! # fn main() {
+//! // Run it natively, as the app's own tests would:
+//! let mut node = mero_sdk::testing::Replica::<KvStore>::new(0);
+//! node.init(serde_json::json!({})).unwrap();
+//! node.execute("set", serde_json::json!({"key": "a", "value": "1"})).unwrap();
+//! assert_eq!(node.execute("get", serde_json::json!({"key": "a"})).unwrap(), "1");
+//! # }
 //! ```
 //!
 //! - Public methods of the `#[app::logic]` impl become WASM exports. Arguments

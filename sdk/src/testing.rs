@@ -1,13 +1,31 @@
 //! Native testing: run an app's logic in `cargo test` against the same state
 //! engine the node uses, on one replica or on a small network of them.
 //!
-//! ```ignore
+//! ```
+//! use mero_sdk::app;
+//! use mero_sdk::collections::Counter;
 //! use mero_sdk::testing::Network;
-//! let mut net = Network::<KvStore>::new(3);
-//! net.replica(0).execute("set", serde_json::json!({"key": "a", "value": "1"})).unwrap();
-//! net.replica(1).mutate(|s| { s.set("a".into(), "2".into()) }).unwrap();
-//! net.deliver_shuffled(42);
+//!
+//! #[app::state]
+//! pub struct Votes { yes: Counter }
+//!
+//! #[app::logic]
+//! impl Votes {
+//!     #[app::init]
+//!     pub fn init() -> Self { Self { yes: Counter::new() } }
+//!     pub fn vote(&mut self) { self.yes.increment() }
+//!     pub fn total(&self) -> i64 { self.yes.value() }
+//! }
+//!
+//! # fn main() {
+//! let mut net = Network::<Votes>::new(3);
+//! net.replica(0).execute("vote", serde_json::json!({})).unwrap();
+//! net.replica(1).mutate(|s| { s.vote(); Ok(()) }).unwrap();
+//! net.replica(2).execute("vote", serde_json::json!({})).unwrap();
+//! net.deliver_shuffled(42); // all deltas to all replicas, random order, some duplicated
 //! net.assert_converged();
+//! assert_eq!(net.replica(0).view(|s| s.total()).unwrap(), 3);
+//! # }
 //! ```
 
 use std::cell::RefCell;
