@@ -5,4 +5,6 @@
 //! This crate orchestrates cargo, wasm-opt and the node; it must not
 //! implement state or networking semantics itself.
 
+#![warn(missing_docs)]
+
 pub mod build;

@@ -12,6 +12,8 @@
 //! section; `cargo mero build` assembles the fragments. These macros generate
 //! code only: they must not read files or the environment.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};

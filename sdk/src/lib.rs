@@ -52,6 +52,8 @@
 //!
 //! This crate must stay small and free of IO: it is compiled into every app.
 
+#![warn(missing_docs)]
+
 #[doc(hidden)]
 #[path = "export.rs"]
 pub mod __private;

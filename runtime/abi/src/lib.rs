@@ -13,6 +13,8 @@
 //! It must stay dependency-light and free of IO and of any CRDT engine: it is
 //! compiled into every app.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod error;
 pub mod host;

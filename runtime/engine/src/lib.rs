@@ -16,6 +16,8 @@
 //! This crate must not do IO: no files, sockets, clocks or OS randomness. The
 //! caller supplies time, randomness and private storage through [`CallEnv`].
 
+#![warn(missing_docs)]
+
 mod env;
 mod error;
 mod session;

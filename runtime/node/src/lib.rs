@@ -12,6 +12,8 @@
 //! here: they belong to `mero-engine`, which this crate drives. This crate
 //! must not reimplement them.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod delta;
