@@ -65,9 +65,15 @@ fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
         ("boom", CallErrorKind::Panic),
         ("spin", CallErrorKind::Timeout),
         ("hog", CallErrorKind::OutOfMemory),
+        ("deep", CallErrorKind::Trap),
     ];
     for (method, expected) in cases {
-        let err = call(&node, &ctx, method, json!({}), CallKind::Execute);
+        let args = if method == "deep" {
+            json!({"n": 100_000_000u64})
+        } else {
+            json!({})
+        };
+        let err = call(&node, &ctx, method, args, CallKind::Execute);
         assert_eq!(kind_of(err), expected, "{method}");
         assert_eq!(
             snapshot(&node),
