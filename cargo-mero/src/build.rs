@@ -227,7 +227,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
     std::fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
     let wasm_path = out_dir.join(format!("{}.wasm", pkg.name));
     let optimized = match opts.opt_level {
-        Some(level) => optimize(&compiled, &wasm_path, level)?,
+        Some(level) => optimize(&compiled, &temp_path(&wasm_path), level)?,
         None => raw.clone(),
     };
     let abi_json = serde_json::to_vec_pretty(&abi).expect("ABIs serialize");
@@ -245,9 +245,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         mero_abi::ABI_SECTION,
         &serde_json::to_vec(&abi).expect("ABIs serialize"),
     )?;
-    std::fs::write(&wasm_path, &final_bytes).map_err(io(&wasm_path))?;
+    write_atomic(&wasm_path, &final_bytes)?;
     let abi_path = out_dir.join(format!("{}.abi.json", pkg.name));
-    std::fs::write(&abi_path, &abi_json).map_err(io(&abi_path))?;
+    write_atomic(&abi_path, &abi_json)?;
     let hash = mero_node::ids::AppHash(mero_node::ids::sha256(&final_bytes)).to_string();
     Ok(BuildOutput {
         package: pkg.name.to_string(),
@@ -259,6 +259,23 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
         optimized: opts.opt_level.is_some(),
         abi,
     })
+}
+
+/// A sibling path no concurrent build uses.
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes via a temporary file and a rename, so readers (and concurrent
+/// builds of the same app) never see a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 fn optimize(input: &Path, scratch: &Path, level: u8) -> Result<Vec<u8>, BuildError> {
@@ -286,7 +303,10 @@ fn optimize(input: &Path, scratch: &Path, level: u8) -> Result<Vec<u8>, BuildErr
     ] {
         o.enable_feature(f);
     }
-    o.run(input, scratch)
-        .map_err(|e| BuildError::Optimize(e.to_string()))?;
-    std::fs::read(scratch).map_err(io(scratch))
+    let result = o
+        .run(input, scratch)
+        .map_err(|e| BuildError::Optimize(e.to_string()))
+        .and_then(|()| std::fs::read(scratch).map_err(io(scratch)));
+    let _ = std::fs::remove_file(scratch);
+    result
 }
