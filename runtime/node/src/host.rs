@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mero_abi::host::{decode_request, encode_result};
-use mero_abi::{AppAbi, CallError, CallErrorKind, Mutability};
+use mero_abi::{AppAbi, CallError, CallErrorKind};
 use mero_engine::Session;
 use wasmtime::{
     Caller, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
@@ -309,9 +309,4 @@ fn host_take(mut caller: Caller<'_, CallData>, ptr: u32) {
     {
         dst.copy_from_slice(&pending);
     }
-}
-
-/// Whether `method` may run under `query` (views only).
-pub fn is_view(abi: &AppAbi, method: &str) -> Option<bool> {
-    abi.method(method).map(|m| m.mutability == Mutability::View)
 }
