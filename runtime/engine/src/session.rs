@@ -82,16 +82,6 @@ impl Session {
         }
     }
 
-    /// The call's mode.
-    pub fn mode(&self) -> CallMode {
-        self.env.mode
-    }
-
-    /// The panic message the app reported, if it panicked.
-    pub fn panic_message(&self) -> Option<&str> {
-        self.panic.as_deref()
-    }
-
     /// Executes one host request.
     pub fn dispatch(&mut self, req: HostRequest<'_>) -> HostResult {
         self.dispatch_inner(req).map_err(Into::into)

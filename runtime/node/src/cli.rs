@@ -79,10 +79,7 @@ fn init(home: &Path, listen: SocketAddr, force: bool) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", home.display()))?;
     let cfg = NodeConfig::generate(listen);
     cfg.save(home)?;
-    let identity = match crate::identity::NodeIdentity::load(home) {
-        Ok(existing) => existing,
-        Err(_) => crate::identity::NodeIdentity::create(home)?,
-    };
+    let identity = crate::identity::NodeIdentity::load_or_create(home)?;
     println!("initialized node home {}", home.display());
     println!("  config:      {}", path.display());
     println!("  identity:    {}", identity.public());

@@ -51,6 +51,16 @@ impl NodeIdentity {
         })
     }
 
+    /// Reads `home/identity.key`, creating it (and `home`) if there is none yet.
+    pub fn load_or_create(home: &Path) -> Result<Self, NodeError> {
+        if home.join(IDENTITY_FILE).exists() {
+            return Self::load(home);
+        }
+        std::fs::create_dir_all(home)
+            .map_err(|e| NodeError::Corrupt(format!("{}: {e}", home.display())))?;
+        Self::create(home)
+    }
+
     /// The public key.
     pub fn public(&self) -> MemberKey {
         MemberKey(self.key.verifying_key().to_bytes())

@@ -114,16 +114,8 @@ impl Node {
     /// Opens the node in `home`: the store, every installed app and every
     /// context, restored from its latest snapshot plus the deltas after it.
     pub fn open(home: &Path, config: NodeConfig) -> Result<Self, NodeError> {
-        let identity = match crate::identity::NodeIdentity::load(home) {
-            Ok(id) => id,
-            // Homes made by hand (or by tests) without `merod init` get one now.
-            Err(_) if !home.join(crate::identity::IDENTITY_FILE).exists() => {
-                std::fs::create_dir_all(home)
-                    .map_err(|e| NodeError::Corrupt(format!("{}: {e}", home.display())))?;
-                crate::identity::NodeIdentity::create(home)?
-            }
-            Err(e) => return Err(e),
-        };
+        // Homes made without `merod init` (embedders, tests) get one now.
+        let identity = crate::identity::NodeIdentity::load_or_create(home)?;
         let db = Arc::new(Store::open(&home.join("data"))?);
         let host = WasmHost::new(config.limits)?;
         let node = Self {

@@ -48,6 +48,9 @@ pub struct ContextMeta {
     pub snapshot_seq: u64,
 }
 
+/// A record of a column family keyed by a 32-byte id.
+type IdRecord = ([u8; 32], Vec<u8>);
+
 /// The node's database.
 pub struct Store {
     db: DB,
@@ -105,17 +108,26 @@ impl Store {
         Ok(self.db.put_cf(self.cf(CF_APPS), hash.0, wasm)?)
     }
 
-    /// Every installed app.
-    pub fn apps(&self) -> Result<Vec<(AppHash, Vec<u8>)>, NodeError> {
+    /// Every record of a column family keyed by a 32-byte id.
+    fn by_id(&self, cf: &str) -> Result<Vec<IdRecord>, NodeError> {
         self.db
-            .iterator_cf(self.cf(CF_APPS), IteratorMode::Start)
+            .iterator_cf(self.cf(cf), IteratorMode::Start)
             .map(|r| {
                 let (k, v) = r?;
-                let hash =
-                    <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("app key", "length"))?;
-                Ok((AppHash(hash), v.to_vec()))
+                let id =
+                    <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt(cf, "key is not 32 bytes"))?;
+                Ok((id, v.into_vec()))
             })
             .collect()
+    }
+
+    /// Every installed app.
+    pub fn apps(&self) -> Result<Vec<(AppHash, Vec<u8>)>, NodeError> {
+        Ok(self
+            .by_id(CF_APPS)?
+            .into_iter()
+            .map(|(k, v)| (AppHash(k), v))
+            .collect())
     }
 
     /// A precompiled module, by cache key.
@@ -130,14 +142,11 @@ impl Store {
 
     /// Every context with its metadata.
     pub fn contexts(&self) -> Result<Vec<(ContextId, ContextMeta)>, NodeError> {
-        self.db
-            .iterator_cf(self.cf(CF_CONTEXTS), IteratorMode::Start)
-            .map(|r| {
-                let (k, v) = r?;
-                let id =
-                    <[u8; 32]>::try_from(&k[..]).map_err(|_| corrupt("context key", "length"))?;
+        self.by_id(CF_CONTEXTS)?
+            .into_iter()
+            .map(|(k, v)| {
                 let meta = serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?;
-                Ok((ContextId(id), meta))
+                Ok((ContextId(k), meta))
             })
             .collect()
     }
