@@ -56,6 +56,8 @@ pub struct BuildOptions {
     pub target_dir: Option<PathBuf>,
     /// wasm-opt level 0-4, or `None` to skip wasm-opt.
     pub opt_level: Option<u8>,
+    /// `--features` passed on to cargo.
+    pub features: Vec<String>,
     /// Pass `--quiet` to cargo.
     pub quiet: bool,
 }
@@ -197,6 +199,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
     .arg(pkg.manifest_path.as_std_path())
     .arg("--target-dir")
     .arg(&target_dir);
+    if !opts.features.is_empty() {
+        c.arg("--features").arg(opts.features.join(","));
+    }
     if opts.quiet {
         c.arg("--quiet");
     }

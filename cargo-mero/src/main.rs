@@ -46,6 +46,9 @@ struct BuildArgs {
     /// Skip wasm-opt.
     #[arg(long)]
     no_opt: bool,
+    /// Cargo features of the app to enable (comma or space separated).
+    #[arg(short = 'F', long)]
+    features: Vec<String>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -75,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 package: a.package,
                 target_dir: a.target_dir,
                 opt_level: (!a.no_opt).then_some(a.opt_level),
+                features: a.features,
                 quiet: a.json,
             };
             let out = build(&opts).context("build failed")?;

@@ -101,6 +101,10 @@ impl ContextState {
                     if let serde_json::Value::Object(fields) = loro_to_json(value) {
                         out.extend(fields);
                     }
+                } else if matches!(value, loro::LoroValue::Double(v) if *v == 0.0) {
+                    // A root counter at zero: whether Loro lists it depends
+                    // on whether this replica happened to materialize it, so
+                    // treat it as absent, like other empty roots.
                 } else {
                     out.insert(name.clone(), loro_to_json(value));
                 }

@@ -34,6 +34,12 @@ pub enum Command {
         /// Address for the HTTP API.
         #[arg(long, default_value = "127.0.0.1:2428")]
         listen: SocketAddr,
+        /// libp2p listen multiaddr (repeatable).
+        #[arg(long = "p2p-listen", default_value = "/ip4/0.0.0.0/tcp/2429")]
+        p2p_listen: Vec<String>,
+        /// Peers to connect to (multiaddrs, repeatable).
+        #[arg(long)]
+        bootstrap: Vec<String>,
         /// Overwrite an existing config (keeps data).
         #[arg(long)]
         force: bool,
@@ -46,7 +52,35 @@ pub enum Command {
         /// Override the configured listen address (port 0 picks a free port).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Network overrides.
+        #[command(flatten)]
+        net: NetArgs,
     },
+}
+
+/// Network overrides for `merod run`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Override the libp2p listen multiaddrs (repeatable; /tcp/0 picks a free port).
+    #[arg(long = "p2p-listen")]
+    pub p2p_listen: Vec<String>,
+    /// Extra peers to connect to (multiaddrs, repeatable).
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network with mDNS.
+    #[arg(long)]
+    pub mdns: bool,
+}
+
+impl NetArgs {
+    /// Applies the overrides to a config.
+    pub fn apply(&self, cfg: &mut crate::config::NetworkConfig) {
+        if !self.p2p_listen.is_empty() {
+            cfg.listen = self.p2p_listen.clone();
+        }
+        cfg.bootstrap.extend(self.bootstrap.iter().cloned());
+        cfg.mdns |= self.mdns;
+    }
 }
 
 /// Runs a parsed command.
@@ -55,19 +89,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init {
             home,
             listen,
+            p2p_listen,
+            bootstrap,
             force,
-        } => init(&home, listen, force),
-        Command::Run { home, listen } => {
+        } => init(&home, listen, p2p_listen, bootstrap, force),
+        Command::Run { home, listen, net } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(serve(&home, listen))
+            rt.block_on(serve(&home, listen, &net))
         }
     }
 }
 
-fn init(home: &Path, listen: SocketAddr, force: bool) -> anyhow::Result<()> {
+fn init(
+    home: &Path,
+    listen: SocketAddr,
+    p2p_listen: Vec<String>,
+    bootstrap: Vec<String>,
+    force: bool,
+) -> anyhow::Result<()> {
     let path = home.join(CONFIG_FILE);
     if path.exists() && !force {
         bail!(
@@ -77,19 +119,22 @@ fn init(home: &Path, listen: SocketAddr, force: bool) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(home.join("data"))
         .with_context(|| format!("creating {}", home.display()))?;
-    let cfg = NodeConfig::generate(listen);
+    let mut cfg = NodeConfig::generate(listen);
+    cfg.network.listen = p2p_listen;
+    cfg.network.bootstrap = bootstrap;
     cfg.save(home)?;
     let identity = crate::identity::NodeIdentity::load_or_create(home)?;
     println!("initialized node home {}", home.display());
     println!("  config:      {}", path.display());
     println!("  identity:    {}", identity.public());
     println!("  listen:      http://{listen}");
+    println!("  p2p:         {}", cfg.network.listen.join(", "));
     println!("  admin token: {}", cfg.auth.admin_token);
     println!("start it with: merod run --home {}", home.display());
     Ok(())
 }
 
-async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow::Result<()> {
     let mut config = NodeConfig::load(home).with_context(|| {
         format!(
             "no usable node home at {}; create one with `merod init --home {}`",
@@ -100,6 +145,8 @@ async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     if let Some(l) = listen {
         config.server.listen = l;
     }
+    net.apply(&mut config.network);
+    let net_config = config.network.clone();
     let addr = config.server.listen;
     let node = {
         let owned = home.to_owned();
@@ -108,6 +155,9 @@ async fn serve(home: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             .with_context(|| format!("opening the node at {}", home.display()))?
     };
     let node = Arc::new(node);
+    crate::net::start(node.clone(), &net_config)
+        .await
+        .context("starting the peer-to-peer network; check [network] in config.toml")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
             "cannot listen on {addr}; is another node using it? set --listen or [server].listen"

@@ -22,6 +22,35 @@ pub struct NodeConfig {
     /// Storage tuning.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Peer-to-peer networking.
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// libp2p listen multiaddrs. Port 0 picks a free port.
+    pub listen: Vec<String>,
+    /// Peers to connect to at start and to keep reconnecting to
+    /// (multiaddrs, ideally ending in `/p2p/<peer id>`).
+    pub bootstrap: Vec<String>,
+    /// Discover peers on the local network with mDNS.
+    pub mdns: bool,
+    /// How often to compare heads with each peer, in milliseconds.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            sync_interval_ms: 2_000,
+        }
+    }
 }
 
 /// `[server]`.
@@ -118,6 +147,7 @@ impl NodeConfig {
             },
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 

@@ -16,6 +16,15 @@ pub enum NodeError {
     /// No context with this id exists on this node.
     #[error("no context {0} on this node; list contexts with GET /admin/contexts")]
     UnknownContext(ContextId),
+    /// The context is still catching up before this node's join completes.
+    #[error("this node is still joining context {0}: it is catching up from peers; retry shortly")]
+    Joining(ContextId),
+    /// An invitation was refused.
+    #[error("invitation: {0}")]
+    Invitation(#[from] mero_sync::members::TokenError),
+    /// The node's member key may not do this in the context.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -44,6 +53,9 @@ impl NodeError {
             NodeError::UnknownApp(_) => "unknown_app",
             NodeError::UnknownContext(_) => "unknown_context",
             NodeError::BadRequest(_) => "bad_request",
+            NodeError::Joining(_) => "joining",
+            NodeError::Invitation(_) => "invalid_invitation",
+            NodeError::Forbidden(_) => "forbidden",
             NodeError::Call(_) => "call_failed",
             NodeError::Store(_) => "storage",
             NodeError::Wasm(_) => "wasm_engine",

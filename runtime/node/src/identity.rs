@@ -1,7 +1,7 @@
 //! The node's long-term identity: an ed25519 key in `identity.key`.
 //!
-//! Replication will derive the libp2p peer id from it; today it names the
-//! node in `/admin/node`.
+//! The libp2p peer id is derived from it. Member keys, one per context, are
+//! separate (see [`crate::store::ContextSecrets`]).
 
 use std::path::Path;
 
@@ -59,6 +59,11 @@ impl NodeIdentity {
         std::fs::create_dir_all(home)
             .map_err(|e| NodeError::Corrupt(format!("{}: {e}", home.display())))?;
         Self::create(home)
+    }
+
+    /// The 32 secret bytes (the libp2p identity is derived from them).
+    pub fn secret(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// The public key.

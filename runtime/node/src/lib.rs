@@ -4,7 +4,10 @@
 //! - [`host`]: wasmtime engine, module cache, per-call instances and limits.
 //! - [`node`]: installed apps, contexts and their one-writer executors.
 //! - [`store`]: RocksDB column families and atomic write batches.
-//! - [`delta`]: the durable record of one successful mutating call.
+//! - [`context`]: one context's replica: authoring and receiving deltas.
+//! - [`membership`]: invitations, joins, leaving, app upgrades.
+//! - [`sync`]: applying peers' deltas and answering catch-up requests.
+//! - [`net`]: libp2p: gossipsub per context, request-response, discovery.
 //! - [`server`]: JSON-RPC, admin REST, health.
 //! - [`config`]: the home directory's `config.toml`; [`identity`]: the node key.
 //!
@@ -16,14 +19,19 @@
 
 pub mod cli;
 pub mod config;
-pub mod delta;
+pub mod context;
 pub mod error;
+pub mod events;
 pub mod host;
 pub mod identity;
-pub mod ids;
+pub mod membership;
+pub mod net;
 pub mod node;
 pub mod server;
 pub mod store;
+pub mod sync;
+
+pub use mero_sync::ids;
 
 pub use config::NodeConfig;
 pub use error::NodeError;

@@ -1,22 +1,28 @@
 //! The node core: installed apps, contexts and their executors. Synchronous:
-//! the HTTP layer runs these calls on blocking threads.
+//! the HTTP and network layers run these calls on blocking threads.
+//!
+//! Membership operations live in [`crate::membership`], the receive and
+//! catch-up side in [`crate::sync`]; both are `impl Node` blocks.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::SigningKey;
 use mero_abi::{AppAbi, CallError, CallErrorKind};
-use mero_engine::{CallEnv, CallLimits, CallMode, ContextState, PrivateStorage};
+use mero_engine::{CallEnv, CallLimits, CallMode};
+use mero_sync::members::context_id;
+use mero_sync::{ContextKey, MemberSecret, Members, Op};
 use serde::Serialize;
+use tokio::sync::broadcast;
 
 use crate::config::NodeConfig;
-use crate::delta::Delta;
+use crate::context::{ContextRuntime, Effects, NodeEvent};
 use crate::error::NodeError;
 use crate::host::{AppModule, WasmHost};
-use crate::ids::{AppHash, ContextId, MemberKey, random32, sha256};
-use crate::store::{ContextMeta, Store};
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32, sha256};
+use crate::net::NetHandle;
+use crate::store::{ContextMeta, ContextSecrets, Store};
 
 /// How a client invokes a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +39,9 @@ pub enum CallKind {
 pub struct CallOutput {
     /// The method's JSON return value.
     pub output: serde_json::Value,
-    /// Sequence number of the delta the call produced, if it changed state.
+    /// Id of the delta the call produced, if it changed state.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub delta_seq: Option<u64>,
+    pub delta: Option<DeltaId>,
 }
 
 /// What the node reports about an app.
@@ -62,36 +68,16 @@ pub struct ContextInfo {
     pub app: AppHash,
     /// This node's member key in it.
     pub member: MemberKey,
-    /// Local delta count.
+    /// This member's delta count.
     pub seq: u64,
+    /// Deltas applied in the context, from every member.
+    pub deltas: u64,
     /// Current DAG heads.
-    pub heads: Vec<crate::ids::DeltaId>,
-}
-
-/// One context's executor: everything a call needs, behind one lock so one
-/// call at a time writes.
-struct ContextRuntime {
-    id: ContextId,
-    meta: ContextMeta,
-    state: ContextState,
-    private: Arc<dyn PrivateStorage>,
-}
-
-struct DbPrivate {
-    db: Arc<Store>,
-    ctx: ContextId,
-}
-
-impl PrivateStorage for DbPrivate {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.db.private_get(&self.ctx, key) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(context = %self.ctx, "private storage read failed: {e}");
-                None
-            }
-        }
-    }
+    pub heads: Vec<DeltaId>,
+    /// Number of members.
+    pub members: usize,
+    /// Whether this node is still catching up before its join.
+    pub joining: bool,
 }
 
 /// A running node.
@@ -101,7 +87,13 @@ pub struct Node {
     db: Arc<Store>,
     host: Arc<WasmHost>,
     apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
-    contexts: RwLock<HashMap<ContextId, Arc<Mutex<ContextRuntime>>>>,
+    pub(crate) contexts: RwLock<HashMap<ContextId, Arc<Mutex<ContextRuntime>>>>,
+    events: broadcast::Sender<NodeEvent>,
+    net: OnceLock<NetHandle>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    now_nanos() / 1_000_000
 }
 
 fn now_nanos() -> u64 {
@@ -125,13 +117,15 @@ impl Node {
             host,
             apps: RwLock::default(),
             contexts: RwLock::default(),
+            events: broadcast::channel(4096).0,
+            net: OnceLock::new(),
         };
         for (hash, wasm) in node.db.apps()? {
             let module = node.host.load(&node.db, hash, &wasm)?;
             node.apps.write().unwrap().insert(hash, Arc::new(module));
         }
         for (id, meta) in node.db.contexts()? {
-            let rt = node.restore(id, meta)?;
+            let rt = ContextRuntime::restore(&node.db, id, meta)?;
             node.contexts
                 .write()
                 .unwrap()
@@ -140,29 +134,37 @@ impl Node {
         Ok(node)
     }
 
-    fn restore(&self, id: ContextId, meta: ContextMeta) -> Result<ContextRuntime, NodeError> {
-        let peer = ContextState::peer_id_for(&meta.member.0);
-        let (mut state, from) = match self.db.snapshot(&id)? {
-            Some((seq, bytes)) => (ContextState::from_snapshot(&bytes, peer)?, seq),
-            None => (ContextState::new(peer), 0),
-        };
-        for delta in self.db.deltas_after(&id, from)? {
-            state.import(&delta.payload.update)?;
-        }
-        Ok(ContextRuntime {
-            id,
-            meta,
-            state,
-            private: Arc::new(DbPrivate {
-                db: self.db.clone(),
-                ctx: id,
-            }),
-        })
-    }
-
     /// The node's public identity key.
     pub fn identity(&self) -> MemberKey {
         self.identity.public()
+    }
+
+    /// Connects the node to the peer-to-peer layer (once) and subscribes
+    /// to every context.
+    pub fn set_network(&self, net: NetHandle) {
+        for ctx in self.contexts.read().unwrap().keys() {
+            net.subscribe(*ctx);
+        }
+        let _ = self.net.set(net);
+    }
+
+    /// The network, once started.
+    pub fn net(&self) -> Option<&NetHandle> {
+        self.net.get()
+    }
+
+    /// The node's libp2p identity secret (the node key).
+    pub fn identity_secret(&self) -> [u8; 32] {
+        self.identity.secret()
+    }
+
+    /// Subscribes to events of every context on this node.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn db(&self) -> &Arc<Store> {
+        &self.db
     }
 
     /// The node's configuration.
@@ -198,12 +200,22 @@ impl Node {
         v
     }
 
+    /// Whether an app is installed.
+    pub fn has_app(&self, hash: &AppHash) -> bool {
+        self.apps.read().unwrap().contains_key(hash)
+    }
+
+    /// An installed app's WASM bytes.
+    pub fn app_wasm(&self, hash: &AppHash) -> Result<Option<Vec<u8>>, NodeError> {
+        self.db.app(hash)
+    }
+
     /// An app's ABI.
     pub fn app_abi(&self, hash: &AppHash) -> Result<AppAbi, NodeError> {
         Ok(self.app(hash)?.abi.clone())
     }
 
-    fn app(&self, hash: &AppHash) -> Result<Arc<AppModule>, NodeError> {
+    pub(crate) fn app(&self, hash: &AppHash) -> Result<Arc<AppModule>, NodeError> {
         self.apps
             .read()
             .unwrap()
@@ -212,7 +224,7 @@ impl Node {
             .ok_or(NodeError::UnknownApp(*hash))
     }
 
-    fn context(&self, id: &ContextId) -> Result<Arc<Mutex<ContextRuntime>>, NodeError> {
+    pub(crate) fn context(&self, id: &ContextId) -> Result<Arc<Mutex<ContextRuntime>>, NodeError> {
         self.contexts
             .read()
             .unwrap()
@@ -231,34 +243,45 @@ impl Node {
             .ok_or_else(|| NodeError::InvalidApp("the app has no init method".into()))?
             .name
             .clone();
-        let id = ContextId(random32());
-        let secret = random32();
-        let member = MemberKey(SigningKey::from_bytes(&secret).verifying_key().to_bytes());
+        let secret = MemberSecret::generate();
+        let key = ContextKey::generate();
+        let member = secret.public();
+        let salt = random32();
+        let id = context_id(&member, &salt);
         let meta = ContextMeta {
             app: *app,
+            app_chosen_by: None,
             member,
-            created_at_ms: now_nanos() / 1_000_000,
-            seq: 0,
+            creator: member,
+            salt,
+            created_at_ms: now_ms(),
+            log_len: 0,
             heads: Vec::new(),
-            snapshot_seq: 0,
+            vector: Default::default(),
+            members: Members::new(member),
+            snapshot_pos: 0,
+            joining: None,
         };
-        let mut rt = ContextRuntime {
-            id,
-            meta,
-            state: ContextState::new(ContextState::peer_id_for(&member.0)),
-            private: Arc::new(DbPrivate {
-                db: self.db.clone(),
-                ctx: id,
-            }),
-        };
+        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret.clone(), key.clone());
         let mut batch = self.db.batch();
-        batch.put_secret(&self.db, &id, &secret);
-        self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
+        batch.put_secrets(
+            &self.db,
+            &id,
+            &ContextSecrets {
+                member: secret.to_bytes(),
+                key: key.0,
+            },
+        );
+        let (_, fx) = self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
         let info = context_info(&rt);
         self.contexts
             .write()
             .unwrap()
             .insert(id, Arc::new(Mutex::new(rt)));
+        if let Some(net) = self.net() {
+            net.subscribe(id);
+        }
+        self.finish(id, fx, None);
         tracing::info!(context = %id, app = %app, "created context");
         Ok(info)
     }
@@ -294,6 +317,9 @@ impl Node {
     ) -> Result<CallOutput, NodeError> {
         let rt = self.context(ctx)?;
         let mut rt = rt.lock().unwrap();
+        if rt.meta.joining.is_some() {
+            return Err(NodeError::Joining(*ctx));
+        }
         let module = self.app(&rt.meta.app)?;
         let Some(abi) = module.abi.method(method) else {
             let names: Vec<_> = module
@@ -329,7 +355,44 @@ impl Node {
         } else {
             CallMode::Mutate
         };
-        self.run_call(&mut rt, &module, method, args, mode, None)
+        let (out, fx) = self.run_call(&mut rt, &module, method, args, mode, None)?;
+        drop(rt);
+        self.finish(*ctx, fx, None);
+        Ok(out)
+    }
+
+    /// Carries out what a change asked for, outside the context lock:
+    /// publish, notify subscribers, fetch apps, ask for missing deltas, run
+    /// event handlers.
+    pub(crate) fn finish(&self, ctx: ContextId, fx: Effects, from: Option<String>) {
+        let net = self.net();
+        for d in &fx.publish {
+            if let Some(net) = net {
+                net.publish(d);
+            }
+        }
+        for e in fx.events {
+            // No subscribers is fine.
+            let _ = self.events.send(e);
+        }
+        for app in fx.apps {
+            if !self.has_app(&app)
+                && let Some(net) = net
+            {
+                net.fetch_app(app);
+            }
+        }
+        if !fx.want.is_empty()
+            && let Some(net) = net
+        {
+            net.want(ctx, fx.want, from);
+        }
+        for (method, args) in fx.handlers {
+            match self.call(&ctx, &method, &args, CallKind::Execute) {
+                Ok(_) => tracing::debug!(context = %ctx, method, "ran event handler"),
+                Err(e) => tracing::warn!(context = %ctx, method, "event handler failed: {e}"),
+            }
+        }
     }
 
     /// Runs one call and persists its effects (plus `batch`, if given) atomically.
@@ -341,7 +404,7 @@ impl Node {
         args: &[u8],
         mode: CallMode,
         batch: Option<crate::store::Batch>,
-    ) -> Result<CallOutput, NodeError> {
+    ) -> Result<(CallOutput, Effects), NodeError> {
         let limits = &self.config.limits;
         if args.len() > limits.max_request_bytes {
             return Err(NodeError::BadRequest(format!(
@@ -379,51 +442,34 @@ impl Node {
             ))
         })?;
 
+        let mut fx = Effects::default();
         if outcome.delta.is_none() && outcome.private_writes.is_empty() && batch.is_none() {
-            return Ok(CallOutput {
-                output,
-                delta_seq: None,
-            });
+            return Ok((CallOutput { output, delta: None }, fx));
         }
         let mut batch = batch.unwrap_or_else(|| self.db.batch());
-        let mut meta = rt.meta.clone();
-        let mut delta_seq = None;
+        let mut delta = None;
         if let Some(payload) = outcome.delta {
-            for e in &payload.events {
-                tracing::debug!(target: "app", context = %rt.id, kind = %e.kind, "event {}", e.data);
+            let events = payload.events.clone();
+            let d = rt.author(&Op::Call(payload), module.hash, &self.db, &mut batch);
+            let id = d.id();
+            for e in events {
+                fx.events.push(NodeEvent {
+                    context: rt.id,
+                    delta: id,
+                    author: rt.meta.member,
+                    local: true,
+                    kind: e.kind,
+                    data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+                });
             }
-            let delta = Delta {
-                context: rt.id,
-                author: meta.member,
-                seq: meta.seq + 1,
-                parents: meta.heads.clone(),
-                app: module.hash,
-                payload,
-            };
-            meta.seq = delta.seq;
-            meta.heads = vec![delta.id()];
-            batch.put_delta(&self.db, &delta);
-            if meta.seq - meta.snapshot_seq >= self.config.store.snapshot_every {
-                batch.put_snapshot(&self.db, &rt.id, meta.seq, &rt.state.snapshot()?);
-                meta.snapshot_seq = meta.seq;
-            }
-            delta_seq = Some(meta.seq);
+            fx.publish.push(d);
+            delta = Some(id);
         }
         for (k, v) in &outcome.private_writes {
             batch.private(&self.db, &rt.id, k, v.as_deref());
         }
-        batch.put_context(&self.db, &rt.id, &meta);
-        if let Err(e) = self.db.write(batch) {
-            // The change is applied in memory but not durable: reload the
-            // replica from the store so memory matches disk again.
-            tracing::error!(context = %rt.id, "persisting a call failed, reloading the context: {e}");
-            if let Ok(fresh) = self.restore(rt.id, rt.meta.clone()) {
-                *rt = fresh;
-            }
-            return Err(e);
-        }
-        rt.meta = meta;
-        Ok(CallOutput { output, delta_seq })
+        rt.commit(&self.db, batch, self.config.store.snapshot_every)?;
+        Ok((CallOutput { output, delta }, fx))
     }
 }
 
@@ -442,12 +488,15 @@ fn app_info(app: &AppModule) -> AppInfo {
     }
 }
 
-fn context_info(rt: &ContextRuntime) -> ContextInfo {
+pub(crate) fn context_info(rt: &ContextRuntime) -> ContextInfo {
     ContextInfo {
         id: rt.id,
         app: rt.meta.app,
         member: rt.meta.member,
-        seq: rt.meta.seq,
-        heads: rt.meta.heads.clone(),
+        seq: rt.dag.seq_of(&rt.meta.member),
+        deltas: rt.dag.len() as u64,
+        heads: rt.dag.heads(),
+        members: rt.meta.members.iter().count(),
+        joining: rt.meta.joining.is_some(),
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP API: JSON-RPC 2.0 for app calls, REST under `/admin`, `/health`.
+//! The HTTP API: JSON-RPC 2.0 for app calls, REST under `/admin`, a
+//! WebSocket event stream at `/ws`, `/health`.
 //!
 //! A thin layer: it authenticates, parses, and hands the work to [`Node`] on a
 //! blocking thread. JSON-RPC error codes:
@@ -45,6 +46,16 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/contexts", post(create_context).get(list_contexts))
         .route("/contexts/{id}", get(get_context))
         .route("/contexts/{id}/state", get(get_state))
+        .route("/contexts/{id}/sync", get(get_sync))
+        .route("/contexts/{id}/members", get(get_members))
+        .route("/contexts/{id}/invitations", post(create_invitation))
+        .route("/contexts/{id}/leave", post(leave_context))
+        .route("/contexts/{id}/upgrade", post(upgrade_context))
+        .route("/contexts/{id}/deltas", post(import_deltas).get(export_deltas))
+        .route("/contexts/join", post(join_context))
+        .route("/network", get(network_status))
+        .route("/network/pause", post(network_pause))
+        .route("/network/resume", post(network_resume))
         .route("/node", get(node_status))
         .layer(DefaultBodyLimit::max(limits.max_app_bytes));
     let protected = Router::new()
@@ -56,6 +67,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route_layer(middleware::from_fn_with_state(node.clone(), require_token));
     Router::new()
         .route("/health", get(health))
+        // Authenticates itself: browsers cannot send headers on a WebSocket.
+        .route("/ws", get(crate::events::websocket))
         .merge(protected)
         .with_state(node)
 }
@@ -71,7 +84,7 @@ pub async fn serve(
         .await
 }
 
-struct ApiError(StatusCode, Value);
+pub(crate) struct ApiError(StatusCode, Value);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -84,6 +97,9 @@ impl From<NodeError> for ApiError {
         let status = match &e {
             NodeError::InvalidApp(_) | NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             NodeError::UnknownApp(_) | NodeError::UnknownContext(_) => StatusCode::NOT_FOUND,
+            NodeError::Invitation(_) => StatusCode::BAD_REQUEST,
+            NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            NodeError::Joining(_) => StatusCode::CONFLICT,
             NodeError::Call(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -109,7 +125,7 @@ async fn require_token(
     Ok(next.run(req).await)
 }
 
-fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -170,6 +186,8 @@ async fn install_app(
 async fn node_status(State(node): State<Arc<Node>>) -> axum::Json<Value> {
     axum::Json(json!({
         "identity": node.identity(),
+        "peerId": node.net().map(|n| n.peer_id().to_string()),
+        "p2pAddrs": node.net().map(|n| n.addresses()).unwrap_or_default(),
         "version": env!("CARGO_PKG_VERSION"),
         "listen": node.config().server.listen,
         "apps": node.apps().len(),
@@ -181,7 +199,7 @@ async fn list_apps(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, A
     Ok(axum::Json(node.apps()))
 }
 
-fn parse_id<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_id<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, ApiError> {
     s.parse().map_err(bad_request)
 }
 
@@ -234,6 +252,171 @@ async fn get_state(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     Ok(axum::Json(node.state_json(&id)?))
+}
+
+async fn get_sync(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.sync_status(&id)?))
+}
+
+async fn get_members(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.members(&id)?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateInvitation {
+    /// Validity in seconds (default: one day).
+    #[serde(default)]
+    valid_for_secs: Option<u64>,
+    /// Whether the invitee may invite others.
+    #[serde(default)]
+    can_invite: bool,
+}
+
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(body)
+    }
+}
+
+async fn create_invitation(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let req: CreateInvitation = optional_json(&body_or_error(body)?)?;
+    let valid = std::time::Duration::from_secs(req.valid_for_secs.unwrap_or(86_400));
+    let token = blocking(move || node.invite(&id, valid, req.can_invite)).await?;
+    let b = &token.invitation.body;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "invitation": token.to_string(),
+            "context": b.context,
+            "expiresAtMs": b.expires_at_ms,
+            "addrs": b.addrs,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinContext {
+    invitation: String,
+}
+
+async fn join_context(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: JoinContext = parse_json(&body_or_error(body)?)?;
+    let info = blocking(move || node.join(&req.invitation)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+async fn leave_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    blocking(move || node.leave(&id)).await?;
+    Ok(axum::Json(json!({"left": id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpgradeContext {
+    app: String,
+}
+
+async fn upgrade_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let req: UpgradeContext = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(&req.app)?;
+    Ok(axum::Json(blocking(move || node.upgrade(&id, &app)).await?))
+}
+
+/// Feeds signed deltas (a JSON array of hex-encoded wire deltas) through
+/// the same checks as deltas from peers. For operators moving deltas by
+/// hand, and for tests.
+async fn import_deltas(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let hexes: Vec<String> = parse_json(&body_or_error(body)?)?;
+    let mut deltas = Vec::with_capacity(hexes.len());
+    for h in hexes {
+        let bytes = hex::decode(&h).map_err(|e| bad_request(format!("not hex: {e}")))?;
+        deltas.push(
+            mero_sync::SignedDelta::from_bytes(&bytes)
+                .map_err(|e| bad_request(format!("not a signed delta: {e}")))?,
+        );
+    }
+    Ok(axum::Json(blocking(move || node.receive(&id, deltas, None)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Exports a page of a context's log as hex-encoded wire deltas.
+async fn export_deltas(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let limit = q.limit.unwrap_or(1000).min(10_000);
+    let from = q.from;
+    let deltas = blocking(move || node.export_deltas(&id, from, limit)).await?;
+    let next = from + deltas.len() as u64;
+    let hexes: Vec<String> = deltas.iter().map(|d| hex::encode(d.to_bytes())).collect();
+    Ok(axum::Json(json!({"deltas": hexes, "next": next})))
+}
+
+async fn network_status(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
+    let net = node
+        .net()
+        .ok_or_else(|| bad_request("networking is not running on this node"))?;
+    Ok(axum::Json(net.status().await))
+}
+
+async fn network_pause(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
+    set_paused(&node, true)
+}
+
+async fn network_resume(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
+    set_paused(&node, false)
+}
+
+fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<Value>, ApiError> {
+    let net = node
+        .net()
+        .ok_or_else(|| bad_request("networking is not running on this node"))?;
+    net.pause(paused);
+    Ok(axum::Json(json!({"paused": paused})))
 }
 
 fn rpc_error(id: Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {

@@ -10,7 +10,9 @@ use std::path::Path;
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::delta::Delta;
+use mero_sync::dag::SeqVector;
+use mero_sync::{Invitation, Members, SignedDelta};
+
 use crate::error::NodeError;
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 
@@ -31,21 +33,45 @@ const ALL_CFS: [&str; 7] = [
     CF_SECRETS,
 ];
 
-/// What the node keeps about a context besides its deltas.
+/// What the node keeps about a context besides its deltas. Written in the
+/// same batch as every delta it reflects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextMeta {
     /// The app version it runs.
     pub app: AppHash,
+    /// Which upgrade chose `app`: (DAG height, delta id); the greatest wins,
+    /// so concurrent upgrades settle the same way everywhere.
+    pub app_chosen_by: Option<(u64, DeltaId)>,
     /// This node's member key in the context.
     pub member: MemberKey,
-    /// Creation time, ms since the Unix epoch.
+    /// The context's creator and salt (the id is derived from them).
+    pub creator: MemberKey,
+    /// See [`mero_sync::members::context_id`].
+    pub salt: [u8; 32],
+    /// When this node created or joined it, ms since the Unix epoch.
     pub created_at_ms: u64,
-    /// Sequence number of this member's latest delta.
-    pub seq: u64,
+    /// Deltas in the local log.
+    pub log_len: u64,
     /// Current DAG heads.
     pub heads: Vec<DeltaId>,
-    /// Seq covered by the latest snapshot (0: none).
-    pub snapshot_seq: u64,
+    /// Applied deltas per author.
+    pub vector: SeqVector,
+    /// The member set.
+    pub members: Members,
+    /// Log length covered by the latest snapshot (0: none).
+    pub snapshot_pos: u64,
+    /// While joining: the invitation this node joins with. The join delta
+    /// is written once the invitation's heads are applied.
+    pub joining: Option<Invitation>,
+}
+
+/// A context's secrets: this node's member key and the context key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ContextSecrets {
+    /// Secret half of [`ContextMeta::member`].
+    pub member: [u8; 32],
+    /// The symmetric key that seals payloads.
+    pub key: [u8; 32],
 }
 
 /// A record of a column family keyed by a 32-byte id.
@@ -56,10 +82,10 @@ pub struct Store {
     db: DB,
 }
 
-fn delta_key(ctx: &ContextId, seq: u64) -> [u8; 40] {
+fn delta_key(ctx: &ContextId, pos: u64) -> [u8; 40] {
     let mut k = [0u8; 40];
     k[..32].copy_from_slice(&ctx.0);
-    k[32..].copy_from_slice(&seq.to_be_bytes());
+    k[32..].copy_from_slice(&pos.to_be_bytes());
     k
 }
 
@@ -151,19 +177,41 @@ impl Store {
             .collect()
     }
 
-    /// A context's member secret key.
-    pub fn secret(&self, ctx: &ContextId) -> Result<Option<[u8; 32]>, NodeError> {
-        match self.db.get_cf(self.cf(CF_SECRETS), ctx.0)? {
+    /// One context's metadata.
+    pub fn context(&self, ctx: &ContextId) -> Result<Option<ContextMeta>, NodeError> {
+        match self.db.get_cf(self.cf(CF_CONTEXTS), ctx.0)? {
             None => Ok(None),
             Some(v) => Ok(Some(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("secret", "length"))?,
+                serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?,
             )),
         }
     }
 
-    /// The latest snapshot of a context: (seq covered, bytes).
+    /// An app's module bytes.
+    pub fn app(&self, hash: &AppHash) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.db.get_cf(self.cf(CF_APPS), hash.0)?)
+    }
+
+    /// A context's secrets.
+    pub fn secrets(&self, ctx: &ContextId) -> Result<ContextSecrets, NodeError> {
+        let v = self
+            .db
+            .get_cf(self.cf(CF_SECRETS), ctx.0)?
+            .ok_or_else(|| corrupt("secrets", format!("none stored for context {ctx}")))?;
+        postcard::from_bytes(&v).map_err(|e| corrupt("secrets", e))
+    }
+
+    /// The delta at log position `pos` of a context.
+    pub fn delta(&self, ctx: &ContextId, pos: u64) -> Result<Option<SignedDelta>, NodeError> {
+        match self.db.get_cf(self.cf(CF_DELTAS), delta_key(ctx, pos))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                SignedDelta::from_bytes(&v).map_err(|e| corrupt("delta", e))?,
+            )),
+        }
+    }
+
+    /// The latest snapshot of a context: (log length covered, bytes).
     pub fn snapshot(&self, ctx: &ContextId) -> Result<Option<(u64, Vec<u8>)>, NodeError> {
         match self.db.get_cf(self.cf(CF_SNAPSHOTS), ctx.0)? {
             None => Ok(None),
@@ -175,9 +223,9 @@ impl Store {
         }
     }
 
-    /// A context's local deltas with seq > `after`, in order.
-    pub fn deltas_after(&self, ctx: &ContextId, after: u64) -> Result<Vec<Delta>, NodeError> {
-        let start = delta_key(ctx, after.saturating_add(1));
+    /// A context's whole log, in order.
+    pub fn log(&self, ctx: &ContextId) -> Result<Vec<SignedDelta>, NodeError> {
+        let start = delta_key(ctx, 0);
         let mut out = Vec::new();
         for r in self.db.iterator_cf(
             self.cf(CF_DELTAS),
@@ -187,7 +235,7 @@ impl Store {
             if !k.starts_with(&ctx.0) {
                 break;
             }
-            out.push(postcard::from_bytes(&v).map_err(|e| corrupt("delta", e))?);
+            out.push(SignedDelta::from_bytes(&v).map_err(|e| corrupt("delta", e))?);
         }
         Ok(out)
     }
@@ -208,22 +256,44 @@ impl Batch {
         self.0.put_cf(store.cf(CF_CONTEXTS), ctx.0, v);
     }
 
-    /// Records a context's member secret.
-    pub fn put_secret(&mut self, store: &Store, ctx: &ContextId, secret: &[u8; 32]) {
-        self.0.put_cf(store.cf(CF_SECRETS), ctx.0, secret);
+    /// Records a context's secrets.
+    pub fn put_secrets(&mut self, store: &Store, ctx: &ContextId, secrets: &ContextSecrets) {
+        let v = postcard::to_allocvec(secrets).expect("secrets serialize");
+        self.0.put_cf(store.cf(CF_SECRETS), ctx.0, v);
     }
 
-    /// Appends a delta to a context's log.
-    pub fn put_delta(&mut self, store: &Store, delta: &Delta) {
-        let v = postcard::to_allocvec(delta).expect("deltas serialize");
-        self.0
-            .put_cf(store.cf(CF_DELTAS), delta_key(&delta.context, delta.seq), v);
+    /// Stores a delta at log position `pos` of its context.
+    pub fn put_delta(&mut self, store: &Store, pos: u64, delta: &SignedDelta) {
+        self.0.put_cf(
+            store.cf(CF_DELTAS),
+            delta_key(&delta.body.context, pos),
+            delta.to_bytes(),
+        );
+    }
+
+    /// Forgets a context: metadata, secrets, log, snapshot, private data.
+    pub fn delete_context(&mut self, store: &Store, ctx: &ContextId) {
+        let mut end = ctx.0;
+        // The next 32-byte prefix bounds the range (ids are hashes: never all 0xff).
+        for b in end.iter_mut().rev() {
+            let (v, carry) = b.overflowing_add(1);
+            *b = v;
+            if !carry {
+                break;
+            }
+        }
+        for cf in [CF_DELTAS, CF_PRIVATE] {
+            self.0.delete_range_cf(store.cf(cf), ctx.0, end);
+        }
+        for cf in [CF_CONTEXTS, CF_SECRETS, CF_SNAPSHOTS] {
+            self.0.delete_cf(store.cf(cf), ctx.0);
+        }
     }
 
     /// Replaces a context's snapshot.
-    pub fn put_snapshot(&mut self, store: &Store, ctx: &ContextId, seq: u64, bytes: &[u8]) {
+    pub fn put_snapshot(&mut self, store: &Store, ctx: &ContextId, pos: u64, bytes: &[u8]) {
         let mut v = Vec::with_capacity(8 + bytes.len());
-        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(&pos.to_be_bytes());
         v.extend_from_slice(bytes);
         self.0.put_cf(store.cf(CF_SNAPSHOTS), ctx.0, v);
     }

@@ -38,6 +38,11 @@ pub fn cargo_mero() -> PathBuf {
 
 /// Builds an app of this workspace with `cargo mero build`; once per process.
 pub fn build_app(manifest: &str) -> Vec<u8> {
+    build_app_with(manifest, &[])
+}
+
+/// [`build_app`] with cargo features enabled.
+pub fn build_app_with(manifest: &str, features: &[&str]) -> Vec<u8> {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> =
         OnceLock::new();
     // Held for the whole build: concurrent tests must not read a module
@@ -46,18 +51,22 @@ pub fn build_app(manifest: &str) -> Vec<u8> {
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(b) = cache.get(manifest) {
+    let cache_key = format!("{manifest}+{}", features.join(","));
+    if let Some(b) = cache.get(&cache_key) {
         return b.clone();
     }
-    // A target dir of its own: the outer `cargo test` may still hold the main one.
-    let target = bin_dir().join("../mero-test-wasm");
-    let out = Command::new(cargo_mero())
-        .args(["mero", "build", "--json", "--manifest-path"])
+    // A target dir of its own: the outer `cargo test` may still hold the main
+    // one. One per feature set: test binaries build concurrently.
+    let target = bin_dir().join(format!("../mero-test-wasm{}", features.join("-")));
+    let mut cmd = Command::new(cargo_mero());
+    cmd.args(["mero", "build", "--json", "--manifest-path"])
         .arg(workspace().join(manifest))
         .arg("--target-dir")
-        .arg(&target)
-        .output()
-        .expect("running cargo mero build");
+        .arg(&target);
+    for f in features {
+        cmd.args(["--features", f]);
+    }
+    let out = cmd.output().expect("running cargo mero build");
     assert!(
         out.status.success(),
         "cargo mero build failed:\n{}",
@@ -65,7 +74,7 @@ pub fn build_app(manifest: &str) -> Vec<u8> {
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("--json output");
     let wasm = std::fs::read(report["wasm"].as_str().unwrap()).unwrap();
-    cache.insert(manifest.to_owned(), wasm.clone());
+    cache.insert(cache_key, wasm.clone());
     wasm
 }
 
@@ -74,6 +83,8 @@ pub struct NodeProc {
     pub home: PathBuf,
     pub url: String,
     pub token: String,
+    /// The node's libp2p address (with `/p2p/<peer id>`).
+    pub p2p: String,
     child: Child,
 }
 
@@ -92,10 +103,34 @@ impl NodeProc {
 
     /// Starts a node on an existing home and waits until it serves.
     pub fn start(home: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_merod"))
-            .args(["run", "--home"])
-            .arg(home)
-            .env("RUST_LOG", "warn")
+        Self::start_with(home, &[])
+    }
+
+    /// Initializes a home in `dir` and starts a node connected to `bootstrap`.
+    pub fn init_and_join(dir: &Path, bootstrap: &[&str]) -> Self {
+        let status = Command::new(env!("CARGO_BIN_EXE_merod"))
+            .args(["init", "--listen", "127.0.0.1:0", "--home"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "merod init failed");
+        Self::start_with(dir, bootstrap)
+    }
+
+    /// Starts a node on an existing home, on loopback, dialing `bootstrap`.
+    pub fn start_with(home: &Path, bootstrap: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_merod"));
+        cmd.args(["run", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--home"])
+            .arg(home);
+        for b in bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        let mut child = cmd
+            .env(
+                "RUST_LOG",
+                std::env::var("MERO_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -104,18 +139,26 @@ impl NodeProc {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("merod p2p listening on ") {
+                    let _ = tx.send((true, addr.to_owned()));
+                }
                 if let Some(url) = line.strip_prefix("merod listening on ") {
-                    let _ = tx.send(url.to_owned());
+                    let _ = tx.send((false, url.to_owned()));
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("merod did not start serving within 60 s");
+        let (mut url, mut p2p) = (None, None);
+        while url.is_none() || p2p.is_none() {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok((true, a)) => p2p = Some(a),
+                Ok((false, u)) => url = Some(u),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("merod did not start serving within 60 s");
+                }
             }
-        };
+        }
+        let (url, p2p) = (url.unwrap(), p2p.unwrap());
         let cfg = std::fs::read_to_string(home.join("config.toml")).unwrap();
         let token = cfg
             .lines()
@@ -127,6 +170,7 @@ impl NodeProc {
             home: home.to_owned(),
             url,
             token,
+            p2p,
             child,
         }
     }
@@ -242,4 +286,93 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(20));
     }
     None
+}
+
+impl NodeProc {
+    /// `GET` with the admin token, expecting 200; returns the body.
+    pub fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send("GET", path, None, true);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// `POST` JSON with the admin token, expecting 2xx; returns the body.
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        let (status, resp) = self.send("POST", path, Some(body.to_string().as_bytes()), true);
+        assert!((200..300).contains(&status), "POST {path}: {status} {resp}");
+        resp
+    }
+
+    /// An invitation token to `ctx`.
+    pub fn invite(&self, ctx: &str) -> String {
+        self.post(&format!("/admin/contexts/{ctx}/invitations"), json!({}))["invitation"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Joins with an invitation token.
+    pub fn join(&self, token: &str) {
+        self.post("/admin/contexts/join", json!({ "invitation": token }));
+    }
+
+    /// The context's replication status.
+    pub fn sync(&self, ctx: &str) -> Value {
+        self.get(&format!("/admin/contexts/{ctx}/sync"))
+    }
+}
+
+/// Waits until every node has the same heads digest and state for `ctx`
+/// (and no deltas waiting), or panics after `timeout` with what differs.
+pub fn wait_converged(nodes: &[&NodeProc], ctx: &str, timeout: Duration) {
+    let ok = wait_for(timeout, || {
+        let syncs: Vec<Value> = nodes.iter().map(|n| n.sync(ctx)).collect();
+        let same = syncs
+            .iter()
+            .all(|s| s["digest"] == syncs[0]["digest"] && s["joining"] == json!(false));
+        same.then_some(())
+    });
+    if ok.is_none() {
+        let report: Vec<Value> = nodes
+            .iter()
+            .map(|n| {
+                let s = n.sync(ctx);
+                json!({"deltas": s["deltas"], "pending": s["pending"], "vector": s["vector"], "rejected": s["rejected"]})
+            })
+            .collect();
+        panic!("nodes did not converge within {timeout:?}: {report:#?}");
+    }
+    let first = nodes[0].state(ctx);
+    for n in &nodes[1..] {
+        assert_eq!(n.state(ctx), first, "same heads but different state");
+    }
+}
+
+/// Starts `n` nodes on loopback, connected to the first; the first creates a
+/// context of `wasm`'s app and the others join it by invitation.
+pub fn cluster(dirs: &[tempfile::TempDir], wasm: &[u8]) -> (Vec<NodeProc>, String, String) {
+    let first = NodeProc::init_and_start(dirs[0].path());
+    let app = first.install(wasm);
+    let ctx = first.create_context(&app);
+    let mut nodes = vec![first];
+    for dir in &dirs[1..] {
+        let p2p = nodes[0].p2p.clone();
+        let node = NodeProc::init_and_join(dir.path(), &[&p2p]);
+        node.join(&nodes[0].invite(&ctx));
+        nodes.push(node);
+    }
+    let refs: Vec<&NodeProc> = nodes.iter().collect();
+    wait_converged(&refs, &ctx, Duration::from_secs(60));
+    for n in &nodes {
+        // Joiners fetch the app from a peer.
+        wait_for(Duration::from_secs(30), || {
+            (n.send("GET", &format!("/admin/apps/{app}"), None, true).0 == 200).then_some(())
+        })
+        .expect("the app reaches every member");
+    }
+    for n in &nodes {
+        let members = n.get(&format!("/admin/contexts/{ctx}/members"));
+        assert_eq!(members.as_array().unwrap().len(), dirs.len(), "{members}");
+    }
+    (nodes, ctx, app)
 }

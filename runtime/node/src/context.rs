@@ -1,0 +1,313 @@
+//! One context on this node: its replica (Loro state, DAG, members), its
+//! keys, and the two ways it changes: a delta authored here, or deltas
+//! received from peers. Both end in one RocksDB write batch.
+//!
+//! Callers hold the context's lock for the whole of a change and run the
+//! returned [`Effects`] (publishing, events, handlers) after releasing it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mero_engine::{ContextState, PrivateStorage};
+use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, SignedDelta};
+use serde::Serialize;
+
+use crate::error::NodeError;
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
+use crate::store::{Batch, ContextMeta, Store};
+
+/// An event a context produced, as local subscribers see it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeEvent {
+    /// The context.
+    pub context: ContextId,
+    /// The delta that carried it.
+    pub delta: DeltaId,
+    /// The member whose call emitted it.
+    pub author: MemberKey,
+    /// Whether the call ran on this node.
+    pub local: bool,
+    /// The event variant.
+    pub kind: String,
+    /// Its payload.
+    pub data: serde_json::Value,
+}
+
+/// What a change asks of the node once the context lock is released.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Deltas to publish to the context's topic.
+    pub publish: Vec<SignedDelta>,
+    /// Events for local subscribers.
+    pub events: Vec<NodeEvent>,
+    /// Handler calls to run: (method, JSON args).
+    pub handlers: Vec<(String, Vec<u8>)>,
+    /// Parents to ask peers for.
+    pub want: Vec<DeltaId>,
+    /// Apps this context now needs and the node may lack.
+    pub apps: Vec<AppHash>,
+}
+
+/// What a receive did, for the caller and the counters.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct ReceiveReport {
+    /// Deltas applied.
+    pub applied: usize,
+    /// Deltas refused.
+    pub rejected: usize,
+    /// Deltas buffered for missing parents.
+    pub buffered: usize,
+}
+
+pub(crate) struct DbPrivate {
+    pub db: Arc<Store>,
+    pub ctx: ContextId,
+}
+
+impl PrivateStorage for DbPrivate {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.db.private_get(&self.ctx, key) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(context = %self.ctx, "private storage read failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// One context's replica and keys, behind the context's lock.
+pub(crate) struct ContextRuntime {
+    pub id: ContextId,
+    pub meta: ContextMeta,
+    pub state: ContextState,
+    pub private: Arc<dyn PrivateStorage>,
+    pub dag: Dag,
+    pub secret: MemberSecret,
+    pub key: ContextKey,
+    /// Refused deltas by reason, since the node started.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl ContextRuntime {
+    /// A new, empty replica (creating or joining).
+    pub fn fresh(
+        db: &Arc<Store>,
+        id: ContextId,
+        meta: ContextMeta,
+        secret: MemberSecret,
+        key: ContextKey,
+    ) -> Self {
+        Self {
+            id,
+            state: ContextState::new(ContextState::peer_id_for(&meta.member.0)),
+            meta,
+            private: Arc::new(DbPrivate {
+                db: db.clone(),
+                ctx: id,
+            }),
+            dag: Dag::new(id),
+            secret,
+            key,
+            rejected: BTreeMap::new(),
+        }
+    }
+
+    /// Rebuilds a replica from the store: the DAG from the whole log, the
+    /// state from the latest snapshot plus the deltas after it.
+    pub fn restore(db: &Arc<Store>, id: ContextId, meta: ContextMeta) -> Result<Self, NodeError> {
+        let secrets = db.secrets(&id)?;
+        let log = db.log(&id)?;
+        if log.len() as u64 != meta.log_len {
+            return Err(NodeError::Corrupt(format!(
+                "context {id}: {} deltas stored, metadata says {}",
+                log.len(),
+                meta.log_len
+            )));
+        }
+        let mut rt = Self::fresh(
+            db,
+            id,
+            meta,
+            MemberSecret::from_bytes(&secrets.member),
+            ContextKey(secrets.key),
+        );
+        let peer = rt.state.peer();
+        let from = match db.snapshot(&id)? {
+            Some((pos, bytes)) if pos <= rt.meta.log_len => {
+                rt.state = ContextState::from_snapshot(&bytes, peer)?;
+                pos
+            }
+            _ => 0,
+        };
+        for (pos, d) in log.iter().enumerate() {
+            rt.dag.record(d.id(), &d.body);
+            if pos as u64 >= from
+                && let Ok(Op::Call(p)) = d.open(&rt.key)
+            {
+                rt.state.import(&p.update)?;
+            }
+        }
+        Ok(rt)
+    }
+
+    /// Makes a delta of `op` by this node, applies it to the DAG and stages
+    /// it in `batch`. The caller has already applied the op's effect on state.
+    pub fn author(&mut self, op: &Op, app: AppHash, db: &Store, batch: &mut Batch) -> SignedDelta {
+        let d = SignedDelta::create(
+            &self.secret,
+            &self.key,
+            self.id,
+            self.dag.seq_of(&self.meta.member) + 1,
+            self.dag.heads(),
+            app,
+            op,
+        );
+        let id = d.id();
+        batch.put_delta(db, self.dag.len() as u64, &d);
+        self.dag.record(id, &d.body);
+        if let Op::Upgrade = op {
+            let height = self.dag.height(&id).unwrap_or(0);
+            self.meta.app = app;
+            self.meta.app_chosen_by = Some((height, id));
+        }
+        d
+    }
+
+    /// Writes `batch` plus the context metadata (and, when due, a snapshot).
+    /// If the write fails, the in-memory replica is rebuilt from the store so
+    /// memory never runs ahead of disk.
+    pub fn commit(&mut self, db: &Arc<Store>, mut batch: Batch, snapshot_every: u64) -> Result<(), NodeError> {
+        self.meta.log_len = self.dag.len() as u64;
+        self.meta.heads = self.dag.heads();
+        self.meta.vector = self.dag.vector();
+        if self.meta.log_len - self.meta.snapshot_pos >= snapshot_every {
+            batch.put_snapshot(db, &self.id, self.meta.log_len, &self.state.snapshot()?);
+            self.meta.snapshot_pos = self.meta.log_len;
+        }
+        batch.put_context(db, &self.id, &self.meta);
+        if let Err(e) = db.write(batch) {
+            tracing::error!(context = %self.id, "persisting failed, reloading the context: {e}");
+            if let Ok(Some(meta)) = db.context(&self.id)
+                && let Ok(fresh) = Self::restore(db, self.id, meta)
+            {
+                let rejected = std::mem::take(&mut self.rejected);
+                *self = fresh;
+                self.rejected = rejected;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Applies deltas from peers (each verified, buffered until its parents
+    /// are in, checked for membership, decrypted, imported) and persists
+    /// everything applied in one batch.
+    pub fn receive(
+        &mut self,
+        db: &Arc<Store>,
+        deltas: Vec<SignedDelta>,
+        snapshot_every: u64,
+        fx: &mut Effects,
+    ) -> Result<ReceiveReport, NodeError> {
+        let mut report = ReceiveReport::default();
+        let mut batch = db.batch();
+        let run_handlers = self.meta.joining.is_none();
+        for delta in deltas {
+            let Self {
+                id: ctx,
+                meta,
+                state,
+                dag,
+                key,
+                rejected,
+                ..
+            } = self;
+            let mut pos = dag.len() as u64;
+            let r = dag.receive(delta, |id, d, height| {
+                apply_remote(ctx, meta, state, key, id, d, height, run_handlers, fx)?;
+                batch.put_delta(db, pos, d);
+                pos += 1;
+                Ok(())
+            });
+            report.applied += r.applied.len();
+            report.rejected += r.rejected.len();
+            report.buffered += usize::from(r.buffered);
+            for (id, why) in &r.rejected {
+                *rejected.entry(why.label()).or_default() += 1;
+                if !matches!(why, Reject::Duplicate) {
+                    tracing::warn!(context = %ctx, delta = %id, "refused a delta: {why}");
+                }
+            }
+        }
+        if report.buffered > 0 {
+            fx.want = self.dag.wanted();
+        }
+        if report.applied > 0 {
+            self.commit(db, batch, snapshot_every)?;
+        }
+        Ok(report)
+    }
+}
+
+/// Applies one causally ready remote delta to the replica.
+#[allow(clippy::too_many_arguments)]
+fn apply_remote(
+    ctx: &ContextId,
+    meta: &mut ContextMeta,
+    state: &mut ContextState,
+    key: &ContextKey,
+    id: &DeltaId,
+    d: &SignedDelta,
+    height: u64,
+    run_handlers: bool,
+    fx: &mut Effects,
+) -> Result<(), Reject> {
+    let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
+    let b = &d.body;
+    if let Op::Join {
+        invitation,
+        joined_at_ms,
+    } = &op
+    {
+        return meta
+            .members
+            .join(ctx, &key.commitment(), b.author, b.seq, invitation, *joined_at_ms)
+            .map_err(|e| Reject::NotMember(e.to_string()));
+    }
+    if !meta.members.can_write(&b.author, b.seq) {
+        return Err(Reject::NotMember(format!("{} may not write", b.author)));
+    }
+    match op {
+        Op::Call(p) => {
+            state
+                .import(&p.update)
+                .map_err(|e| Reject::Apply(e.to_string()))?;
+            for e in p.events {
+                let data = serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null);
+                if run_handlers && let Some(h) = &e.handler {
+                    fx.handlers.push((h.clone(), e.data.clone().into_bytes()));
+                }
+                fx.events.push(NodeEvent {
+                    context: *ctx,
+                    delta: *id,
+                    author: b.author,
+                    local: false,
+                    kind: e.kind,
+                    data,
+                });
+            }
+        }
+        Op::Upgrade => {
+            if Some((height, *id)) > meta.app_chosen_by {
+                meta.app = b.app;
+                meta.app_chosen_by = Some((height, *id));
+                fx.apps.push(b.app);
+            }
+        }
+        Op::Leave => meta.members.leave(&b.author, b.seq),
+        Op::Join { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}

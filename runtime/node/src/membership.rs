@@ -1,0 +1,245 @@
+//! Membership operations of a node: invite, join, leave, upgrade.
+//!
+//! Each one is a signed delta (or, for invitations, a signed token), so every
+//! member reaches the same member set and app version from the DAG alone.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mero_sync::members::InvitationBody;
+use mero_sync::{ContextKey, Invitation, InvitationToken, MemberSecret, Members, Op};
+use serde::Serialize;
+
+use crate::context::{ContextRuntime, Effects};
+use crate::error::NodeError;
+use crate::ids::{AppHash, ContextId, MemberKey};
+use crate::node::{ContextInfo, Node, context_info, now_ms};
+use crate::store::{ContextMeta, ContextSecrets};
+
+/// One member as `/admin/contexts/{id}/members` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberInfo {
+    /// Member key.
+    pub key: MemberKey,
+    /// Who invited it (none: the creator).
+    pub invited_by: Option<MemberKey>,
+    /// Whether it may invite.
+    pub can_invite: bool,
+    /// Whether it left.
+    pub left: bool,
+    /// Deltas it authored that this node applied.
+    pub deltas: u64,
+    /// Whether it is this node.
+    pub me: bool,
+}
+
+impl Node {
+    /// Issues an invitation to a context, valid for `valid_for`.
+    pub fn invite(
+        &self,
+        ctx: &ContextId,
+        valid_for: Duration,
+        can_invite: bool,
+    ) -> Result<InvitationToken, NodeError> {
+        let rt = self.context(ctx)?;
+        let rt = rt.lock().unwrap();
+        let me = rt.meta.member;
+        match rt.meta.members.get(&me) {
+            Some(m) if m.can_invite && m.left_at.is_none() => {}
+            _ => {
+                return Err(NodeError::Forbidden(
+                    "this node's member key may not invite to this context".into(),
+                ));
+            }
+        }
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&crate::ids::random32()[..16]);
+        let body = InvitationBody {
+            context: *ctx,
+            creator: rt.meta.creator,
+            salt: rt.meta.salt,
+            app: rt.meta.app,
+            inviter: me,
+            can_invite,
+            expires_at_ms: now_ms().saturating_add(valid_for.as_millis() as u64),
+            key_commitment: rt.key.commitment(),
+            heads: rt.dag.heads(),
+            addrs: self.net().map(|n| n.addresses()).unwrap_or_default(),
+            nonce,
+        };
+        Ok(InvitationToken {
+            invitation: Invitation::sign(&rt.secret, body),
+            key: rt.key.0,
+        })
+    }
+
+    /// Joins a context with an invitation token: stores the context, then
+    /// catches up from the members the invitation names. The join delta is
+    /// written once the inviter's heads are in.
+    pub fn join(&self, token: &str) -> Result<ContextInfo, NodeError> {
+        let token: InvitationToken = token.parse()?;
+        token.check(now_ms())?;
+        let inv = &token.invitation.body;
+        let id = inv.context;
+        if self.contexts.read().unwrap().contains_key(&id) {
+            return Err(NodeError::BadRequest(format!(
+                "this node is already a member of context {id}"
+            )));
+        }
+        let secret = MemberSecret::generate();
+        let key = ContextKey(token.key);
+        let meta = ContextMeta {
+            app: inv.app,
+            app_chosen_by: None,
+            member: secret.public(),
+            creator: inv.creator,
+            salt: inv.salt,
+            created_at_ms: now_ms(),
+            log_len: 0,
+            heads: Vec::new(),
+            vector: Default::default(),
+            members: Members::new(inv.creator),
+            snapshot_pos: 0,
+            joining: Some(token.invitation.clone()),
+        };
+        let mut batch = self.db().batch();
+        batch.put_secrets(
+            self.db(),
+            &id,
+            &ContextSecrets {
+                member: secret.to_bytes(),
+                key: key.0,
+            },
+        );
+        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, key);
+        rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
+        let mut fx = Effects::default();
+        self.complete_join(&mut rt, &mut fx);
+        let info = context_info(&rt);
+        self.contexts
+            .write()
+            .unwrap()
+            .insert(id, Arc::new(Mutex::new(rt)));
+        if let Some(net) = self.net() {
+            net.subscribe(id);
+            net.dial(&inv.addrs);
+            if !self.has_app(&inv.app) {
+                net.fetch_app(inv.app);
+            }
+            net.sync(id);
+        }
+        self.finish(id, fx, None);
+        tracing::info!(context = %id, "joining context");
+        Ok(info)
+    }
+
+    /// Writes the join delta if this node is joining and has every head the
+    /// invitation named. The caller commits.
+    pub(crate) fn complete_join(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
+        let Some(inv) = rt.meta.joining.clone() else {
+            return;
+        };
+        if !inv.body.heads.iter().all(|h| rt.dag.contains(h)) {
+            return;
+        }
+        let op = Op::Join {
+            invitation: inv.clone(),
+            joined_at_ms: now_ms().min(inv.body.expires_at_ms),
+        };
+        let mut members = rt.meta.members.clone();
+        if let Err(e) = members.join(
+            &rt.id,
+            &rt.key.commitment(),
+            rt.meta.member,
+            1,
+            &inv,
+            now_ms().min(inv.body.expires_at_ms),
+        ) {
+            tracing::error!(context = %rt.id, "cannot join: {e}");
+            return;
+        }
+        // The join travels in the same batch as the rest of the change.
+        let mut batch = self.db().batch();
+        let d = rt.author(&op, rt.meta.app, self.db(), &mut batch);
+        rt.meta.members = members;
+        rt.meta.joining = None;
+        match rt.commit(self.db(), batch, self.config().store.snapshot_every) {
+            Ok(()) => {
+                tracing::info!(context = %rt.id, member = %rt.meta.member, "joined context");
+                fx.publish.push(d);
+            }
+            Err(e) => tracing::error!(context = %rt.id, "writing the join failed: {e}"),
+        }
+    }
+
+    /// The members of a context.
+    pub fn members(&self, ctx: &ContextId) -> Result<Vec<MemberInfo>, NodeError> {
+        let rt = self.context(ctx)?;
+        let rt = rt.lock().unwrap();
+        Ok(rt
+            .meta
+            .members
+            .iter()
+            .map(|(k, m)| MemberInfo {
+                key: *k,
+                invited_by: m.invited_by,
+                can_invite: m.can_invite,
+                left: m.left_at.is_some(),
+                deltas: rt.dag.seq_of(k),
+                me: *k == rt.meta.member,
+            })
+            .collect())
+    }
+
+    /// Leaves a context: publishes a leave delta, then forgets the context.
+    pub fn leave(&self, ctx: &ContextId) -> Result<(), NodeError> {
+        let rt = self.context(ctx)?;
+        let mut rt = rt.lock().unwrap();
+        let mut fx = Effects::default();
+        if rt.meta.joining.is_none() {
+            let mut batch = self.db().batch();
+            let app = rt.meta.app;
+            let d = rt.author(&Op::Leave, app, self.db(), &mut batch);
+            rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
+            fx.publish.push(d);
+        }
+        drop(rt);
+        self.finish(*ctx, fx, None);
+        let mut batch = self.db().batch();
+        batch.delete_context(self.db(), ctx);
+        self.db().write(batch)?;
+        self.contexts.write().unwrap().remove(ctx);
+        if let Some(net) = self.net() {
+            net.unsubscribe(*ctx);
+        }
+        tracing::info!(context = %ctx, "left context");
+        Ok(())
+    }
+
+    /// Switches a context to another installed app version; every member
+    /// follows (fetching the WASM if it lacks it). State is kept.
+    pub fn upgrade(&self, ctx: &ContextId, app: &AppHash) -> Result<ContextInfo, NodeError> {
+        self.app(app)?;
+        let rt = self.context(ctx)?;
+        let mut rt = rt.lock().unwrap();
+        if rt.meta.joining.is_some() {
+            return Err(NodeError::Joining(*ctx));
+        }
+        let mut batch = self.db().batch();
+        let d = rt.author(&Op::Upgrade, *app, self.db(), &mut batch);
+        rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
+        let info = context_info(&rt);
+        drop(rt);
+        self.finish(
+            *ctx,
+            Effects {
+                publish: vec![d],
+                ..Effects::default()
+            },
+            None,
+        );
+        tracing::info!(context = %ctx, app = %app, "upgraded context");
+        Ok(info)
+    }
+}

@@ -1,0 +1,78 @@
+//! The request-response codec: one postcard message per stream, read to
+//! the end with a size cap.
+
+use std::io;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use mero_sync::protocol::{Request, Response};
+
+/// Protocol name of mero's catch-up, delta and app requests.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mero/sync/1");
+
+/// Largest request accepted (vectors and id lists are small).
+const MAX_REQUEST: u64 = 1 << 20;
+/// Largest response accepted (a page of deltas, or an app's WASM).
+const MAX_RESPONSE: u64 = 64 << 20;
+
+/// Postcard over a libp2p stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codec;
+
+async fn read<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
+    io: &mut T,
+    max: u64,
+) -> io::Result<M> {
+    let mut buf = Vec::new();
+    io.take(max + 1).read_to_end(&mut buf).await?;
+    if buf.len() as u64 > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "message too large"));
+    }
+    postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+async fn write<T: AsyncWrite + Unpin + Send, M: serde::Serialize>(io: &mut T, msg: &M) -> io::Result<()> {
+    let bytes = postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Request> {
+        read(io, MAX_REQUEST).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Response> {
+        read(io, MAX_RESPONSE).await
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()> {
+        write(io, &req).await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()> {
+        write(io, &res).await
+    }
+}

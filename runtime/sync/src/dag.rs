@@ -1,0 +1,389 @@
+//! The causal DAG of one context: which deltas are applied, in what order,
+//! the current heads, the per-author seq vector, and the bounded buffer of
+//! deltas that wait for missing parents.
+//!
+//! A delta is applied only after all of its parents, so the local apply order
+//! (the *log*) is a topological order, and each author's applied deltas are
+//! always the prefix `1..=n` of its sequence. The seq vector therefore names
+//! the applied set exactly, which makes catch-up a comparison of vectors.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::delta::{DeltaBody, SignedDelta};
+use crate::ids::{ContextId, DeltaId, MemberKey, sha256};
+
+/// Deltas a context buffers by default while their parents are missing.
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+
+/// Applied deltas per author: `seq -> id`, as a count per member.
+pub type SeqVector = BTreeMap<MemberKey, u64>;
+
+/// Why a delta was refused. Every variant is counted by the node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// The delta names another context.
+    #[error("the delta belongs to another context")]
+    WrongContext,
+    /// Its signature is not its author's over its fields (forged or tampered).
+    #[error("bad signature: forged or tampered")]
+    BadSignature,
+    /// Already applied or already buffered.
+    #[error("duplicate (or replayed) delta")]
+    Duplicate,
+    /// Another delta of the same author already holds this seq.
+    #[error("replay: the author's seq {0} is already taken")]
+    Replay(u64),
+    /// The author's previous delta is not among its causal ancestors.
+    #[error("out of order: the author's seq is not the next one")]
+    SeqGap,
+    /// The author is not (or no longer) a member, or its join is invalid.
+    #[error("not a member: {0}")]
+    NotMember(String),
+    /// The payload does not decrypt or decode.
+    #[error("unreadable payload: {0}")]
+    BadPayload(String),
+    /// The buffer of deltas waiting for parents is full; catch-up fetches it later.
+    #[error("the buffer of deltas waiting for parents is full")]
+    BufferFull,
+    /// A parent was itself rejected, so this delta can never apply.
+    #[error("a parent was rejected")]
+    Orphaned,
+    /// Applying it failed on this node (storage or engine error).
+    #[error("applying failed: {0}")]
+    Apply(String),
+}
+
+impl Reject {
+    /// A short stable name, for counters.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reject::WrongContext => "wrong_context",
+            Reject::BadSignature => "bad_signature",
+            Reject::Duplicate => "duplicate",
+            Reject::Replay(_) => "replay",
+            Reject::SeqGap => "seq_gap",
+            Reject::NotMember(_) => "not_member",
+            Reject::BadPayload(_) => "bad_payload",
+            Reject::BufferFull => "buffer_full",
+            Reject::Orphaned => "orphaned",
+            Reject::Apply(_) => "apply_failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    author: MemberKey,
+    seq: u64,
+    height: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    delta: SignedDelta,
+    missing: usize,
+}
+
+/// What [`Dag::receive`] did with a delta and the buffered deltas it released.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Applied now, in order.
+    pub applied: Vec<DeltaId>,
+    /// Refused, with the reason.
+    pub rejected: Vec<(DeltaId, Reject)>,
+    /// Whether the delta went into the buffer to wait for parents.
+    pub buffered: bool,
+}
+
+/// One context's DAG.
+#[derive(Debug)]
+pub struct Dag {
+    context: ContextId,
+    applied: HashMap<DeltaId, Entry>,
+    log: Vec<DeltaId>,
+    heads: BTreeSet<DeltaId>,
+    /// Per author, the log position of each applied delta (index = seq - 1).
+    authors: BTreeMap<MemberKey, Vec<u64>>,
+    pending: HashMap<DeltaId, Pending>,
+    waiting: HashMap<DeltaId, Vec<DeltaId>>,
+    max_pending: usize,
+}
+
+impl Dag {
+    /// An empty DAG for `context`.
+    pub fn new(context: ContextId) -> Self {
+        Self {
+            context,
+            applied: HashMap::new(),
+            log: Vec::new(),
+            heads: BTreeSet::new(),
+            authors: BTreeMap::new(),
+            pending: HashMap::new(),
+            waiting: HashMap::new(),
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+
+    /// Sets how many deltas may wait for parents; beyond that new ones are
+    /// refused with [`Reject::BufferFull`] and left to catch-up.
+    pub fn with_max_pending(mut self, n: usize) -> Self {
+        self.max_pending = n;
+        self
+    }
+
+    /// The context.
+    pub fn context(&self) -> ContextId {
+        self.context
+    }
+
+    /// Current heads, sorted.
+    pub fn heads(&self) -> Vec<DeltaId> {
+        self.heads.iter().copied().collect()
+    }
+
+    /// A digest of the heads: equal digests mean equal applied sets.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut b = Vec::with_capacity(32 * self.heads.len());
+        for h in &self.heads {
+            b.extend_from_slice(&h.0);
+        }
+        sha256(&b)
+    }
+
+    /// Applied deltas per author.
+    pub fn vector(&self) -> SeqVector {
+        self.authors
+            .iter()
+            .map(|(a, v)| (*a, v.len() as u64))
+            .collect()
+    }
+
+    /// Applied deltas of `author`.
+    pub fn seq_of(&self, author: &MemberKey) -> u64 {
+        self.authors.get(author).map_or(0, |v| v.len() as u64)
+    }
+
+    /// Number of applied deltas.
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Whether nothing is applied.
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
+    /// Number of buffered deltas.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether `id` is applied.
+    pub fn contains(&self, id: &DeltaId) -> bool {
+        self.applied.contains_key(id)
+    }
+
+    /// The applied delta at log position `pos`.
+    pub fn at(&self, pos: u64) -> Option<DeltaId> {
+        self.log.get(pos as usize).copied()
+    }
+
+    /// Log position of an applied delta.
+    pub fn position(&self, id: &DeltaId) -> Option<u64> {
+        let e = self.applied.get(id)?;
+        self.authors.get(&e.author)?.get(e.seq as usize - 1).copied()
+    }
+
+    /// Parents that buffered deltas wait for and nobody has sent yet: what
+    /// to ask peers for.
+    pub fn wanted(&self) -> Vec<DeltaId> {
+        let mut v: Vec<_> = self
+            .waiting
+            .keys()
+            .filter(|id| !self.pending.contains_key(id) && !self.applied.contains_key(id))
+            .copied()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Records `id` as applied at the end of the log (the caller has made its
+    /// effects durable) and returns buffered deltas that are now ready.
+    pub fn record(&mut self, id: DeltaId, body: &DeltaBody) -> Vec<(DeltaId, SignedDelta)> {
+        let height = self.height_after(&body.parents);
+        for p in &body.parents {
+            self.heads.remove(p);
+        }
+        self.heads.insert(id);
+        let pos = self.log.len() as u64;
+        self.log.push(id);
+        self.authors.entry(body.author).or_default().push(pos);
+        self.applied.insert(
+            id,
+            Entry {
+                author: body.author,
+                seq: body.seq,
+                height,
+            },
+        );
+        let mut ready = Vec::new();
+        for child in self.waiting.remove(&id).unwrap_or_default() {
+            if let Some(p) = self.pending.get_mut(&child) {
+                p.missing -= 1;
+                if p.missing == 0 {
+                    let p = self.pending.remove(&child).expect("present");
+                    ready.push((child, p.delta));
+                }
+            }
+        }
+        ready
+    }
+
+    /// The height a delta with these (applied) parents gets.
+    fn height_after(&self, parents: &[DeltaId]) -> u64 {
+        parents
+            .iter()
+            .filter_map(|p| self.applied.get(p))
+            .map(|e| e.height + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Height of an applied delta: the length of its longest path to a root.
+    pub fn height(&self, id: &DeltaId) -> Option<u64> {
+        self.applied.get(id).map(|e| e.height)
+    }
+
+    /// Checks a delta's fields and either returns it ready to apply (all
+    /// parents applied), or buffers it (`Ok(None)`).
+    pub fn offer(&mut self, delta: SignedDelta) -> Result<Option<(DeltaId, SignedDelta)>, Reject> {
+        let id = delta.id();
+        self.offer_id(id, delta)
+    }
+
+    fn offer_id(
+        &mut self,
+        id: DeltaId,
+        delta: SignedDelta,
+    ) -> Result<Option<(DeltaId, SignedDelta)>, Reject> {
+        if delta.body.context != self.context {
+            return Err(Reject::WrongContext);
+        }
+        if self.applied.contains_key(&id) || self.pending.contains_key(&id) {
+            return Err(Reject::Duplicate);
+        }
+        if !delta.verify_id(&id) {
+            return Err(Reject::BadSignature);
+        }
+        let b = &delta.body;
+        if b.seq == 0 || b.seq <= self.seq_of(&b.author) {
+            return Err(Reject::Replay(b.seq));
+        }
+        let missing: Vec<DeltaId> = b
+            .parents
+            .iter()
+            .filter(|p| !self.applied.contains_key(*p))
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(Some((id, delta)));
+        }
+        if self.pending.len() >= self.max_pending {
+            return Err(Reject::BufferFull);
+        }
+        for p in &missing {
+            self.waiting.entry(*p).or_default().push(id);
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                delta,
+                missing: missing.len(),
+            },
+        );
+        Ok(None)
+    }
+
+    /// Drops buffered deltas that descend from `id`, which was refused.
+    fn discard(&mut self, id: DeltaId, out: &mut Vec<(DeltaId, Reject)>) {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            for child in self.waiting.remove(&id).unwrap_or_default() {
+                if self.pending.remove(&child).is_some() {
+                    out.push((child, Reject::Orphaned));
+                    stack.push(child);
+                }
+            }
+        }
+    }
+
+    /// Offers `delta` and applies it and every buffered delta it releases, in
+    /// causal order. `apply` decrypts, checks membership and makes the delta
+    /// durable (it also gets the delta's DAG height); when it refuses, the delta and its buffered descendants are
+    /// dropped.
+    pub fn receive(
+        &mut self,
+        delta: SignedDelta,
+        mut apply: impl FnMut(&DeltaId, &SignedDelta, u64) -> Result<(), Reject>,
+    ) -> Received {
+        let mut out = Received::default();
+        let id = delta.id();
+        let ready = match self.offer_id(id, delta) {
+            Err(r) => {
+                out.rejected.push((id, r));
+                return out;
+            }
+            Ok(None) => {
+                out.buffered = true;
+                return out;
+            }
+            Ok(Some(x)) => x,
+        };
+        let mut queue = std::collections::VecDeque::from([ready]);
+        while let Some((id, d)) = queue.pop_front() {
+            let r = if self.seq_of(&d.body.author) + 1 != d.body.seq {
+                Err(Reject::SeqGap)
+            } else {
+                apply(&id, &d, self.height_after(&d.body.parents))
+            };
+            match r {
+                Ok(()) => {
+                    queue.extend(self.record(id, &d.body));
+                    out.applied.push(id);
+                }
+                Err(r) => {
+                    out.rejected.push((id, r));
+                    self.discard(id, &mut out.rejected);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ids of applied deltas that a peer with vector `since` lacks, parents
+    /// first, at most `limit`; and whether there are more.
+    pub fn missing_for(&self, since: &SeqVector, limit: usize) -> (Vec<DeltaId>, bool) {
+        let start = self
+            .authors
+            .iter()
+            .filter_map(|(a, positions)| {
+                let have = since.get(a).copied().unwrap_or(0) as usize;
+                positions.get(have).copied()
+            })
+            .min();
+        let Some(start) = start else {
+            return (Vec::new(), false);
+        };
+        let mut out = Vec::new();
+        for id in &self.log[start as usize..] {
+            let e = &self.applied[id];
+            if e.seq > since.get(&e.author).copied().unwrap_or(0) {
+                if out.len() == limit {
+                    return (out, true);
+                }
+                out.push(*id);
+            }
+        }
+        (out, false)
+    }
+}

@@ -1,0 +1,181 @@
+//! The catch-up protocol: request-response messages between two nodes, and
+//! how a node answers them from its DAG.
+//!
+//! ```text
+//! A -> B  Digest { heads digest }         B answers Digest { in_sync, vector }
+//! A -> B  Page { since: A's vector }      B answers Page { deltas A lacks, parents first, more }
+//!         ... until `more` is false
+//! A -> B  ById { ids }                    B answers ById { the deltas it has }
+//! A -> B  App { hash }                    B answers App { wasm }
+//! ```
+//!
+//! A synced pair exchanges one digest each way. Both sides run the same
+//! exchange (B answers a differing digest and also starts its own round
+//! towards A), so deltas flow in both directions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dag::{Dag, SeqVector};
+use crate::delta::SignedDelta;
+use crate::ids::{AppHash, ContextId, DeltaId};
+
+/// Most deltas in one catch-up page.
+pub const PAGE_LIMIT: usize = 500;
+/// Most deltas asked for by id at once.
+pub const BY_ID_LIMIT: usize = 256;
+
+/// A request from one node to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// "Here is the digest of my heads."
+    Digest {
+        /// The context.
+        context: ContextId,
+        /// [`Dag::digest`] of the sender.
+        digest: [u8; 32],
+    },
+    /// "Send me what I lack, given my vector."
+    Page {
+        /// The context.
+        context: ContextId,
+        /// The sender's [`Dag::vector`].
+        since: SeqVector,
+        /// Most deltas wanted.
+        limit: u32,
+    },
+    /// "Send me these deltas."
+    ById {
+        /// The context.
+        context: ContextId,
+        /// Wanted ids.
+        ids: Vec<DeltaId>,
+    },
+    /// "Send me this app's WASM."
+    App {
+        /// Its content hash.
+        hash: AppHash,
+    },
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to [`Request::Digest`].
+    Digest {
+        /// Whether the digests were equal.
+        in_sync: bool,
+        /// The responder's vector when they differ.
+        vector: Option<SeqVector>,
+    },
+    /// Answer to [`Request::Page`] and [`Request::ById`].
+    Deltas {
+        /// The deltas, parents first.
+        deltas: Vec<SignedDelta>,
+        /// Whether another page would bring more.
+        more: bool,
+    },
+    /// Answer to [`Request::App`]: the bytes, if the responder has them.
+    App {
+        /// The WASM module.
+        wasm: Option<Vec<u8>>,
+    },
+    /// The responder does not know the context, or failed.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Request {
+    /// The context a request is about, if any.
+    pub fn context(&self) -> Option<ContextId> {
+        match self {
+            Request::Digest { context, .. }
+            | Request::Page { context, .. }
+            | Request::ById { context, .. } => Some(*context),
+            Request::App { .. } => None,
+        }
+    }
+}
+
+/// Where answering nodes read stored deltas from.
+pub trait DeltaSource {
+    /// The delta with this id, if stored.
+    fn delta(&self, id: &DeltaId) -> Option<SignedDelta>;
+}
+
+impl<F: Fn(&DeltaId) -> Option<SignedDelta>> DeltaSource for F {
+    fn delta(&self, id: &DeltaId) -> Option<SignedDelta> {
+        self(id)
+    }
+}
+
+/// Answers a context request from `dag` and `source`. Returns also whether
+/// the requester's digest differed, in which case the answering node should
+/// start its own round towards the requester.
+pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response, bool) {
+    match req {
+        Request::Digest { digest, .. } => {
+            let in_sync = *digest == dag.digest();
+            let vector = (!in_sync).then(|| dag.vector());
+            (Response::Digest { in_sync, vector }, !in_sync)
+        }
+        Request::Page { since, limit, .. } => {
+            let limit = (*limit as usize).clamp(1, PAGE_LIMIT);
+            let (ids, more) = dag.missing_for(since, limit);
+            let deltas = ids.iter().filter_map(|id| source.delta(id)).collect();
+            (Response::Deltas { deltas, more }, false)
+        }
+        Request::ById { ids, .. } => {
+            let deltas = ids
+                .iter()
+                .take(BY_ID_LIMIT)
+                .filter(|id| dag.contains(id))
+                .filter_map(|id| source.delta(id))
+                .collect();
+            (
+                Response::Deltas {
+                    deltas,
+                    more: false,
+                },
+                false,
+            )
+        }
+        Request::App { .. } => (
+            Response::Error {
+                message: "app requests are answered by the node".into(),
+            },
+            false,
+        ),
+    }
+}
+
+/// What a node does after a [`Response::Digest`]: ask for a page if the
+/// peer's vector has anything its own lacks.
+pub fn after_digest(dag: &Dag, context: ContextId, response: &Response) -> Option<Request> {
+    let Response::Digest {
+        in_sync: false,
+        vector: Some(theirs),
+    } = response
+    else {
+        return None;
+    };
+    let mine = dag.vector();
+    let behind = theirs
+        .iter()
+        .any(|(a, n)| *n > mine.get(a).copied().unwrap_or(0));
+    behind.then(|| Request::Page {
+        context,
+        since: mine,
+        limit: PAGE_LIMIT as u32,
+    })
+}
+
+/// The next page request after a [`Response::Deltas`] with `more`.
+pub fn next_page(dag: &Dag, context: ContextId, more: bool) -> Option<Request> {
+    more.then(|| Request::Page {
+        context,
+        since: dag.vector(),
+        limit: PAGE_LIMIT as u32,
+    })
+}
