@@ -108,16 +108,66 @@ fn main() {
     );
     drop((sb, sc));
 
-    let total = 20_000;
-    let clients = 8;
-    let before = b.sync(&ctx)["deltas"].as_u64().unwrap();
+    sustained("one call per request", 20_000, 8, 1, &ctx, a, b, c, &http);
+    sustained(
+        "JSON-RPC batches of 50",
+        50_000,
+        4,
+        50,
+        &ctx,
+        a,
+        b,
+        c,
+        &http,
+    );
+    wait_converged(&[a, b, c], &ctx, Duration::from_secs(60));
+}
+
+/// `clients` threads send `total` `set` calls to A, `batch` per HTTP request;
+/// reports calls/s returned and deltas/s applied on all three nodes.
+#[allow(clippy::too_many_arguments)]
+fn sustained(
+    label: &str,
+    total: usize,
+    clients: usize,
+    batch: usize,
+    ctx: &str,
+    a: &NodeProc,
+    b: &NodeProc,
+    c: &NodeProc,
+    http: &ureq::Agent,
+) {
+    let auth = format!("Bearer {}", a.token);
+    let before = b.sync(ctx)["deltas"].as_u64().unwrap();
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..clients {
-            let call = &call;
+            let auth = &auth;
             s.spawn(move || {
-                for k in 0..total / clients {
-                    call(&format!("t{t}-{k}"));
+                for chunk in 0..total / clients / batch {
+                    let reqs: Vec<Value> = (0..batch)
+                        .map(|k| {
+                            let key = format!("{label}-{t}-{chunk}-{k}");
+                            serde_json::from_str(&rpc_body(ctx, &key)).unwrap()
+                        })
+                        .collect();
+                    let body = if batch == 1 {
+                        reqs[0].clone()
+                    } else {
+                        Value::Array(reqs)
+                    };
+                    let r = http
+                        .post(format!("{}/jsonrpc", a.url))
+                        .header("Authorization", auth)
+                        .header("Content-Type", "application/json")
+                        .send(body.to_string())
+                        .expect("execute");
+                    let answer: Value = r.into_body().read_json().unwrap();
+                    let answers = answer.as_array().cloned().unwrap_or_else(|| vec![answer]);
+                    assert!(
+                        answers.iter().all(|a| a.get("result").is_some()),
+                        "{answers:?}"
+                    );
                 }
             });
         }
@@ -127,15 +177,14 @@ fn main() {
     let applied_everywhere = support::wait_for(Duration::from_secs(120), || {
         let done = [b, c]
             .iter()
-            .all(|n| n.sync(&ctx)["deltas"].as_u64().unwrap() >= target);
+            .all(|n| n.sync(ctx)["deltas"].as_u64().unwrap() >= target);
         done.then(Instant::now)
     })
     .expect("B and C apply every delta");
     let all = applied_everywhere - start;
     println!(
-        "sustained writes on A       n={total:<6} {:>7.0} calls/s returned, {:>7.0} deltas/s applied on A,B,C ({clients} clients, budget >= 5000/s)",
+        "sustained, {label:<24} n={total:<6} {:>7.0} calls/s returned on A, {:>7.0} deltas/s applied on A,B,C ({clients} clients; budget >= 5000/s)",
         total as f64 / written.as_secs_f64(),
         total as f64 / all.as_secs_f64(),
     );
-    wait_converged(&[a, b, c], &ctx, Duration::from_secs(60));
 }

@@ -178,7 +178,12 @@ impl ContextRuntime {
     /// Writes `batch` plus the context metadata (and, when due, a snapshot).
     /// If the write fails, the in-memory replica is rebuilt from the store so
     /// memory never runs ahead of disk.
-    pub fn commit(&mut self, db: &Arc<Store>, mut batch: Batch, snapshot_every: u64) -> Result<(), NodeError> {
+    pub fn commit(
+        &mut self,
+        db: &Arc<Store>,
+        mut batch: Batch,
+        snapshot_every: u64,
+    ) -> Result<(), NodeError> {
         self.meta.log_len = self.dag.len() as u64;
         self.meta.heads = self.dag.heads();
         self.meta.vector = self.dag.vector();
@@ -273,7 +278,14 @@ fn apply_remote(
     {
         return meta
             .members
-            .join(ctx, &key.commitment(), b.author, b.seq, invitation, *joined_at_ms)
+            .join(
+                ctx,
+                &key.commitment(),
+                b.author,
+                b.seq,
+                invitation,
+                *joined_at_ms,
+            )
             .map_err(|e| Reject::NotMember(e.to_string()));
     }
     if !meta.members.can_write(&b.author, b.seq) {

@@ -43,7 +43,9 @@ pub(crate) async fn websocket(
         node.context_info(c)?;
     }
     let rx = node.subscribe();
-    Ok(ws.on_upgrade(move |socket| stream(socket, rx, ctx)).into_response())
+    Ok(ws
+        .on_upgrade(move |socket| stream(socket, rx, ctx))
+        .into_response())
 }
 
 async fn stream(

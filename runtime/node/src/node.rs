@@ -272,7 +272,8 @@ impl Node {
                 key: key.0,
             },
         );
-        let (_, fx) = self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
+        let (_, fx) =
+            self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
         let info = context_info(&rt);
         self.contexts
             .write()
@@ -444,7 +445,13 @@ impl Node {
 
         let mut fx = Effects::default();
         if outcome.delta.is_none() && outcome.private_writes.is_empty() && batch.is_none() {
-            return Ok((CallOutput { output, delta: None }, fx));
+            return Ok((
+                CallOutput {
+                    output,
+                    delta: None,
+                },
+                fx,
+            ));
         }
         let mut batch = batch.unwrap_or_else(|| self.db.batch());
         let mut delta = None;

@@ -51,7 +51,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/contexts/{id}/invitations", post(create_invitation))
         .route("/contexts/{id}/leave", post(leave_context))
         .route("/contexts/{id}/upgrade", post(upgrade_context))
-        .route("/contexts/{id}/deltas", post(import_deltas).get(export_deltas))
+        .route(
+            "/contexts/{id}/deltas",
+            post(import_deltas).get(export_deltas),
+        )
         .route("/contexts/join", post(join_context))
         .route("/network", get(network_status))
         .route("/network/pause", post(network_pause))
@@ -369,7 +372,9 @@ async fn import_deltas(
                 .map_err(|e| bad_request(format!("not a signed delta: {e}")))?,
         );
     }
-    Ok(axum::Json(blocking(move || node.receive(&id, deltas, None)).await?))
+    Ok(axum::Json(
+        blocking(move || node.receive(&id, deltas, None)).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -455,18 +460,41 @@ async fn jsonrpc(State(node): State<Arc<Node>>, body: Result<Bytes, BytesRejecti
     axum::Json(handle_rpc(node, &body).await).into_response()
 }
 
+/// Most requests in one JSON-RPC batch.
+const MAX_BATCH: usize = 1000;
+
 async fn handle_rpc(node: Arc<Node>, body: &[u8]) -> Value {
     let req: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return rpc_error(Value::Null, -32700, format!("parse error: {e}"), None),
     };
+    match req {
+        // A batch runs in order; each call succeeds or fails on its own.
+        Value::Array(reqs) if reqs.is_empty() || reqs.len() > MAX_BATCH => rpc_error(
+            Value::Null,
+            -32600,
+            format!("a batch holds 1 to {MAX_BATCH} requests"),
+            None,
+        ),
+        Value::Array(reqs) => {
+            let mut out = Vec::with_capacity(reqs.len());
+            for r in reqs {
+                out.push(handle_one(node.clone(), r).await);
+            }
+            Value::Array(out)
+        }
+        other => handle_one(node, other).await,
+    }
+}
+
+async fn handle_one(node: Arc<Node>, req: Value) -> Value {
     let Value::Object(obj) = req else {
-        let msg = if req.is_array() {
-            "batch requests are not supported yet; send one request per HTTP call"
-        } else {
-            "a JSON-RPC request must be an object"
-        };
-        return rpc_error(Value::Null, -32600, msg, None);
+        return rpc_error(
+            Value::Null,
+            -32600,
+            "a JSON-RPC request must be an object",
+            None,
+        );
     };
     let id = obj.get("id").cloned().unwrap_or(Value::Null);
     if obj.get("jsonrpc") != Some(&json!("2.0")) {

@@ -171,7 +171,7 @@ impl Store {
         self.by_id(CF_CONTEXTS)?
             .into_iter()
             .map(|(k, v)| {
-                let meta = serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?;
+                let meta = postcard::from_bytes(&v).map_err(|e| corrupt("context meta", e))?;
                 Ok((ContextId(k), meta))
             })
             .collect()
@@ -182,7 +182,7 @@ impl Store {
         match self.db.get_cf(self.cf(CF_CONTEXTS), ctx.0)? {
             None => Ok(None),
             Some(v) => Ok(Some(
-                serde_json::from_slice(&v).map_err(|e| corrupt("context meta", e))?,
+                postcard::from_bytes(&v).map_err(|e| corrupt("context meta", e))?,
             )),
         }
     }
@@ -252,7 +252,7 @@ pub struct Batch(WriteBatch);
 impl Batch {
     /// Records a context's metadata.
     pub fn put_context(&mut self, store: &Store, ctx: &ContextId, meta: &ContextMeta) {
-        let v = serde_json::to_vec(meta).expect("metadata serializes");
+        let v = postcard::to_allocvec(meta).expect("metadata serializes");
         self.0.put_cf(store.cf(CF_CONTEXTS), ctx.0, v);
     }
 

@@ -51,7 +51,12 @@ impl Node {
         let rt = self.context(ctx)?;
         let mut rt = rt.lock().unwrap();
         let mut fx = Effects::default();
-        let report = rt.receive(self.db(), deltas, self.config().store.snapshot_every, &mut fx)?;
+        let report = rt.receive(
+            self.db(),
+            deltas,
+            self.config().store.snapshot_every,
+            &mut fx,
+        )?;
         if report.applied > 0 {
             self.complete_join(&mut rt, &mut fx);
         }

@@ -176,3 +176,30 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
         "a rejected upload was installed: {apps}"
     );
 }
+
+#[test]
+fn jsonrpc_batches_run_in_order_and_fail_per_call() {
+    let wasm = build_app("examples/kv-store/Cargo.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::init_and_start(dir.path());
+    let ctx = node.create_context(&node.install(&wasm));
+    let call = |id: u64, method: &str, m: &str, args: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": method,
+            "params": {"context": ctx, "method": m, "args": args}})
+    };
+    let batch = json!([
+        call(1, "execute", "set", json!({"key": "a", "value": "1"})),
+        call(2, "execute", "set", json!({"key": "", "value": "x"})),
+        call(3, "query", "get", json!({"key": "a"})),
+    ]);
+    let (status, out) = rpc_raw(&node, batch.to_string().as_bytes());
+    assert_eq!(status, 200);
+    let out = out.as_array().expect("a batch answers with an array");
+    assert_eq!(out.len(), 3);
+    assert!(out[0].get("result").is_some(), "{out:?}");
+    assert_eq!(error_code(&out[1]), -32003);
+    assert_eq!(out[2]["result"]["output"], json!("1"));
+    let (_, empty) = rpc_raw(&node, b"[]");
+    assert_eq!(error_code(&empty), -32600);
+    assert_eq!(node.query(&ctx, "writes", json!({})), json!(1));
+}

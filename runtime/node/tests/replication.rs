@@ -32,8 +32,16 @@ fn concurrent_writes_on_three_nodes_converge() {
             s.spawn(move || {
                 for k in 0..per_node {
                     // Shared keys conflict on purpose; own keys do not.
-                    let key = if k % 3 == 0 { format!("shared{}", k % 10) } else { format!("n{i}-{k}") };
-                    n.execute(&ctx, "set", json!({"key": key, "value": format!("{i}:{k}")}));
+                    let key = if k % 3 == 0 {
+                        format!("shared{}", k % 10)
+                    } else {
+                        format!("n{i}-{k}")
+                    };
+                    n.execute(
+                        &ctx,
+                        "set",
+                        json!({"key": key, "value": format!("{i}:{k}")}),
+                    );
                 }
             });
         }
@@ -41,7 +49,10 @@ fn concurrent_writes_on_three_nodes_converge() {
     wait_converged(&refs(&nodes), &ctx, Duration::from_secs(60));
     let sync = nodes[0].sync(&ctx);
     assert_eq!(sync["deltas"], json!(before + 3 * per_node), "{sync}");
-    assert_eq!(nodes[0].query(&ctx, "writes", json!({})), json!(3 * per_node));
+    assert_eq!(
+        nodes[0].query(&ctx, "writes", json!({})),
+        json!(3 * per_node)
+    );
     for n in &nodes {
         assert_eq!(n.sync(&ctx)["heads"], sync["heads"]);
     }
@@ -77,7 +88,11 @@ fn sigkilled_node_catches_up_without_losing_acknowledged_writes() {
     nodes.push(restarted);
     wait_converged(&refs(&nodes), &ctx, Duration::from_secs(60));
     for n in &nodes {
-        for key in acked.iter().step_by(37).chain(["a599".to_owned(), "b799".to_owned()].iter()) {
+        for key in acked
+            .iter()
+            .step_by(37)
+            .chain(["a599".to_owned(), "b799".to_owned()].iter())
+        {
             assert!(
                 n.query(&ctx, "get", json!({ "key": key })).is_string(),
                 "{key} missing"
@@ -99,7 +114,11 @@ fn node_invited_after_ten_thousand_deltas_catches_up() {
             let (a, ctx) = (&a, &ctx);
             s.spawn(move || {
                 for k in 0..2500 {
-                    a.execute(ctx, "set", json!({"key": format!("k{}", k % 500), "value": format!("{t}-{k}")}));
+                    a.execute(
+                        ctx,
+                        "set",
+                        json!({"key": format!("k{}", k % 500), "value": format!("{t}-{k}")}),
+                    );
                 }
             });
         }
@@ -130,17 +149,43 @@ fn partition_then_heal_converges() {
     })
     .expect("the paused node drops its connections");
     for k in 0..100 {
-        nodes[0].execute(&ctx, "set", json!({"key": format!("a{k}"), "value": "majority"}));
-        nodes[2].execute(&ctx, "set", json!({"key": format!("c{k}"), "value": "minority"}));
-        nodes[(k % 2) as usize * 2].execute(&ctx, "set", json!({"key": "both", "value": format!("{k}")}));
+        nodes[0].execute(
+            &ctx,
+            "set",
+            json!({"key": format!("a{k}"), "value": "majority"}),
+        );
+        nodes[2].execute(
+            &ctx,
+            "set",
+            json!({"key": format!("c{k}"), "value": "minority"}),
+        );
+        nodes[(k % 2) as usize * 2].execute(
+            &ctx,
+            "set",
+            json!({"key": "both", "value": format!("{k}")}),
+        );
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(nodes[2].query(&ctx, "get", json!({"key": "a5"})), Value::Null, "partitioned");
-    assert_eq!(nodes[0].query(&ctx, "get", json!({"key": "c5"})), Value::Null, "partitioned");
+    assert_eq!(
+        nodes[2].query(&ctx, "get", json!({"key": "a5"})),
+        Value::Null,
+        "partitioned"
+    );
+    assert_eq!(
+        nodes[0].query(&ctx, "get", json!({"key": "c5"})),
+        Value::Null,
+        "partitioned"
+    );
     nodes[2].post("/admin/network/resume", json!({}));
     wait_converged(&refs(&nodes), &ctx, Duration::from_secs(60));
-    assert_eq!(nodes[1].query(&ctx, "get", json!({"key": "c99"})), json!("minority"));
-    assert_eq!(nodes[2].query(&ctx, "get", json!({"key": "a99"})), json!("majority"));
+    assert_eq!(
+        nodes[1].query(&ctx, "get", json!({"key": "c99"})),
+        json!("minority")
+    );
+    assert_eq!(
+        nodes[2].query(&ctx, "get", json!({"key": "a99"})),
+        json!("majority")
+    );
 }
 
 #[test]
@@ -176,7 +221,10 @@ fn events_reach_subscribers_and_handlers_run_on_receivers_only() {
     let mut expected = expected.as_array().unwrap().clone();
     expected.sort_by_key(|v| v[0].as_str().unwrap().to_owned());
     wait_for(Duration::from_secs(30), || {
-        (nodes.iter().all(|n| n.query(&ctx, "handled", json!({})) == json!(expected))).then_some(())
+        (nodes
+            .iter()
+            .all(|n| n.query(&ctx, "handled", json!({})) == json!(expected)))
+        .then_some(())
     })
     .unwrap_or_else(|| {
         panic!(
@@ -197,17 +245,24 @@ fn app_upgrade_reaches_every_member_with_state_kept() {
     nodes[1].execute(&ctx, "post", json!({"text": "before"}));
     let app2 = nodes[0].install(&v2);
     assert_ne!(app1, app2);
-    nodes[0].post(&format!("/admin/contexts/{ctx}/upgrade"), json!({ "app": app2 }));
+    nodes[0].post(
+        &format!("/admin/contexts/{ctx}/upgrade"),
+        json!({ "app": app2 }),
+    );
     for n in &nodes {
         wait_for(Duration::from_secs(30), || {
             let info = n.get(&format!("/admin/contexts/{ctx}"));
-            (info["app"] == json!(app2) && n.rpc("query", &ctx, "version", json!({}))["result"]["output"] == json!("v2"))
-                .then_some(())
+            (info["app"] == json!(app2)
+                && n.rpc("query", &ctx, "version", json!({}))["result"]["output"] == json!("v2"))
+            .then_some(())
         })
         .expect("every member runs v2");
         assert_eq!(n.query(&ctx, "posts", json!({})), json!(["before"]));
     }
     nodes[2].execute(&ctx, "post", json!({"text": "after"}));
     wait_converged(&refs(&nodes), &ctx, Duration::from_secs(30));
-    assert_eq!(nodes[0].query(&ctx, "posts", json!({})), json!(["before", "after"]));
+    assert_eq!(
+        nodes[0].query(&ctx, "posts", json!({})),
+        json!(["before", "after"])
+    );
 }

@@ -23,7 +23,14 @@ fn bad_deltas_are_rejected_counted_and_change_nothing() {
     let token: InvitationToken = nodes[0].invite(&ctx).parse().unwrap();
     let key = ContextKey(token.key);
     let log = nodes[0].get(&format!("/admin/contexts/{ctx}/deltas"));
-    let real_hex = log["deltas"].as_array().unwrap().last().unwrap().as_str().unwrap().to_owned();
+    let real_hex = log["deltas"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
     let real = SignedDelta::from_bytes(&hex::decode(&real_hex).unwrap()).unwrap();
     let ctx_id: ContextId = ctx.parse().unwrap();
     let app: AppHash = app.parse().unwrap();

@@ -191,7 +191,10 @@ impl Dag {
     /// Log position of an applied delta.
     pub fn position(&self, id: &DeltaId) -> Option<u64> {
         let e = self.applied.get(id)?;
-        self.authors.get(&e.author)?.get(e.seq as usize - 1).copied()
+        self.authors
+            .get(&e.author)?
+            .get(e.seq as usize - 1)
+            .copied()
     }
 
     /// Parents that buffered deltas wait for and nobody has sent yet: what

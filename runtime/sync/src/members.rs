@@ -219,7 +219,9 @@ impl Members {
     ) -> Result<(), MemberReject> {
         let b = &invitation.body;
         if self.members.contains_key(&author) || seq != 1 {
-            return Err(MemberReject::BadJoin("a join must be the author's first delta"));
+            return Err(MemberReject::BadJoin(
+                "a join must be the author's first delta",
+            ));
         }
         if &b.context != context || &b.key_commitment != commitment || !invitation.verify() {
             return Err(MemberReject::BadJoin("invitation signature or context"));

@@ -164,7 +164,7 @@ pub fn after_digest(dag: &Dag, context: ContextId, response: &Response) -> Optio
     let behind = theirs
         .iter()
         .any(|(a, n)| *n > mine.get(a).copied().unwrap_or(0));
-    behind.then(|| Request::Page {
+    behind.then_some(Request::Page {
         context,
         since: mine,
         limit: PAGE_LIMIT as u32,

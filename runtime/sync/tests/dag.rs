@@ -15,7 +15,15 @@ fn op(n: u8) -> Op {
 }
 
 fn delta(who: &MemberSecret, seq: u64, parents: Vec<DeltaId>) -> SignedDelta {
-    SignedDelta::create(who, &ContextKey([9; 32]), CTX, seq, parents, APP, &op(seq as u8))
+    SignedDelta::create(
+        who,
+        &ContextKey([9; 32]),
+        CTX,
+        seq,
+        parents,
+        APP,
+        &op(seq as u8),
+    )
 }
 
 fn accept_all(dag: &mut Dag, d: SignedDelta) -> mero_sync::dag::Received {

@@ -43,9 +43,21 @@ struct World {
 }
 
 enum Msg {
-    Gossip { from: usize, to: usize, delta: SignedDelta },
-    Req { from: usize, to: usize, req: Request },
-    Resp { from: usize, to: usize, resp: Response },
+    Gossip {
+        from: usize,
+        to: usize,
+        delta: SignedDelta,
+    },
+    Req {
+        from: usize,
+        to: usize,
+        req: Request,
+    },
+    Resp {
+        from: usize,
+        to: usize,
+        resp: Response,
+    },
 }
 
 fn apply(
@@ -54,16 +66,21 @@ fn apply(
     key: &ContextKey,
     d: &SignedDelta,
 ) -> Result<(), Reject> {
-    let op = d
-        .open(key)
-        .map_err(|e| Reject::BadPayload(e.to_string()))?;
+    let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
     let b = &d.body;
     match op {
         Op::Join {
             invitation,
             joined_at_ms,
         } => members
-            .join(&b.context, &key.commitment(), b.author, b.seq, &invitation, joined_at_ms)
+            .join(
+                &b.context,
+                &key.commitment(),
+                b.author,
+                b.seq,
+                &invitation,
+                joined_at_ms,
+            )
             .map_err(|e| Reject::NotMember(e.to_string())),
         op => {
             if !members.can_write(&b.author, b.seq) {
@@ -85,9 +102,14 @@ fn apply(
 }
 
 impl Replica {
-    fn new(secret: MemberSecret, creator: mero_sync::ids::MemberKey, ctx: mero_sync::ids::ContextId) -> Self {
+    fn new(
+        secret: MemberSecret,
+        creator: mero_sync::ids::MemberKey,
+        ctx: mero_sync::ids::ContextId,
+    ) -> Self {
         let doc = LoroDoc::new();
-        doc.set_peer_id(ContextState::peer_id_for(&secret.public().0)).unwrap();
+        doc.set_peer_id(ContextState::peer_id_for(&secret.public().0))
+            .unwrap();
         Self {
             secret,
             dag: Dag::new(ctx).with_max_pending(64),
@@ -116,7 +138,10 @@ impl Replica {
         });
         for (_, why) in &r.rejected {
             assert!(
-                matches!(why, Reject::Duplicate | Reject::BufferFull | Reject::Replay(_)),
+                matches!(
+                    why,
+                    Reject::Duplicate | Reject::BufferFull | Reject::Replay(_)
+                ),
                 "honest delta refused: {why}"
             );
         }
@@ -143,14 +168,25 @@ impl Replica {
     fn restart(&mut self, key: &ContextKey) {
         let ctx = self.dag.context();
         let disk = std::mem::take(&mut self.disk);
-        let creator = *self.members.iter().find(|(_, m)| m.invited_by.is_none()).unwrap().0;
+        let creator = *self
+            .members
+            .iter()
+            .find(|(_, m)| m.invited_by.is_none())
+            .unwrap()
+            .0;
         *self = Replica {
             joined: self.joined,
             ..Replica::new(self.secret.clone(), creator, ctx)
         };
         for d in disk {
-            let r = self.dag.receive(d.clone(), |_, d, _| apply(&self.doc, &mut self.members, key, d));
-            assert_eq!(r.applied.len(), 1, "replaying the disk log applies each delta");
+            let r = self.dag.receive(d.clone(), |_, d, _| {
+                apply(&self.doc, &mut self.members, key, d)
+            });
+            assert_eq!(
+                r.applied.len(),
+                1,
+                "replaying the disk log applies each delta"
+            );
             self.index.insert(r.applied[0], self.disk.len());
             self.disk.push(d);
         }
@@ -264,7 +300,8 @@ impl World {
                 1 => r.doc.get_counter("c").increment(1.0).unwrap(),
                 _ => {
                     let list = r.doc.get_list("l");
-                    list.insert(self.rng.usize(0..=list.len()), i as i64).unwrap()
+                    list.insert(self.rng.usize(0..=list.len()), i as i64)
+                        .unwrap()
                 }
             }
             r.doc.commit();
@@ -311,9 +348,9 @@ impl World {
 
     fn deliver(&mut self, msg: Msg, lossy: bool) {
         let (from, to) = match &msg {
-            Msg::Gossip { from, to, .. } | Msg::Req { from, to, .. } | Msg::Resp { from, to, .. } => {
-                (*from, *to)
-            }
+            Msg::Gossip { from, to, .. }
+            | Msg::Req { from, to, .. }
+            | Msg::Resp { from, to, .. } => (*from, *to),
         };
         if !self.linked(from, to) || (lossy && self.rng.f64() < self.drop_rate) {
             return;
@@ -341,7 +378,9 @@ impl World {
             Msg::Resp { resp, .. } => {
                 let ctx = self.replicas[to].dag.context();
                 let next = match &resp {
-                    Response::Digest { .. } => protocol::after_digest(&self.replicas[to].dag, ctx, &resp),
+                    Response::Digest { .. } => {
+                        protocol::after_digest(&self.replicas[to].dag, ctx, &resp)
+                    }
                     Response::Deltas { deltas, more } => {
                         for d in deltas {
                             self.replicas[to].receive(&key, d.clone());
@@ -352,7 +391,11 @@ impl World {
                     _ => None,
                 };
                 if let Some(req) = next {
-                    self.send(Msg::Req { from: to, to: from, req });
+                    self.send(Msg::Req {
+                        from: to,
+                        to: from,
+                        req,
+                    });
                 }
             }
         }
@@ -438,10 +481,15 @@ fn run(seed: u64) -> Result<(), String> {
         }
         let json = r.doc.get_deep_value();
         if json != json0 {
-            return Err(format!("replica {i} state {json:?} != replica 0 state {json0:?}"));
+            return Err(format!(
+                "replica {i} state {json:?} != replica 0 state {json0:?}"
+            ));
         }
         if r.members.iter().count() != n {
-            return Err(format!("replica {i} knows {} members, not {n}", r.members.iter().count()));
+            return Err(format!(
+                "replica {i} knows {} members, not {n}",
+                r.members.iter().count()
+            ));
         }
     }
     assert_eq!(w.creator, first.secret.public());
@@ -463,7 +511,9 @@ fn seeded_simulation_converges() {
         .unwrap_or(1000);
     for seed in 0..seeds {
         if let Err(e) = run(seed) {
-            panic!("seed {seed} did not converge: {e}\nreplay: MERO_SIM_SEED={seed} cargo test --release --workspace --test sim");
+            panic!(
+                "seed {seed} did not converge: {e}\nreplay: MERO_SIM_SEED={seed} cargo test --release --workspace --test sim"
+            );
         }
     }
 }

@@ -26,13 +26,20 @@ async fn read<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
     let mut buf = Vec::new();
     io.take(max + 1).read_to_end(&mut buf).await?;
     if buf.len() as u64 > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "message too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message too large",
+        ));
     }
     postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-async fn write<T: AsyncWrite + Unpin + Send, M: serde::Serialize>(io: &mut T, msg: &M) -> io::Result<()> {
-    let bytes = postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+async fn write<T: AsyncWrite + Unpin + Send, M: serde::Serialize>(
+    io: &mut T,
+    msg: &M,
+) -> io::Result<()> {
+    let bytes =
+        postcard::to_allocvec(msg).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     io.write_all(&bytes).await?;
     io.close().await
 }

