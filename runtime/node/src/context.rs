@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use mero_engine::{ContextState, PrivateStorage};
+use mero_engine::{ContextState, EmittedEvent, PrivateStorage};
 use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, SignedDelta};
 use serde::Serialize;
 
 use crate::error::NodeError;
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
-use crate::store::{Batch, ContextMeta, Store};
+use crate::store::{Batch, ContextMeta, ContextSecrets, Store};
 
 /// An event a context produced, as local subscribers see it.
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +47,37 @@ pub struct Effects {
     pub want: Vec<DeltaId>,
     /// Apps this context now needs and the node may lack.
     pub apps: Vec<AppHash>,
+}
+
+impl Effects {
+    /// Records a call delta's events for local subscribers and, for a delta
+    /// from a peer (`local == false`) when `run_handlers`, the handlers they name.
+    pub fn call_events(
+        &mut self,
+        context: ContextId,
+        delta: DeltaId,
+        author: MemberKey,
+        local: bool,
+        events: Vec<EmittedEvent>,
+        run_handlers: bool,
+    ) {
+        for e in events {
+            if !local
+                && run_handlers
+                && let Some(h) = e.handler
+            {
+                self.handlers.push((h, e.data.clone().into_bytes()));
+            }
+            self.events.push(NodeEvent {
+                context,
+                delta,
+                author,
+                local,
+                kind: e.kind,
+                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+            });
+        }
+    }
 }
 
 /// What a receive did, for the caller and the counters.
@@ -114,6 +145,15 @@ impl ContextRuntime {
         }
     }
 
+    /// Stages this replica's secrets (member key, context key) in `batch`.
+    pub fn stage_secrets(&self, db: &Store, batch: &mut Batch) {
+        let secrets = ContextSecrets {
+            member: self.secret.to_bytes(),
+            key: self.key.0,
+        };
+        batch.put_secrets(db, &self.id, &secrets);
+    }
+
     /// Rebuilds a replica from the store: the DAG from the whole log, the
     /// state from the latest snapshot plus the deltas after it.
     pub fn restore(db: &Arc<Store>, id: ContextId, meta: ContextMeta) -> Result<Self, NodeError> {
@@ -154,7 +194,13 @@ impl ContextRuntime {
 
     /// Makes a delta of `op` by this node, applies it to the DAG and stages
     /// it in `batch`. The caller has already applied the op's effect on state.
-    pub fn author(&mut self, op: &Op, app: AppHash, db: &Store, batch: &mut Batch) -> SignedDelta {
+    pub fn author(
+        &mut self,
+        op: &Op,
+        app: AppHash,
+        db: &Store,
+        batch: &mut Batch,
+    ) -> (DeltaId, SignedDelta) {
         let d = SignedDelta::create(
             &self.secret,
             &self.key,
@@ -172,7 +218,7 @@ impl ContextRuntime {
             self.meta.app = app;
             self.meta.app_chosen_by = Some((height, id));
         }
-        d
+        (id, d)
     }
 
     /// Writes `batch` plus the context metadata (and, when due, a snapshot).
@@ -296,20 +342,7 @@ fn apply_remote(
             state
                 .import(&p.update)
                 .map_err(|e| Reject::Apply(e.to_string()))?;
-            for e in p.events {
-                let data = serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null);
-                if run_handlers && let Some(h) = &e.handler {
-                    fx.handlers.push((h.clone(), e.data.clone().into_bytes()));
-                }
-                fx.events.push(NodeEvent {
-                    context: *ctx,
-                    delta: *id,
-                    author: b.author,
-                    local: false,
-                    kind: e.kind,
-                    data,
-                });
-            }
+            fx.call_events(*ctx, *id, b.author, false, p.events, run_handlers);
         }
         Op::Upgrade => {
             if Some((height, *id)) > meta.app_chosen_by {

@@ -3,18 +3,17 @@
 //! Each one is a signed delta (or, for invitations, a signed token), so every
 //! member reaches the same member set and app version from the DAG alone.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mero_sync::members::InvitationBody;
-use mero_sync::{ContextKey, Invitation, InvitationToken, MemberSecret, Members, Op};
+use mero_sync::{ContextKey, Invitation, InvitationToken, MemberSecret, Op};
 use serde::Serialize;
 
 use crate::context::{ContextRuntime, Effects};
 use crate::error::NodeError;
 use crate::ids::{AppHash, ContextId, MemberKey};
 use crate::node::{ContextInfo, Node, context_info, now_ms};
-use crate::store::{ContextMeta, ContextSecrets};
+use crate::store::ContextMeta;
 
 /// One member as `/admin/contexts/{id}/members` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -88,41 +87,22 @@ impl Node {
             )));
         }
         let secret = MemberSecret::generate();
-        let key = ContextKey(token.key);
-        let meta = ContextMeta {
-            app: inv.app,
-            app_chosen_by: None,
-            member: secret.public(),
-            creator: inv.creator,
-            salt: inv.salt,
-            created_at_ms: now_ms(),
-            log_len: 0,
-            heads: Vec::new(),
-            vector: Default::default(),
-            members: Members::new(inv.creator),
-            snapshot_pos: 0,
-            joining: Some(token.invitation.clone()),
-        };
-        let mut batch = self.db().batch();
-        batch.put_secrets(
-            self.db(),
-            &id,
-            &ContextSecrets {
-                member: secret.to_bytes(),
-                key: key.0,
-            },
+        let meta = ContextMeta::empty(
+            inv.app,
+            secret.public(),
+            inv.creator,
+            inv.salt,
+            now_ms(),
+            Some(token.invitation.clone()),
         );
-        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, key);
+        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, ContextKey(token.key));
+        let mut batch = self.db().batch();
+        rt.stage_secrets(self.db(), &mut batch);
         rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
         let mut fx = Effects::default();
         self.complete_join(&mut rt, &mut fx);
-        let info = context_info(&rt);
-        self.contexts
-            .write()
-            .unwrap()
-            .insert(id, Arc::new(Mutex::new(rt)));
+        let info = self.register(rt);
         if let Some(net) = self.net() {
-            net.subscribe(id);
             net.dial(&inv.addrs);
             if !self.has_app(&inv.app) {
                 net.fetch_app(inv.app);
@@ -143,10 +123,7 @@ impl Node {
         if !inv.body.heads.iter().all(|h| rt.dag.contains(h)) {
             return;
         }
-        let op = Op::Join {
-            invitation: inv.clone(),
-            joined_at_ms: now_ms().min(inv.body.expires_at_ms),
-        };
+        let joined_at_ms = now_ms().min(inv.body.expires_at_ms);
         let mut members = rt.meta.members.clone();
         if let Err(e) = members.join(
             &rt.id,
@@ -154,14 +131,18 @@ impl Node {
             rt.meta.member,
             1,
             &inv,
-            now_ms().min(inv.body.expires_at_ms),
+            joined_at_ms,
         ) {
             tracing::error!(context = %rt.id, "cannot join: {e}");
             return;
         }
         // The join travels in the same batch as the rest of the change.
         let mut batch = self.db().batch();
-        let d = rt.author(&op, rt.meta.app, self.db(), &mut batch);
+        let op = Op::Join {
+            invitation: inv,
+            joined_at_ms,
+        };
+        let (_, d) = rt.author(&op, rt.meta.app, self.db(), &mut batch);
         rt.meta.members = members;
         rt.meta.joining = None;
         match rt.commit(self.db(), batch, self.config().store.snapshot_every) {
@@ -200,7 +181,7 @@ impl Node {
         if rt.meta.joining.is_none() {
             let mut batch = self.db().batch();
             let app = rt.meta.app;
-            let d = rt.author(&Op::Leave, app, self.db(), &mut batch);
+            let (_, d) = rt.author(&Op::Leave, app, self.db(), &mut batch);
             rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
             fx.publish.push(d);
         }
@@ -227,7 +208,7 @@ impl Node {
             return Err(NodeError::Joining(*ctx));
         }
         let mut batch = self.db().batch();
-        let d = rt.author(&Op::Upgrade, *app, self.db(), &mut batch);
+        let (_, d) = rt.author(&Op::Upgrade, *app, self.db(), &mut batch);
         rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
         let info = context_info(&rt);
         drop(rt);

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mero_abi::{AppAbi, CallError, CallErrorKind};
 use mero_engine::{CallEnv, CallLimits, CallMode};
 use mero_sync::members::context_id;
-use mero_sync::{ContextKey, MemberSecret, Members, Op};
+use mero_sync::{ContextKey, MemberSecret, Op};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -22,7 +22,7 @@ use crate::error::NodeError;
 use crate::host::{AppModule, WasmHost};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32, sha256};
 use crate::net::NetHandle;
-use crate::store::{ContextMeta, ContextSecrets, Store};
+use crate::store::{ContextMeta, Store};
 
 /// How a client invokes a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,33 +248,22 @@ impl Node {
         let member = secret.public();
         let salt = random32();
         let id = context_id(&member, &salt);
-        let meta = ContextMeta {
-            app: *app,
-            app_chosen_by: None,
-            member,
-            creator: member,
-            salt,
-            created_at_ms: now_ms(),
-            log_len: 0,
-            heads: Vec::new(),
-            vector: Default::default(),
-            members: Members::new(member),
-            snapshot_pos: 0,
-            joining: None,
-        };
-        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret.clone(), key.clone());
+        let meta = ContextMeta::empty(*app, member, member, salt, now_ms(), None);
+        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, key);
         let mut batch = self.db.batch();
-        batch.put_secrets(
-            &self.db,
-            &id,
-            &ContextSecrets {
-                member: secret.to_bytes(),
-                key: key.0,
-            },
-        );
+        rt.stage_secrets(&self.db, &mut batch);
         let (_, fx) =
             self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
+        let info = self.register(rt);
+        self.finish(id, fx, None);
+        tracing::info!(context = %id, app = %app, "created context");
+        Ok(info)
+    }
+
+    /// Makes a new, persisted context live: callable and followed on the network.
+    pub(crate) fn register(&self, rt: ContextRuntime) -> ContextInfo {
         let info = context_info(&rt);
+        let id = rt.id;
         self.contexts
             .write()
             .unwrap()
@@ -282,9 +271,7 @@ impl Node {
         if let Some(net) = self.net() {
             net.subscribe(id);
         }
-        self.finish(id, fx, None);
-        tracing::info!(context = %id, app = %app, "created context");
-        Ok(info)
+        info
     }
 
     /// Contexts on this node.
@@ -457,18 +444,8 @@ impl Node {
         let mut delta = None;
         if let Some(payload) = outcome.delta {
             let events = payload.events.clone();
-            let d = rt.author(&Op::Call(payload), module.hash, &self.db, &mut batch);
-            let id = d.id();
-            for e in events {
-                fx.events.push(NodeEvent {
-                    context: rt.id,
-                    delta: id,
-                    author: rt.meta.member,
-                    local: true,
-                    kind: e.kind,
-                    data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
-                });
-            }
+            let (id, d) = rt.author(&Op::Call(payload), module.hash, &self.db, &mut batch);
+            fx.call_events(rt.id, id, rt.meta.member, true, events, false);
             fx.publish.push(d);
             delta = Some(id);
         }

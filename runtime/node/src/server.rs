@@ -401,11 +401,13 @@ async fn export_deltas(
     Ok(axum::Json(json!({"deltas": hexes, "next": next})))
 }
 
+fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
+    node.net()
+        .ok_or_else(|| bad_request("networking is not running on this node"))
+}
+
 async fn network_status(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
-    let net = node
-        .net()
-        .ok_or_else(|| bad_request("networking is not running on this node"))?;
-    Ok(axum::Json(net.status().await))
+    Ok(axum::Json(network(&node)?.status().await))
 }
 
 async fn network_pause(State(node): State<Arc<Node>>) -> Result<impl IntoResponse, ApiError> {
@@ -417,10 +419,7 @@ async fn network_resume(State(node): State<Arc<Node>>) -> Result<impl IntoRespon
 }
 
 fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<Value>, ApiError> {
-    let net = node
-        .net()
-        .ok_or_else(|| bad_request("networking is not running on this node"))?;
-    net.pause(paused);
+    network(node)?.pause(paused);
     Ok(axum::Json(json!({"paused": paused})))
 }
 

@@ -65,6 +65,34 @@ pub struct ContextMeta {
     pub joining: Option<Invitation>,
 }
 
+impl ContextMeta {
+    /// Metadata of a context this node has just created or started joining:
+    /// no deltas yet, the creator as the only member.
+    pub fn empty(
+        app: AppHash,
+        member: MemberKey,
+        creator: MemberKey,
+        salt: [u8; 32],
+        created_at_ms: u64,
+        joining: Option<Invitation>,
+    ) -> Self {
+        Self {
+            app,
+            app_chosen_by: None,
+            member,
+            creator,
+            salt,
+            created_at_ms,
+            log_len: 0,
+            heads: Vec::new(),
+            vector: SeqVector::new(),
+            members: Members::new(creator),
+            snapshot_pos: 0,
+            joining,
+        }
+    }
+}
+
 /// A context's secrets: this node's member key and the context key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ContextSecrets {

@@ -397,28 +397,28 @@ impl Task {
         if self.paused {
             return;
         }
-        if self.swarm.connected_peers().next().is_none() {
-            for addr in self.known.clone() {
+        // Addresses without a peer id cannot be checked for an existing
+        // connection: dial them only while the node has none at all.
+        let idle = self.swarm.connected_peers().next().is_none();
+        for addr in self.known.clone() {
+            if idle || peer_of(&addr).is_some() {
                 self.dial(addr);
             }
-        } else {
-            for addr in self.known.clone() {
-                if peer_of(&addr).is_some() {
-                    self.dial(addr);
-                }
-            }
         }
-        let peers = self.connected();
+        for p in self.connected() {
+            self.catch_up_with(p);
+        }
+    }
+
+    /// Starts a round for every context with `peer` and asks it for the
+    /// apps this node still lacks.
+    fn catch_up_with(&mut self, peer: PeerId) {
         for ctx in self.node.context_ids() {
-            for p in &peers {
-                self.start_round(*p, ctx);
-            }
+            self.start_round(peer, ctx);
         }
         self.wanted_apps.retain(|h| !self.node.has_app(h));
         for hash in self.wanted_apps.clone() {
-            for p in &peers {
-                self.request(*p, Request::App { hash });
-            }
+            self.request(peer, Request::App { hash });
         }
     }
 
@@ -584,13 +584,7 @@ impl Task {
             } => {
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                 if num_established.get() == 1 {
-                    for ctx in self.node.context_ids() {
-                        self.start_round(peer_id, ctx);
-                    }
-                    self.wanted_apps.retain(|h| !self.node.has_app(h));
-                    for hash in self.wanted_apps.clone() {
-                        self.request(peer_id, Request::App { hash });
-                    }
+                    self.catch_up_with(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {

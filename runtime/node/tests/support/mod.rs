@@ -91,14 +91,7 @@ pub struct NodeProc {
 impl NodeProc {
     /// Initializes a home in `dir` and starts a node there.
     pub fn init_and_start(dir: &Path) -> Self {
-        let status = Command::new(env!("CARGO_BIN_EXE_merod"))
-            .args(["init", "--listen", "127.0.0.1:0", "--home"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "merod init failed");
-        Self::start(dir)
+        Self::init_and_join(dir, &[])
     }
 
     /// Starts a node on an existing home and waits until it serves.
