@@ -22,6 +22,14 @@ pub enum BuildError {
     /// A tool could not be run or failed.
     #[error("{0}")]
     Tool(String),
+    /// rustc rejected the app's code.
+    #[error("compiling `{package}` for {WASM_TARGET} failed (see the errors above)")]
+    Compile {
+        /// The package.
+        package: String,
+        /// cargo's output, when it was captured ([`BuildOptions::capture`]).
+        output: Option<String>,
+    },
     /// The compiled module has no usable ABI.
     #[error("ABI: {0}")]
     Abi(#[from] mero_abi::abi::AbiError),
@@ -60,6 +68,11 @@ pub struct BuildOptions {
     pub features: Vec<String>,
     /// Pass `--quiet` to cargo.
     pub quiet: bool,
+    /// Capture cargo's output instead of letting it through; a failed
+    /// compile then carries it in [`BuildError::Compile`].
+    pub capture: bool,
+    /// `--color always|never` for cargo (default: cargo decides).
+    pub color: Option<bool>,
 }
 
 /// The result of a build.
@@ -129,6 +142,66 @@ fn is_app(p: &Package) -> bool {
     p.targets
         .iter()
         .any(|t| t.crate_types.iter().any(|c| c.to_string() == "cdylib"))
+}
+
+/// Where an app lives, for commands that work around its builds.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Package name.
+    pub package: String,
+    /// The directory holding its Cargo.toml.
+    pub dir: PathBuf,
+    /// Its cargo target directory (`--target-dir`, else cargo's).
+    pub target_dir: PathBuf,
+    /// Directories of the package and of every path dependency it reaches:
+    /// the sources a change in which changes the app.
+    pub sources: Vec<PathBuf>,
+}
+
+/// Finds the app [`build`] would build, and its local sources.
+pub fn project(opts: &BuildOptions) -> Result<Project, BuildError> {
+    let mut cmd = MetadataCommand::new();
+    if let Some(m) = &opts.manifest_path {
+        cmd.manifest_path(m);
+    }
+    let meta = cmd.exec()?;
+    let pkg = select_package(&meta, opts)?;
+    let dir_of = |p: &Package| {
+        p.manifest_path
+            .parent()
+            .map(|d| d.as_std_path().to_owned())
+            .unwrap_or_default()
+    };
+    // Walk the resolved graph from the app; keep packages with no registry
+    // source, i.e. path dependencies.
+    let mut sources = vec![dir_of(pkg)];
+    if let Some(resolve) = &meta.resolve {
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = vec![pkg.id.clone()];
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            if let Some(node) = resolve.nodes.iter().find(|n| n.id == id) {
+                todo.extend(node.deps.iter().map(|d| d.pkg.clone()));
+            }
+            if let Some(p) = meta.packages.iter().find(|p| p.id == id)
+                && p.source.is_none()
+                && p.id != pkg.id
+            {
+                sources.push(dir_of(p));
+            }
+        }
+    }
+    Ok(Project {
+        package: pkg.name.to_string(),
+        dir: dir_of(pkg),
+        target_dir: opts
+            .target_dir
+            .clone()
+            .unwrap_or_else(|| meta.target_directory.clone().into_std_path_buf()),
+        sources,
+    })
 }
 
 /// Makes sure the WASM target's standard library is installed.
@@ -205,14 +278,29 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
     if opts.quiet {
         c.arg("--quiet");
     }
-    let status = c
-        .status()
-        .map_err(|e| BuildError::Tool(format!("cannot run cargo: {e}")))?;
-    if !status.success() {
-        return Err(BuildError::Tool(format!(
-            "compiling `{}` for {WASM_TARGET} failed (see the errors above)",
-            pkg.name
-        )));
+    if let Some(color) = opts.color {
+        c.args(["--color", if color { "always" } else { "never" }]);
+    }
+    let (ok, output) = if opts.capture {
+        let out = c
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| BuildError::Tool(format!("cannot run cargo: {e}")))?;
+        (
+            out.status.success(),
+            Some(String::from_utf8_lossy(&out.stderr).into_owned()),
+        )
+    } else {
+        let status = c
+            .status()
+            .map_err(|e| BuildError::Tool(format!("cannot run cargo: {e}")))?;
+        (status.success(), None)
+    };
+    if !ok {
+        return Err(BuildError::Compile {
+            package: pkg.name.to_string(),
+            output,
+        });
     }
     let compiled = target_dir
         .join(WASM_TARGET)

@@ -1,10 +1,21 @@
 //! `cargo mero`: the developer's front door to mero.
 //!
-//! The binary is a thin CLI over this library: [`build`] compiles an app to
-//! WASM, optimizes it and embeds its ABI; `node` runs the embedded `merod`.
-//! This crate orchestrates cargo, wasm-opt and the node; it must not
-//! implement state or networking semantics itself.
+//! The binary is a thin CLI over this library:
+//! - [`new`] renders an embedded template into a new app project;
+//! - [`build`] compiles an app to WASM, optimizes it and embeds its ABI;
+//! - [`dev`] runs a local multi-node network and reloads the app on save;
+//! - [`deploy`] and [`call`] talk to running nodes through [`client`];
+//! - `node` (in the binary) runs the embedded `merod`.
+//!
+//! This crate orchestrates cargo, wasm-opt and nodes over their public API;
+//! it must not implement state or networking semantics itself.
 
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod call;
+pub mod client;
+pub mod deploy;
+pub mod dev;
+pub mod network;
+pub mod new;

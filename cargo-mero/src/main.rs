@@ -1,27 +1,64 @@
-//! `cargo mero`: build, run and deploy mero apps. A thin CLI over `cargo_mero`.
+//! `cargo mero`: scaffold, build, run and deploy mero apps. A thin CLI over
+//! the `cargo_mero` library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cargo_mero::build::{BuildOptions, build};
-use clap::{Args, Parser, Subcommand};
+use cargo_mero::build::{BuildOptions, BuildOutput, build};
+use cargo_mero::call::{CallOptions, CallTarget, call};
+use cargo_mero::deploy::{DeployOptions, DeployTarget, deploy};
+use cargo_mero::dev::{DevOptions, Verbosity};
+use cargo_mero::new::{DEFAULT_TEMPLATE, NewOptions, SdkSource, new_project, templates};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo mero",
     bin_name = "cargo mero",
     version,
-    about = "Build, run and deploy mero apps"
+    about = "Scaffold, build, run and deploy mero apps",
+    after_help = "Start with `cargo mero new my-app && cd my-app && cargo mero dev`."
 )]
 struct Cli {
+    /// When to color output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Cmd,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Create an app project from a template.
+    New(NewArgs),
     /// Compile the app to WASM, optimize it with wasm-opt and embed its ABI.
     Build(BuildArgs),
+    /// Run a local network of nodes with the app; reload it on every save.
+    Dev(DevArgs),
+    /// Build for production and install on a node; create or upgrade a context.
+    Deploy(DeployArgs),
+    /// Call an app method on a dev node or any node.
+    Call(CallArgs),
     /// Run the embedded node (same as `merod`).
     Node {
         #[command(subcommand)]
@@ -30,26 +67,165 @@ enum Cmd {
 }
 
 #[derive(Debug, Args)]
-struct BuildArgs {
+struct NewArgs {
+    /// Package name (also the directory, unless --path is given).
+    #[arg(required_unless_present = "list")]
+    name: Option<String>,
+    /// Template to start from (see --list).
+    #[arg(short, long, default_value = DEFAULT_TEMPLATE)]
+    template: String,
+    /// Directory to create.
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// List the templates and exit.
+    #[arg(long)]
+    list: bool,
+    /// Use this mero SDK checkout (its `sdk/` directory) instead of the
+    /// one this binary was built from or the published crate.
+    #[arg(long)]
+    sdk_path: Option<PathBuf>,
+    /// Do not run `git init`.
+    #[arg(long)]
+    no_git: bool,
+}
+
+/// Which app: the standard cargo selection flags.
+#[derive(Debug, Args)]
+struct LocateArgs {
     /// Path to the app's Cargo.toml.
     #[arg(long)]
     manifest_path: Option<PathBuf>,
-    /// Package to build, in a workspace.
+    /// The app's package, in a workspace.
     #[arg(short, long)]
     package: Option<String>,
-    /// Directory for build artifacts.
+    /// Directory for build artifacts (and the dev network).
     #[arg(long)]
     target_dir: Option<PathBuf>,
+}
+
+/// Which app to build, and how.
+#[derive(Debug, Args)]
+struct ProjectArgs {
+    #[command(flatten)]
+    locate: LocateArgs,
+    /// Cargo features of the app to enable (comma or space separated).
+    #[arg(short = 'F', long)]
+    features: Vec<String>,
+}
+
+impl ProjectArgs {
+    fn options(self, opt_level: Option<u8>, quiet: bool) -> BuildOptions {
+        BuildOptions {
+            manifest_path: self.locate.manifest_path,
+            package: self.locate.package,
+            target_dir: self.locate.target_dir,
+            opt_level,
+            features: self.features,
+            quiet,
+            capture: false,
+            color: None,
+        }
+    }
+}
+
+/// wasm-opt settings.
+#[derive(Debug, Args)]
+struct OptArgs {
     /// wasm-opt optimization level (0-4).
     #[arg(long, default_value_t = 2)]
     opt_level: u8,
     /// Skip wasm-opt.
     #[arg(long)]
     no_opt: bool,
-    /// Cargo features of the app to enable (comma or space separated).
-    #[arg(short = 'F', long)]
-    features: Vec<String>,
+}
+
+impl OptArgs {
+    fn level(&self) -> Option<u8> {
+        (!self.no_opt).then_some(self.opt_level)
+    }
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    opt: OptArgs,
     /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DevArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    /// How many nodes to run.
+    #[arg(long, short = 'n', default_value_t = 3)]
+    nodes: usize,
+    /// Start a new network and context instead of resuming the saved one.
+    #[arg(long)]
+    clean: bool,
+    /// Do not watch the sources.
+    #[arg(long)]
+    no_watch: bool,
+    /// Optimize the module with wasm-opt, as `deploy` does (slower reloads).
+    #[arg(long)]
+    release: bool,
+    /// More node logs (-v: debug for mero, -vv: everything).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Only app logs, warnings, errors and reload summaries.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    project: ProjectArgs,
+    #[command(flatten)]
+    opt: OptArgs,
+    /// The node's API URL.
+    #[arg(long, env = "MERO_NODE_URL")]
+    node: String,
+    /// The node's admin token (auth.admin_token in its config.toml).
+    #[arg(long, env = "MERO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Upgrade this context to the new code (state is kept).
+    #[arg(long, conflicts_with = "new_context")]
+    context: Option<String>,
+    /// Create a new context running the app.
+    #[arg(long)]
+    new_context: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The app method.
+    method: String,
+    /// Arguments as a JSON object, e.g. '{"key":"a"}'.
+    #[arg(default_value = "{}")]
+    args: String,
+    /// Node of the dev network (1-based, from target/mero/dev/network.json).
+    #[arg(long, conflicts_with = "url", default_value_t = 1)]
+    node: usize,
+    /// Any node's API URL instead of the dev network.
+    #[arg(long, env = "MERO_NODE_URL")]
+    url: Option<String>,
+    /// The node's admin token (with --url).
+    #[arg(long, env = "MERO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Context id (default: the dev network's).
+    #[arg(long)]
+    context: Option<String>,
+    /// Where the app is, to find its dev network.
+    #[command(flatten)]
+    locate: LocateArgs,
+    /// Print the whole answer as JSON on one line.
     #[arg(long)]
     json: bool,
 }
@@ -70,41 +246,185 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+fn print_build(out: &BuildOutput) {
+    let kib = |n: u64| n as f64 / 1024.0;
+    eprintln!(
+        "    Finished {} ({} methods, {} events)",
+        out.package,
+        out.abi.methods.len(),
+        out.abi.events.len()
+    );
+    eprintln!(
+        "        size {:.1} KiB -> {:.1} KiB{}",
+        kib(out.size_before),
+        kib(out.size_after),
+        if out.optimized {
+            ""
+        } else {
+            " (wasm-opt skipped)"
+        }
+    );
+    eprintln!("        hash {}", out.hash);
+    eprintln!("        wasm {}", out.wasm.display());
+    eprintln!("        abi  {}", out.abi_path.display());
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let color = cli.color.enabled();
     match cli.command {
-        Cmd::Build(a) => {
-            let opts = BuildOptions {
-                manifest_path: a.manifest_path,
-                package: a.package,
-                target_dir: a.target_dir,
-                opt_level: (!a.no_opt).then_some(a.opt_level),
-                features: a.features,
-                quiet: a.json,
+        Cmd::New(a) => {
+            if a.list {
+                for t in templates() {
+                    println!("{:<10} {}", t.name, t.description);
+                }
+                return Ok(());
+            }
+            let name = a.name.expect("clap requires NAME without --list");
+            let sdk = match a.sdk_path {
+                Some(p) => SdkSource::Path(
+                    p.canonicalize()
+                        .with_context(|| format!("--sdk-path {}", p.display()))?,
+                ),
+                None => SdkSource::detect(),
             };
+            let out = new_project(&NewOptions {
+                name: name.clone(),
+                template: a.template,
+                path: a.path,
+                sdk,
+                git: !a.no_git,
+            })?;
+            eprintln!(
+                "     Created `{name}` from the {} template in {}{}",
+                out.template,
+                out.dir.display(),
+                if out.git_initialized {
+                    " (git repository initialized)"
+                } else {
+                    ""
+                }
+            );
+            eprintln!(
+                "\nnext:\n  cd {}\n  cargo test\n  cargo mero dev",
+                out.dir.display()
+            );
+            Ok(())
+        }
+        Cmd::Build(a) => {
+            let mut opts = a.project.options(a.opt.level(), a.json);
+            opts.color = Some(color);
             let out = build(&opts).context("build failed")?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                let kib = |n: u64| n as f64 / 1024.0;
+                print_build(&out);
+            }
+            Ok(())
+        }
+        Cmd::Dev(a) => {
+            let verbosity = match (a.quiet, a.verbose) {
+                (true, _) => Verbosity::Quiet,
+                (false, 0) => Verbosity::Normal,
+                (false, 1) => Verbosity::Verbose,
+                (false, _) => Verbosity::Trace,
+            };
+            cargo_mero::dev::run(DevOptions {
+                build: a.project.options(None, false),
+                nodes: a.nodes,
+                clean: a.clean,
+                watch: !a.no_watch,
+                release: a.release,
+                verbosity,
+                color,
+                exe: std::env::current_exe().context("locating the cargo-mero binary")?,
+            })?;
+            Ok(())
+        }
+        Cmd::Deploy(a) => {
+            let target = match (a.context, a.new_context) {
+                (Some(c), _) => DeployTarget::Upgrade(c),
+                (None, true) => DeployTarget::NewContext,
+                (None, false) => DeployTarget::InstallOnly,
+            };
+            let mut build = a.project.options(a.opt.level(), a.json);
+            build.color = Some(color);
+            let bar = if a.json {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(0).with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "   Uploading [{bar:30}] {bytes}/{total_bytes}",
+                    )?
+                    .progress_chars("=> "),
+                )
+            };
+            let out = deploy(
+                &DeployOptions {
+                    build,
+                    node: a.node,
+                    token: a.token,
+                    target,
+                },
+                &mut |sent, total| {
+                    bar.set_length(total);
+                    bar.set_position(sent);
+                },
+            )?;
+            bar.finish_and_clear();
+            if a.json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
                 eprintln!(
-                    "    Finished {} ({} methods, {} events)",
+                    "    Deployed {} to {} ({:.1} KiB)",
                     out.package,
-                    out.abi.methods.len(),
-                    out.abi.events.len()
+                    out.node,
+                    out.size as f64 / 1024.0
                 );
-                eprintln!(
-                    "        size {:.1} KiB -> {:.1} KiB{}",
-                    kib(out.size_before),
-                    kib(out.size_after),
-                    if out.optimized {
-                        ""
-                    } else {
-                        " (wasm-opt skipped)"
+                eprintln!("         app {}", out.app);
+                match &out.context {
+                    Some(c) => eprintln!("     context {c} ({})", out.action),
+                    None => eprintln!(
+                        "              installed only: --new-context creates a context, --context ID upgrades one"
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Cmd::Call(a) => {
+            let args: serde_json::Value = serde_json::from_str(&a.args).with_context(|| {
+                format!(
+                    "ARGS must be JSON, e.g. '{{\"key\":\"a\"}}', not {}",
+                    a.args
+                )
+            })?;
+            let target = match a.url {
+                Some(url) => CallTarget::Url {
+                    url,
+                    token: a.token,
+                },
+                None => {
+                    let project = cargo_mero::build::project(&BuildOptions {
+                        manifest_path: a.locate.manifest_path,
+                        package: a.locate.package,
+                        target_dir: a.locate.target_dir,
+                        ..BuildOptions::default()
+                    })?;
+                    CallTarget::Dev {
+                        dev_dir: cargo_mero::network::dev_dir(&project),
+                        index: a.node,
                     }
-                );
-                eprintln!("        hash {}", out.hash);
-                eprintln!("        wasm {}", out.wasm.display());
-                eprintln!("        abi  {}", out.abi_path.display());
+                }
+            };
+            let out = call(&CallOptions {
+                target,
+                context: a.context,
+                method: a.method,
+                args,
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&out.output)?);
             }
             Ok(())
         }

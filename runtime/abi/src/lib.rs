@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod diff;
 pub mod error;
 pub mod host;
 pub mod wasm;

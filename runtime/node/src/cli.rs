@@ -174,9 +174,30 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
         apps = node.apps().len(),
         "node ready"
     );
-    crate::server::serve(node, listener, shutdown_signal()).await?;
+    crate::server::serve(node.clone(), listener, shutdown_signal()).await?;
+    if let Some(net) = node.net() {
+        net.shutdown().await;
+    }
+    close(node).await;
     tracing::info!("node stopped");
     Ok(())
+}
+
+/// Closes the database before the process exits: left to exit-time
+/// destructors, RocksDB is torn down under its own background threads.
+async fn close(mut node: Arc<Node>) {
+    // Blocking tasks that still hold the node finish within moments.
+    for _ in 0..250 {
+        match Arc::try_unwrap(node) {
+            Ok(node) => {
+                let _ = tokio::task::spawn_blocking(move || drop(node)).await;
+                return;
+            }
+            Err(shared) => node = shared,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tracing::warn!("the node was still in use after 5 s; exiting without closing the database");
 }
 
 async fn shutdown_signal() {

@@ -92,6 +92,8 @@ enum Command {
     Dial(Vec<String>),
     Status(oneshot::Sender<NetStatus>),
     Pause(bool),
+    /// Stop: drain the applier, then answer.
+    Shutdown(oneshot::Sender<()>),
     Respond(ResponseChannel<Response>, Response),
     Request(PeerId, Request),
     Round(PeerId, ContextId),
@@ -128,6 +130,14 @@ impl NetHandle {
     /// A test hook for partitions.
     pub fn pause(&self, paused: bool) {
         self.send(Command::Pause(paused));
+    }
+
+    /// Stops the network: closes every connection and waits until gossip
+    /// already received has been applied. Later calls do nothing.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Shutdown(tx));
+        let _ = rx.await;
     }
 }
 
@@ -262,19 +272,20 @@ pub async fn start(node: Arc<Node>, cfg: &NetworkConfig) -> Result<NetHandle, Ne
         peer_id: *swarm.local_peer_id(),
     };
     let (gossip_tx, gossip_rx) = std::sync::mpsc::channel();
-    {
+    let applier = {
         let node = node.clone();
         std::thread::Builder::new()
             .name("mero-applier".into())
             .spawn(move || applier(node, gossip_rx))
-            .map_err(|e| NetError::Transport(e.to_string()))?;
-    }
+            .map_err(|e| NetError::Transport(e.to_string()))?
+    };
     let mut task = Task {
         swarm,
         node: node.clone(),
         tx,
         handle: handle.clone(),
         gossip_tx,
+        applier: Some(applier),
         topics: HashMap::new(),
         known: bootstrap,
         outbound: HashMap::new(),
@@ -327,6 +338,8 @@ struct Task {
     tx: mpsc::UnboundedSender<Command>,
     handle: NetHandle,
     gossip_tx: std::sync::mpsc::Sender<(ContextId, PeerId, SignedDelta)>,
+    /// The applier thread, joined on shutdown.
+    applier: Option<std::thread::JoinHandle<()>>,
     topics: HashMap<gossipsub::TopicHash, ContextId>,
     /// Addresses to keep connected to: bootstrap peers and invitation addresses.
     known: Vec<Multiaddr>,
@@ -345,11 +358,25 @@ impl Task {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
                 cmd = rx.recv() => match cmd {
+                    Some(Command::Shutdown(reply)) => {
+                        self.close().await;
+                        let _ = reply.send(());
+                        break;
+                    }
                     Some(cmd) => self.on_command(cmd),
                     None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
             }
+        }
+    }
+
+    /// Ends the applier after it applied what it holds: its channel closes
+    /// when the last sender, ours, is replaced.
+    async fn close(&mut self) {
+        self.gossip_tx = std::sync::mpsc::channel().0;
+        if let Some(applier) = self.applier.take() {
+            let _ = tokio::task::spawn_blocking(move || applier.join()).await;
         }
     }
 
@@ -491,6 +518,7 @@ impl Task {
                 let _ = reply.send(self.status());
             }
             Command::Pause(paused) => self.pause(paused),
+            Command::Shutdown(_) => unreachable!("`run` handles shutdown itself"),
             Command::Respond(channel, resp) => {
                 // The peer may be gone; then the answer is moot.
                 let _ = self.swarm.behaviour_mut().sync.send_response(channel, resp);
