@@ -9,7 +9,20 @@ use cargo_mero::client::NodeClient;
 use serde_json::Value;
 use support::{add_view, cargo_mero, exe, new_project, wait_for};
 
-/// A node started with `cargo-mero node`, killed on drop.
+/// `merod` (built next to cargo-mero by `scripts/test`), else the same
+/// node embedded as `cargo-mero node`.
+fn node_command() -> Command {
+    let merod = exe().with_file_name("merod");
+    if merod.is_file() {
+        Command::new(merod)
+    } else {
+        let mut c = Command::new(exe());
+        c.args(["mero", "node"]);
+        c
+    }
+}
+
+/// A separately started node, killed on drop.
 struct Node {
     child: Child,
     url: String,
@@ -19,8 +32,8 @@ struct Node {
 
 impl Node {
     fn start(home: &std::path::Path) -> Node {
-        let init = Command::new(exe())
-            .args(["mero", "node", "init", "--listen", "127.0.0.1:0"])
+        let init = node_command()
+            .args(["init", "--listen", "127.0.0.1:0"])
             .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--home"])
             .arg(home)
             .output()
@@ -31,8 +44,8 @@ impl Node {
             .auth
             .admin_token;
         let log = home.join("out.log");
-        let child = Command::new(exe())
-            .args(["mero", "node", "run", "--home"])
+        let child = node_command()
+            .args(["run", "--home"])
             .arg(home)
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
