@@ -19,7 +19,10 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+    // Read at run time: cargo may reuse one build-script binary for
+    // checkouts at different paths.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("../templates");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut all = Vec::new();
     files(&root, &mut all);
