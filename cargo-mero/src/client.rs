@@ -263,11 +263,6 @@ impl NodeClient {
         )
     }
 
-    /// The node's network status (`peerId`, `peers`, `listen`, ...).
-    pub fn network(&self) -> Result<Value, ClientError> {
-        self.get("/admin/network")
-    }
-
     /// Calls an app method; returns its output.
     pub fn call(
         &self,

@@ -64,7 +64,8 @@ pub struct DeployOutput {
     pub app: String,
     /// Module size in bytes.
     pub size: u64,
-    /// `installed`, `created` or `upgraded`.
+    /// `installed`, `created`, `upgraded` or `unchanged` (the context
+    /// already ran this exact module).
     pub action: &'static str,
     /// The context created or upgraded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,17 +80,17 @@ pub fn deploy(
     let client = NodeClient::new(&opts.node, opts.token.as_deref());
     // Fail on a wrong URL or token before spending a release build on it.
     client.node_status()?;
-    if let DeployTarget::Upgrade(ctx) = &opts.target {
-        match client.context(ctx) {
-            Err(ClientError::Api { status: 404, .. })
-            | Err(ClientError::Api { status: 400, .. }) => {
-                return Err(DeployError::NoContext(ctx.clone()));
-            }
-            other => {
-                other?;
-            }
-        }
-    }
+    // The app the context runs now, checked before building too.
+    let current_app = match &opts.target {
+        DeployTarget::Upgrade(ctx) => match client.context(ctx) {
+            Ok(info) => info["app"].as_str().map(str::to_owned),
+            Err(ClientError::Api {
+                status: 400 | 404, ..
+            }) => return Err(DeployError::NoContext(ctx.clone())),
+            Err(e) => return Err(e.into()),
+        },
+        _ => None,
+    };
     let built = build::build(&opts.build)?;
     let wasm = std::fs::read(&built.wasm)
         .map_err(|e| DeployError::Io(format!("{}: {e}", built.wasm.display())))?;
@@ -107,14 +108,12 @@ pub fn deploy(
             let c = client.create_context(&app)?;
             ("created", c["id"].as_str().map(str::to_owned))
         }
+        DeployTarget::Upgrade(ctx) if current_app.as_deref() == Some(app.as_str()) => {
+            ("unchanged", Some(ctx.clone()))
+        }
         DeployTarget::Upgrade(ctx) => {
-            let current = client.context(ctx)?;
-            if current["app"] != app.as_str() {
-                client.upgrade(ctx, &app)?;
-                ("upgraded", Some(ctx.clone()))
-            } else {
-                ("unchanged", Some(ctx.clone()))
-            }
+            client.upgrade(ctx, &app)?;
+            ("upgraded", Some(ctx.clone()))
         }
     };
     Ok(DeployOutput {

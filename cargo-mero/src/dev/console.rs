@@ -78,11 +78,6 @@ impl Console {
         self.color
     }
 
-    /// The verbosity.
-    pub fn verbosity(&self) -> Verbosity {
-        self.verbosity
-    }
-
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::DevError;
 use super::console::Console;
+use crate::client::NodeClient;
 
 /// Loopback only, ports picked by the OS.
 const HTTP_LISTEN: &str = "127.0.0.1:0";
@@ -26,6 +27,8 @@ pub struct NodeProcess {
     pub p2p: String,
     /// Admin token.
     pub token: String,
+    /// The node's API, with the token.
+    pub client: NodeClient,
     child: Child,
 }
 
@@ -181,10 +184,12 @@ impl NodeProcess {
                 }
             }
         }
+        let url = url.expect("loop ends with both");
         Ok(Self {
             index,
             home: home.to_owned(),
-            url: url.expect("loop ends with both"),
+            client: NodeClient::new(&url, Some(&token)),
+            url,
             p2p: p2p.expect("loop ends with both"),
             token,
             child,

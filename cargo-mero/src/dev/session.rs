@@ -37,6 +37,8 @@ pub(super) struct Session {
     dead: Vec<usize>,
     context: String,
     app: Option<BuildOutput>,
+    /// What `network.json` holds; written at start and after each reload.
+    network: Option<DevNetwork>,
     /// Events that arrived while another was being handled.
     pending: VecDeque<DevEvent>,
 }
@@ -138,6 +140,7 @@ impl Session {
             dead: Vec::new(),
             context: String::new(),
             app: None,
+            network: None,
             pending: VecDeque::new(),
         })
     }
@@ -172,15 +175,17 @@ impl Session {
         Ok(())
     }
 
-    fn clients(&self) -> Vec<NodeClient> {
+    /// The API clients of the nodes still running, in index order.
+    fn clients(&self) -> Vec<&NodeClient> {
         self.nodes
             .iter()
             .filter(|n| !self.dead.contains(&n.index))
-            .map(|n| NodeClient::new(&n.url, Some(&n.token)))
+            .map(|n| &n.client)
             .collect()
     }
 
-    /// Builds the app, showing a spinner; compiler output only on failure.
+    /// Builds the app behind a spinner; compiler output is shown only when
+    /// the code does not compile.
     fn build(&self) -> Result<BuildOutput, BuildError> {
         let mut opts = self.opts.build.clone();
         opts.opt_level = self.opts.release.then_some(2);
@@ -191,6 +196,12 @@ impl Session {
             .spinner(format!("building {}", self.project.package));
         let out = build::build(&opts);
         bar.finish_and_clear();
+        if let Err(BuildError::Compile {
+            output: Some(o), ..
+        }) = &out
+        {
+            self.console.raw(o);
+        }
         out
     }
 
@@ -200,10 +211,7 @@ impl Session {
         loop {
             match self.build() {
                 Ok(out) => return Ok(out),
-                Err(BuildError::Compile { output, .. }) if self.opts.watch => {
-                    if let Some(o) = output {
-                        self.console.raw(&o);
-                    }
+                Err(BuildError::Compile { .. }) if self.opts.watch => {
                     self.console
                         .error("the app does not compile; fix it and save, or press Ctrl-C");
                 }
@@ -258,37 +266,40 @@ impl Session {
             secs(started.elapsed())
         ));
 
-        let clients = self.clients();
-        let resumed = saved.and_then(|s| clients[0].context(&s.context).ok().map(|_| s.context));
+        // No node has died yet: positions in `nodes` are positions in `clients()`.
+        let first = &self.nodes[0].client;
+        let resumed = saved.and_then(|s| first.context(&s.context).ok().map(|_| s.context));
         match resumed {
             Some(ctx) => {
                 self.console.info(&format!("resuming context {ctx}"));
-                self.context = ctx;
-                let missing: Vec<usize> = (1..clients.len())
-                    .filter(|&i| clients[i].context(&self.context).is_err())
+                let missing: Vec<usize> = (1..self.nodes.len())
+                    .filter(|&i| self.nodes[i].client.context(&ctx).is_err())
                     .collect();
+                self.context = ctx;
                 self.join(&missing)?;
-                let current = clients[0].context(&self.context)?["app"]
+                let first = &self.nodes[0].client;
+                let current = first.context(&self.context)?["app"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
                 if current != built.hash {
                     self.install(&built)?;
-                    clients[0].upgrade(&self.context, &built.hash)?;
+                    first.upgrade(&self.context, &built.hash)?;
                 }
             }
             None => {
                 self.install(&built)?;
-                let info = clients[0].create_context(&built.hash)?;
+                let info = first.create_context(&built.hash)?;
                 self.context = info["id"].as_str().unwrap_or_default().to_owned();
-                let all: Vec<usize> = (1..clients.len()).collect();
+                let all: Vec<usize> = (1..self.nodes.len()).collect();
                 self.join(&all)?;
             }
         }
         self.converge(&built.hash)?;
         self.app = Some(built);
+        self.network = Some(self.describe()?);
         self.save()?;
-        self.announce()?;
+        self.announce();
         for node in &self.nodes {
             subscribe_events(node, &self.context, &self.console);
         }
@@ -354,23 +365,24 @@ impl Session {
         }
     }
 
-    fn network(&self) -> Result<DevNetwork, DevError> {
+    /// The network as `network.json` describes it; asks each node for its
+    /// member key once, at start (it never changes).
+    fn describe(&self) -> Result<DevNetwork, DevError> {
         let app = self
             .app
             .as_ref()
             .map(|a| a.hash.clone())
             .unwrap_or_default();
         let mut nodes = Vec::new();
-        for (n, c) in self.nodes.iter().zip(self.clients()) {
-            let info = c.context(&self.context)?;
-            let net = c.network()?;
+        for n in &self.nodes {
+            let info = n.client.context(&self.context)?;
             nodes.push(DevNode {
                 index: n.index,
                 rpc_url: n.url.clone(),
                 ws_url: ws_url(&n.url, &self.context, &n.token),
                 admin_token: n.token.clone(),
                 home: n.home.clone(),
-                peer_id: net["peerId"].as_str().unwrap_or_default().to_owned(),
+                peer_id: n.p2p.rsplit("/p2p/").next().unwrap_or_default().to_owned(),
                 p2p: n.p2p.clone(),
                 member_key: info["member"].as_str().unwrap_or_default().to_owned(),
                 pid: n.pid(),
@@ -387,14 +399,14 @@ impl Session {
     }
 
     fn save(&self) -> Result<(), DevError> {
-        self.network()?
-            .save(&self.dev_dir)
+        let net = self.network.as_ref().expect("saved after start");
+        net.save(&self.dev_dir)
             .map_err(io(&self.dev_dir.join(network::NETWORK_FILE)))
     }
 
     /// Prints where everything is and how to call it.
-    fn announce(&self) -> Result<(), DevError> {
-        let net = self.network()?;
+    fn announce(&self) {
+        let net = self.network.as_ref().expect("announced after start");
         let app = self.app.as_ref().expect("announced after a build");
         let mut t = String::from("\n");
         let rows: Vec<[String; 4]> = net
@@ -404,7 +416,7 @@ impl Session {
                 [
                     n.index.to_string(),
                     n.rpc_url.clone(),
-                    format!("{}/ws", n.rpc_url.replacen("http://", "ws://", 1)),
+                    format!("{}/ws", ws_base(&n.rpc_url)),
                     n.member_key.clone(),
                 ]
             })
@@ -465,7 +477,6 @@ impl Session {
         self.console.ok(&format!(
             "ready: {watching}Ctrl-C stops the nodes (state is kept)"
         ));
-        Ok(())
     }
 
     /// The event loop: reloads on changes until a signal.
@@ -538,10 +549,7 @@ impl Session {
         let t0 = Instant::now();
         let built = match self.build() {
             Ok(b) => b,
-            Err(BuildError::Compile { output, .. }) => {
-                if let Some(o) = output {
-                    self.console.raw(&o);
-                }
+            Err(BuildError::Compile { .. }) => {
                 self.console.error(
                     "build failed: the nodes keep running the previous code; fix the error and save",
                 );
@@ -590,6 +598,9 @@ impl Session {
             secs(converge_time),
             short(&built.hash)
         ));
+        if let Some(net) = &mut self.network {
+            net.app = built.hash.clone();
+        }
         self.app = Some(built);
         self.save()
     }
@@ -626,11 +637,12 @@ fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
 
+fn ws_base(url: &str) -> String {
+    url.replacen("http://", "ws://", 1)
+}
+
 fn ws_url(url: &str, context: &str, token: &str) -> String {
-    format!(
-        "{}/ws?context={context}&token={token}",
-        url.replacen("http://", "ws://", 1)
-    )
+    format!("{}/ws?context={context}&token={token}", ws_base(url))
 }
 
 fn show_diff(console: &Console, diff: &AbiDiff, abi: &AppAbi) {
