@@ -669,10 +669,14 @@ fn subscribe_events(node: &NodeProcess, context: &str, console: &Console) {
             let tungstenite::Message::Text(text) = msg else {
                 continue;
             };
-            let Ok(ev) = serde_json::from_str::<Value>(text.as_str()) else {
+            let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else {
                 continue;
             };
-            if let Some(kind) = ev["kind"].as_str() {
+            // Notifications: {"method": "event", "params": <item>}.
+            let ev = &msg["params"];
+            if msg["method"] == "event"
+                && let Some(kind) = ev["kind"].as_str()
+            {
                 console.event(
                     index,
                     kind,

@@ -41,7 +41,7 @@ fn await_key(socket: &mut Socket, key: &str) -> Instant {
         let msg = socket.read().expect("the event arrives");
         if let tungstenite::Message::Text(t) = msg {
             let v: Value = serde_json::from_str(&t).unwrap();
-            if v["data"]["key"] == json!(key) {
+            if v["params"]["data"]["key"] == json!(key) {
                 return Instant::now();
             }
         }

@@ -56,6 +56,32 @@ pub enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Read or change config.toml (changes apply at the next start).
+    Config {
+        /// Home directory.
+        #[arg(long, env = "MERO_HOME")]
+        home: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `merod config` actions.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print one setting (`server.listen`), or the whole effective config.
+    Get {
+        /// Dotted key; omit it for everything.
+        key: Option<String>,
+    },
+    /// Change one setting; refused, with nothing written, unless the result is valid.
+    Set {
+        /// Dotted key, e.g. `server.cors_origins`.
+        key: String,
+        /// A TOML value (`8080`, `true`, `["http://localhost:5173"]`) or a bare string.
+        value: String,
+    },
 }
 
 /// Network overrides for `merod run`.
@@ -93,6 +119,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bootstrap,
             force,
         } => init(&home, listen, p2p_listen, bootstrap, force),
+        Command::Config { home, action } => {
+            match action {
+                ConfigAction::Get { key: None } => print!("{}", crate::config::show(&home)?),
+                ConfigAction::Get { key: Some(k) } => {
+                    println!("{}", crate::config::get_key(&home, &k)?)
+                }
+                ConfigAction::Set { key, value } => {
+                    crate::config::set_key(&home, &key, &value)?;
+                    println!("set {key}; restart the node for it to take effect");
+                }
+            }
+            Ok(())
+        }
         Command::Run { home, listen, net } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -174,7 +213,13 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
         apps = node.apps().len(),
         "node ready"
     );
-    crate::server::serve(node.clone(), listener, shutdown_signal()).await?;
+    let stopping = node.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Ends subscriptions (WebSocket, SSE) so the server can drain.
+        stopping.begin_shutdown();
+    };
+    crate::api::serve(node.clone(), listener, shutdown).await?;
     if let Some(net) = node.net() {
         net.shutdown().await;
     }

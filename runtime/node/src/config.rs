@@ -25,6 +25,40 @@ pub struct NodeConfig {
     /// Peer-to-peer networking.
     #[serde(default)]
     pub network: NetworkConfig,
+    /// Event streams (WebSocket, SSE) and the event log.
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Stream items kept per context for SSE replay (`Last-Event-ID`).
+    pub retention: u64,
+    /// Items one WebSocket or SSE subscriber may have queued before it is
+    /// disconnected as too slow.
+    pub subscriber_buffer: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention: 10_000,
+            subscriber_buffer: 1_024,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a token (for a scraper on a trusted network).
+    pub public: bool,
 }
 
 /// `[network]`.
@@ -59,6 +93,13 @@ impl Default for NetworkConfig {
 pub struct ServerConfig {
     /// Address the HTTP API listens on. Loopback unless you mean otherwise.
     pub listen: SocketAddr,
+    /// Origins browsers may call the API from (CORS), e.g.
+    /// `["http://localhost:5173"]`. Empty: no CORS headers at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
+    /// A directory of static files served under `/app/` (a web front end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_dir: Option<PathBuf>,
 }
 
 /// `[auth]`.
@@ -141,13 +182,19 @@ impl NodeConfig {
     /// A fresh config with a new random admin token.
     pub fn generate(listen: SocketAddr) -> Self {
         Self {
-            server: ServerConfig { listen },
+            server: ServerConfig {
+                listen,
+                cors_origins: Vec::new(),
+                static_dir: None,
+            },
             auth: AuthConfig {
                 admin_token: hex::encode(crate::ids::random32()),
             },
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
             network: NetworkConfig::default(),
+            events: EventsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -189,6 +236,24 @@ impl NodeConfig {
         if self.store.snapshot_every == 0 {
             return Err("store.snapshot_every must be positive".into());
         }
+        if self.events.retention == 0 || self.events.subscriber_buffer == 0 {
+            return Err("events.retention and events.subscriber_buffer must be positive".into());
+        }
+        for o in &self.server.cors_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.trim_end_matches('/').contains(['?', '#'])
+                && o.parse::<axum::http::HeaderValue>().is_ok();
+            if !ok && o != "*" {
+                return Err(format!(
+                    "server.cors_origins: `{o}` is not an origin like `https://app.example` (or `*`)"
+                ));
+            }
+        }
+        if l.max_request_bytes == 0 || l.max_app_bytes == 0 {
+            return Err(
+                "limits.max_request_bytes and limits.max_app_bytes must be positive".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -203,4 +268,73 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     opts.mode(0o600);
     opts.open(path)?.write_all(bytes)
+}
+
+/// Reads one setting by dotted key (`server.listen`), defaults included,
+/// rendered as TOML. A table key prints the whole table.
+pub fn get_key(home: &Path, key: &str) -> Result<String, ConfigError> {
+    let cfg = NodeConfig::load(home)?;
+    let path = home.join(CONFIG_FILE);
+    let mut v = toml::Value::try_from(&cfg).expect("configs serialize");
+    for part in key.split('.') {
+        v = v.get(part).cloned().ok_or_else(|| ConfigError::Invalid {
+            path: path.clone(),
+            message: format!("no setting `{key}`; `merod config get` with no key lists them"),
+        })?;
+    }
+    Ok(match v {
+        toml::Value::Table(t) => toml::to_string_pretty(&t).expect("tables serialize"),
+        toml::Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+/// The whole effective configuration, defaults included, as TOML.
+pub fn show(home: &Path) -> Result<String, ConfigError> {
+    let cfg = NodeConfig::load(home)?;
+    Ok(toml::to_string_pretty(&cfg).expect("configs serialize"))
+}
+
+/// Sets one setting by dotted key. `value` is read as TOML (`8080`, `true`,
+/// `["a", "b"]`), or taken as a string when it is not TOML. The file keeps
+/// its comments and layout; nothing is written unless the result validates.
+pub fn set_key(home: &Path, key: &str, value: &str) -> Result<(), ConfigError> {
+    let path = home.join(CONFIG_FILE);
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| invalid(e.to_string()))?;
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(invalid(format!(
+            "`{key}` is not a dotted key like `server.listen`"
+        )));
+    }
+    let value: toml_edit::Value = value
+        .parse()
+        .unwrap_or_else(|_| toml_edit::Value::from(value));
+    let (last, tables) = parts.split_last().expect("split yields one part at least");
+    let mut table = doc.as_table_mut();
+    for t in tables {
+        let entry = table
+            .entry(t)
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| invalid(format!("`{t}` in `{key}` is not a table")))?;
+    }
+    table.insert(last, toml_edit::value(value));
+    let new_text = doc.to_string();
+    let cfg: NodeConfig =
+        toml::from_str(&new_text).map_err(|e| invalid(format!("setting `{key}`: {e}")))?;
+    cfg.validate()
+        .map_err(|m| invalid(format!("setting `{key}`: {m}")))?;
+    write_private(&path, new_text.as_bytes()).map_err(|source| ConfigError::Io { path, source })
 }

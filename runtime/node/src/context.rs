@@ -13,34 +13,19 @@ use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, SignedDelta};
 use serde::Serialize;
 
 use crate::error::NodeError;
+use crate::events::{PendingEvent, StreamItem};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::store::{Batch, ContextMeta, ContextSecrets, Store};
-
-/// An event a context produced, as local subscribers see it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeEvent {
-    /// The context.
-    pub context: ContextId,
-    /// The delta that carried it.
-    pub delta: DeltaId,
-    /// The member whose call emitted it.
-    pub author: MemberKey,
-    /// Whether the call ran on this node.
-    pub local: bool,
-    /// The event variant.
-    pub kind: String,
-    /// Its payload.
-    pub data: serde_json::Value,
-}
 
 /// What a change asks of the node once the context lock is released.
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Deltas to publish to the context's topic.
     pub publish: Vec<SignedDelta>,
-    /// Events for local subscribers.
-    pub events: Vec<NodeEvent>,
+    /// App events of the deltas being committed; the commit numbers them.
+    pub events: Vec<PendingEvent>,
+    /// Numbered stream items for local subscribers, persisted by the commit.
+    pub stream: Vec<Arc<StreamItem>>,
     /// Handler calls to run: (method, JSON args).
     pub handlers: Vec<(String, Vec<u8>)>,
     /// Parents to ask peers for.
@@ -54,7 +39,6 @@ impl Effects {
     /// from a peer (`local == false`) when `run_handlers`, the handlers they name.
     pub fn call_events(
         &mut self,
-        context: ContextId,
         delta: DeltaId,
         author: MemberKey,
         local: bool,
@@ -68,8 +52,7 @@ impl Effects {
             {
                 self.handlers.push((h, e.data.clone().into_bytes()));
             }
-            self.events.push(NodeEvent {
-                context,
+            self.events.push(PendingEvent {
                 delta,
                 author,
                 local,
@@ -80,8 +63,17 @@ impl Effects {
     }
 }
 
+/// How commits persist beyond the deltas themselves.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitPolicy {
+    /// Write a state snapshot every this many deltas.
+    pub snapshot_every: u64,
+    /// Event-log items kept per context.
+    pub event_retention: u64,
+}
+
 /// What a receive did, for the caller and the counters.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct ReceiveReport {
     /// Deltas applied.
     pub applied: usize,
@@ -89,6 +81,9 @@ pub struct ReceiveReport {
     pub rejected: usize,
     /// Deltas buffered for missing parents.
     pub buffered: usize,
+    /// Why each refused delta was refused.
+    #[serde(skip)]
+    pub reasons: Vec<&'static str>,
 }
 
 pub(crate) struct DbPrivate {
@@ -119,6 +114,8 @@ pub(crate) struct ContextRuntime {
     pub key: ContextKey,
     /// Refused deltas by reason, since the node started.
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Id of the newest item of the context's event stream.
+    pub event_seq: u64,
 }
 
 impl ContextRuntime {
@@ -142,6 +139,7 @@ impl ContextRuntime {
             secret,
             key,
             rejected: BTreeMap::new(),
+            event_seq: 0,
         }
     }
 
@@ -173,6 +171,7 @@ impl ContextRuntime {
             MemberSecret::from_bytes(&secrets.member),
             ContextKey(secrets.key),
         );
+        rt.event_seq = db.last_event_id(&id)?;
         let peer = rt.state.peer();
         let from = match db.snapshot(&id)? {
             Some((pos, bytes)) if pos <= rt.meta.log_len => {
@@ -221,25 +220,53 @@ impl ContextRuntime {
         (id, d)
     }
 
-    /// Writes `batch` plus the context metadata (and, when due, a snapshot).
-    /// If the write fails, the in-memory replica is rebuilt from the store so
-    /// memory never runs ahead of disk.
+    /// Writes `batch` plus the context metadata, the numbered stream items
+    /// for `fx.events` and the new heads (and, when due, a snapshot). If the
+    /// write fails, the in-memory replica is rebuilt from the store so memory
+    /// never runs ahead of disk, and no stream item is announced.
     pub fn commit(
         &mut self,
         db: &Arc<Store>,
         mut batch: Batch,
-        snapshot_every: u64,
+        policy: CommitPolicy,
+        fx: &mut Effects,
     ) -> Result<(), NodeError> {
         self.meta.log_len = self.dag.len() as u64;
         self.meta.heads = self.dag.heads();
         self.meta.vector = self.dag.vector();
-        if self.meta.log_len - self.meta.snapshot_pos >= snapshot_every {
+        if self.meta.log_len - self.meta.snapshot_pos >= policy.snapshot_every {
             batch.put_snapshot(db, &self.id, self.meta.log_len, &self.state.snapshot()?);
             self.meta.snapshot_pos = self.meta.log_len;
         }
         batch.put_context(db, &self.id, &self.meta);
+        let first_new = fx.stream.len();
+        let seq_before = self.event_seq;
+        for e in fx.events.drain(..) {
+            self.event_seq += 1;
+            fx.stream
+                .push(Arc::new(StreamItem::event(self.event_seq, self.id, e)));
+        }
+        self.event_seq += 1;
+        fx.stream.push(Arc::new(StreamItem::state(
+            self.event_seq,
+            self.id,
+            &self.meta.heads,
+            self.meta.log_len,
+        )));
+        for item in &fx.stream[first_new..] {
+            batch.put_event(db, item);
+        }
+        // Pruning in steps keeps range tombstones rare.
+        const PRUNE_STEP: u64 = 64;
+        if self.event_seq > policy.event_retention
+            && seq_before / PRUNE_STEP != self.event_seq / PRUNE_STEP
+        {
+            batch.prune_events(db, &self.id, self.event_seq - policy.event_retention + 1);
+        }
         if let Err(e) = db.write(batch) {
             tracing::error!(context = %self.id, "persisting failed, reloading the context: {e}");
+            fx.stream.truncate(first_new);
+            self.event_seq = seq_before;
             if let Ok(Some(meta)) = db.context(&self.id)
                 && let Ok(fresh) = Self::restore(db, self.id, meta)
             {
@@ -259,7 +286,7 @@ impl ContextRuntime {
         &mut self,
         db: &Arc<Store>,
         deltas: Vec<SignedDelta>,
-        snapshot_every: u64,
+        policy: CommitPolicy,
         fx: &mut Effects,
     ) -> Result<ReceiveReport, NodeError> {
         let mut report = ReceiveReport::default();
@@ -287,6 +314,7 @@ impl ContextRuntime {
             report.buffered += usize::from(r.buffered);
             for (id, why) in &r.rejected {
                 *rejected.entry(why.label()).or_default() += 1;
+                report.reasons.push(why.label());
                 if !matches!(why, Reject::Duplicate) {
                     tracing::warn!(context = %ctx, delta = %id, "refused a delta: {why}");
                 }
@@ -296,7 +324,7 @@ impl ContextRuntime {
             fx.want = self.dag.wanted();
         }
         if report.applied > 0 {
-            self.commit(db, batch, snapshot_every)?;
+            self.commit(db, batch, policy, fx)?;
         }
         Ok(report)
     }
@@ -342,7 +370,7 @@ fn apply_remote(
             state
                 .import(&p.update)
                 .map_err(|e| Reject::Apply(e.to_string()))?;
-            fx.call_events(*ctx, *id, b.author, false, p.events, run_handlers);
+            fx.call_events(*id, b.author, false, p.events, run_handlers);
         }
         Op::Upgrade => {
             if Some((height, *id)) > meta.app_chosen_by {

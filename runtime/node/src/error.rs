@@ -25,6 +25,9 @@ pub enum NodeError {
     /// The node's member key may not do this in the context.
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The request conflicts with the node's state (e.g. removing an app in use).
+    #[error("{0}")]
+    Conflict(String),
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -46,6 +49,27 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// The code metrics count a failed call under: the call error's kind
+    /// for failures inside the app, [`NodeError::code`] otherwise.
+    pub fn call_code(&self) -> &'static str {
+        use mero_abi::CallErrorKind as K;
+        match self {
+            NodeError::Call(c) => match c.kind {
+                K::InvalidArgs => "invalid_args",
+                K::UnknownMethod => "unknown_method",
+                K::App => "app_error",
+                K::Mutability => "mutability",
+                K::Panic => "panic",
+                K::Trap => "trap",
+                K::Timeout => "timeout",
+                K::OutOfMemory => "out_of_memory",
+                K::Limit => "limit",
+                K::Host => "host",
+            },
+            other => other.code(),
+        }
+    }
+
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -53,6 +77,7 @@ impl NodeError {
             NodeError::UnknownApp(_) => "unknown_app",
             NodeError::UnknownContext(_) => "unknown_context",
             NodeError::BadRequest(_) => "bad_request",
+            NodeError::Conflict(_) => "conflict",
             NodeError::Joining(_) => "joining",
             NodeError::Invitation(_) => "invalid_invitation",
             NodeError::Forbidden(_) => "forbidden",

@@ -1,82 +1,119 @@
-//! Event subscriptions over WebSocket: `GET /ws?context=<id>` streams every
-//! event of that context (all contexts without the parameter) as JSON text
-//! messages, whether the call ran here or on a peer.
+//! A context's event stream: what local subscribers (WebSocket, SSE) see.
 //!
-//! Browsers cannot set headers on a WebSocket, so the token may also come as
-//! `?token=`.
+//! Every commit of a context appends to its stream: one `event` item per app
+//! event the committed deltas carried (emitted here or on a peer), then one
+//! `state` item with the new heads. Items get consecutive ids per context
+//! and are written to the event log in the same RocksDB batch as the deltas,
+//! so the log never disagrees with the state. The log keeps the last
+//! `[events] retention` items of each context; SSE clients replay from it.
+//!
+//! This module defines the items; transports live in `api`.
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use serde::Serialize;
+use serde_json::{Value, json};
 
-use crate::ids::ContextId;
-use crate::node::Node;
-use crate::server::{ApiError, authorize, parse_id};
+use crate::ids::{ContextId, DeltaId, MemberKey};
 
-/// Query of `/ws`.
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    context: Option<String>,
-    token: Option<String>,
+/// An app event carried by a delta, before the commit numbers it.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// The delta that carried it.
+    pub delta: DeltaId,
+    /// The member whose call emitted it.
+    pub author: MemberKey,
+    /// Whether the call ran on this node.
+    pub local: bool,
+    /// The event variant.
+    pub kind: String,
+    /// Its payload.
+    pub data: Value,
 }
 
-/// `GET /ws`: upgrades to a WebSocket of events.
-pub(crate) async fn websocket(
-    State(node): State<Arc<Node>>,
-    Query(q): Query<WsQuery>,
-    mut headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    if let Some(t) = &q.token
-        && let Ok(v) = format!("Bearer {t}").parse()
-    {
-        headers.insert(axum::http::header::AUTHORIZATION, v);
-    }
-    authorize(&node, &headers)?;
-    let ctx: Option<ContextId> = q.context.as_deref().map(parse_id).transpose()?;
-    if let Some(c) = &ctx {
-        node.context_info(c)?;
-    }
-    let rx = node.subscribe();
-    Ok(ws
-        .on_upgrade(move |socket| stream(socket, rx, ctx))
-        .into_response())
+/// What an item reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ItemType {
+    /// An app event.
+    Event,
+    /// The context's heads changed.
+    State,
 }
 
-async fn stream(
-    mut socket: WebSocket,
-    mut rx: tokio::sync::broadcast::Receiver<crate::context::NodeEvent>,
-    ctx: Option<ContextId>,
-) {
-    loop {
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(ev) => {
-                    if ctx.is_some_and(|c| c != ev.context) {
-                        continue;
-                    }
-                    let text = serde_json::to_string(&ev).expect("events serialize");
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    let text = format!(r#"{{"lagged":{n}}}"#);
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Err(RecvError::Closed) => return,
-            },
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                _ => {}
-            },
+impl ItemType {
+    /// The name used on the wire (SSE `event:` field, WebSocket method).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemType::Event => "event",
+            ItemType::State => "state",
         }
+    }
+}
+
+/// One numbered item of a context's stream, already encoded as JSON.
+#[derive(Debug, Clone)]
+pub struct StreamItem {
+    /// Position in the context's stream (1, 2, ...).
+    pub id: u64,
+    /// The context.
+    pub context: ContextId,
+    /// What it reports.
+    pub kind: ItemType,
+    /// The JSON object sent to clients (also what the log stores).
+    pub json: Arc<str>,
+}
+
+impl StreamItem {
+    /// Numbers an app event.
+    pub fn event(id: u64, context: ContextId, e: PendingEvent) -> Self {
+        let v = json!({
+            "id": id,
+            "context": context,
+            "type": "event",
+            "delta": e.delta,
+            "author": e.author,
+            "local": e.local,
+            "kind": e.kind,
+            "data": e.data,
+        });
+        Self::encoded(id, context, ItemType::Event, &v)
+    }
+
+    /// Numbers a heads change.
+    pub fn state(id: u64, context: ContextId, heads: &[DeltaId], deltas: u64) -> Self {
+        let v = json!({
+            "id": id,
+            "context": context,
+            "type": "state",
+            "heads": heads,
+            "deltas": deltas,
+        });
+        Self::encoded(id, context, ItemType::State, &v)
+    }
+
+    fn encoded(id: u64, context: ContextId, kind: ItemType, v: &Value) -> Self {
+        Self {
+            id,
+            context,
+            kind,
+            json: v.to_string().into(),
+        }
+    }
+
+    /// Rebuilds an item read back from the log.
+    pub fn from_log(context: ContextId, id: u64, json: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(json).ok()?;
+        let kind = match v["type"].as_str()? {
+            "event" => ItemType::Event,
+            "state" => ItemType::State,
+            _ => return None,
+        };
+        Some(Self {
+            id,
+            context,
+            kind,
+            json: String::from_utf8(json.to_vec()).ok()?.into(),
+        })
     }
 }

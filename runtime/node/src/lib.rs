@@ -8,7 +8,10 @@
 //! - [`membership`]: invitations, joins, leaving, app upgrades.
 //! - [`sync`]: applying peers' deltas and answering catch-up requests.
 //! - [`net`]: libp2p: gossipsub per context, request-response, discovery.
-//! - [`server`]: JSON-RPC, admin REST, health.
+//! - [`api`]: the HTTP API: JSON-RPC, WebSocket, SSE, admin REST, metrics.
+//! - [`events`]: the per-context event stream and its persisted log.
+//! - [`tokens`]: client tokens (JWT): issue, verify, refresh, revoke.
+//! - [`metrics`]: Prometheus counters and gauges.
 //! - [`config`]: the home directory's `config.toml`; [`identity`]: the node key.
 //!
 //! State semantics (collections, commit and rollback) are not implemented
@@ -17,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -25,11 +29,12 @@ pub mod events;
 pub mod host;
 pub mod identity;
 pub mod membership;
+pub mod metrics;
 pub mod net;
 pub mod node;
-pub mod server;
 pub mod store;
 pub mod sync;
+pub mod tokens;
 
 pub use mero_sync::ids;
 

@@ -98,8 +98,8 @@ impl Node {
         let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, ContextKey(token.key));
         let mut batch = self.db().batch();
         rt.stage_secrets(self.db(), &mut batch);
-        rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
         let mut fx = Effects::default();
+        rt.commit(self.db(), batch, self.policy(), &mut fx)?;
         self.complete_join(&mut rt, &mut fx);
         let info = self.register(rt);
         if let Some(net) = self.net() {
@@ -145,7 +145,7 @@ impl Node {
         let (_, d) = rt.author(&op, rt.meta.app, self.db(), &mut batch);
         rt.meta.members = members;
         rt.meta.joining = None;
-        match rt.commit(self.db(), batch, self.config().store.snapshot_every) {
+        match rt.commit(self.db(), batch, self.policy(), fx) {
             Ok(()) => {
                 tracing::info!(context = %rt.id, member = %rt.meta.member, "joined context");
                 fx.publish.push(d);
@@ -182,11 +182,29 @@ impl Node {
             let mut batch = self.db().batch();
             let app = rt.meta.app;
             let (_, d) = rt.author(&Op::Leave, app, self.db(), &mut batch);
-            rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
+            rt.commit(self.db(), batch, self.policy(), &mut fx)?;
             fx.publish.push(d);
         }
         drop(rt);
         self.finish(*ctx, fx, None);
+        self.forget_context(ctx)?;
+        tracing::info!(context = %ctx, "left context");
+        Ok(())
+    }
+
+    /// Deletes this node's replica of a context without telling the other
+    /// members (use [`Node::leave`] for that): its log, state, keys, event
+    /// log and private data are gone; the others keep the context.
+    pub fn delete_context(&self, ctx: &ContextId) -> Result<(), NodeError> {
+        // Wait for any change in progress, then keep others out.
+        let rt = self.context(ctx)?;
+        let _guard = rt.lock().unwrap();
+        self.forget_context(ctx)?;
+        tracing::info!(context = %ctx, "deleted context");
+        Ok(())
+    }
+
+    fn forget_context(&self, ctx: &ContextId) -> Result<(), NodeError> {
         let mut batch = self.db().batch();
         batch.delete_context(self.db(), ctx);
         self.db().write(batch)?;
@@ -194,7 +212,7 @@ impl Node {
         if let Some(net) = self.net() {
             net.unsubscribe(*ctx);
         }
-        tracing::info!(context = %ctx, "left context");
+        self.metrics().forget(ctx);
         Ok(())
     }
 
@@ -209,17 +227,12 @@ impl Node {
         }
         let mut batch = self.db().batch();
         let (_, d) = rt.author(&Op::Upgrade, *app, self.db(), &mut batch);
-        rt.commit(self.db(), batch, self.config().store.snapshot_every)?;
+        let mut fx = Effects::default();
+        rt.commit(self.db(), batch, self.policy(), &mut fx)?;
+        fx.publish.push(d);
         let info = context_info(&rt);
         drop(rt);
-        self.finish(
-            *ctx,
-            Effects {
-                publish: vec![d],
-                ..Effects::default()
-            },
-            None,
-        );
+        self.finish(*ctx, fx, None);
         tracing::info!(context = %ctx, app = %app, "upgraded context");
         Ok(info)
     }

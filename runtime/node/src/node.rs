@@ -17,12 +17,15 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::config::NodeConfig;
-use crate::context::{ContextRuntime, Effects, NodeEvent};
+use crate::context::{CommitPolicy, ContextRuntime, Effects};
 use crate::error::NodeError;
+use crate::events::StreamItem;
 use crate::host::{AppModule, WasmHost};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32, sha256};
+use crate::metrics::Metrics;
 use crate::net::NetHandle;
 use crate::store::{ContextMeta, Store};
+use crate::tokens::Tokens;
 
 /// How a client invokes a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,9 @@ pub struct ContextInfo {
     pub joining: bool,
 }
 
+/// Stream items the subscription channel holds for its slowest receiver.
+pub const EVENT_CHANNEL: usize = 4096;
+
 /// A running node.
 pub struct Node {
     config: NodeConfig,
@@ -88,10 +94,14 @@ pub struct Node {
     host: Arc<WasmHost>,
     apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
     pub(crate) contexts: RwLock<HashMap<ContextId, Arc<Mutex<ContextRuntime>>>>,
-    events: broadcast::Sender<NodeEvent>,
+    events: broadcast::Sender<Arc<StreamItem>>,
     net: OnceLock<NetHandle>,
+    metrics: Metrics,
+    tokens: Tokens,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
+/// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
     now_nanos() / 1_000_000
 }
@@ -110,6 +120,7 @@ impl Node {
         let identity = crate::identity::NodeIdentity::load_or_create(home)?;
         let db = Arc::new(Store::open(&home.join("data"))?);
         let host = WasmHost::new(config.limits)?;
+        let tokens = Tokens::open(db.clone(), &identity.secret())?;
         let node = Self {
             config,
             identity,
@@ -117,8 +128,11 @@ impl Node {
             host,
             apps: RwLock::default(),
             contexts: RwLock::default(),
-            events: broadcast::channel(4096).0,
+            events: broadcast::channel(EVENT_CHANNEL).0,
             net: OnceLock::new(),
+            metrics: Metrics::new(),
+            tokens,
+            closing: tokio::sync::watch::channel(false).0,
         };
         for (hash, wasm) in node.db.apps()? {
             let module = node.host.load(&node.db, hash, &wasm)?;
@@ -158,9 +172,69 @@ impl Node {
         self.identity.secret()
     }
 
-    /// Subscribes to events of every context on this node.
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+    /// Subscribes to the stream items of every context on this node, as
+    /// they are committed. A receiver that falls [`EVENT_CHANNEL`] items
+    /// behind loses the oldest (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamItem>> {
         self.events.subscribe()
+    }
+
+    /// Up to `limit` persisted stream items of a context after id `after`,
+    /// oldest first. Items older than the retention are gone.
+    pub fn stream_after(
+        &self,
+        ctx: &ContextId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamItem>, NodeError> {
+        self.context(ctx)?;
+        Ok(self
+            .db
+            .events_after(ctx, after, limit)?
+            .into_iter()
+            .filter_map(|(id, json)| StreamItem::from_log(*ctx, id, &json))
+            .collect())
+    }
+
+    /// Tells long-lived streams (WebSocket, SSE) that the node is stopping.
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves-on-change view of [`Node::begin_shutdown`].
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Client tokens.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// Deltas waiting for missing parents, per context.
+    pub fn buffered(&self) -> Vec<(ContextId, usize)> {
+        let ctxs: Vec<_> = self
+            .contexts
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(id, c)| (*id, c.clone()))
+            .collect();
+        ctxs.into_iter()
+            .map(|(id, c)| (id, c.lock().unwrap().dag.pending_len()))
+            .collect()
+    }
+
+    pub(crate) fn policy(&self) -> CommitPolicy {
+        CommitPolicy {
+            snapshot_every: self.config.store.snapshot_every,
+            event_retention: self.config.events.retention,
+        }
     }
 
     pub(crate) fn db(&self) -> &Arc<Store> {
@@ -198,6 +272,29 @@ impl Node {
             .collect();
         v.sort_by_key(|a| a.hash);
         v
+    }
+
+    /// Uninstalls an app no context on this node runs.
+    pub fn remove_app(&self, hash: &AppHash) -> Result<(), NodeError> {
+        self.app(hash)?;
+        let ctxs: Vec<_> = self.contexts.read().unwrap().values().cloned().collect();
+        let users: Vec<String> = ctxs
+            .iter()
+            .filter_map(|c| {
+                let c = c.lock().unwrap();
+                (c.meta.app == *hash).then(|| c.id.to_string())
+            })
+            .collect();
+        if !users.is_empty() {
+            return Err(NodeError::Conflict(format!(
+                "app {hash} is in use by context(s) {}; upgrade or delete them first",
+                users.join(", ")
+            )));
+        }
+        self.db.delete_app(hash)?;
+        self.apps.write().unwrap().remove(hash);
+        tracing::info!(app = %hash, "removed app");
+        Ok(())
     }
 
     /// Whether an app is installed.
@@ -303,6 +400,23 @@ impl Node {
         args: &[u8],
         kind: CallKind,
     ) -> Result<CallOutput, NodeError> {
+        let started = std::time::Instant::now();
+        let result = self.call_inner(ctx, method, args, kind);
+        if !matches!(result, Err(NodeError::UnknownContext(_))) {
+            let code = result.as_ref().err().map(NodeError::call_code);
+            self.metrics
+                .call(ctx, kind, started.elapsed().as_secs_f64(), code);
+        }
+        result
+    }
+
+    fn call_inner(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: &[u8],
+        kind: CallKind,
+    ) -> Result<CallOutput, NodeError> {
         let rt = self.context(ctx)?;
         let mut rt = rt.lock().unwrap();
         if rt.meta.joining.is_some() {
@@ -359,9 +473,15 @@ impl Node {
                 net.publish(d);
             }
         }
-        for e in fx.events {
+        if !fx.publish.is_empty() {
+            self.metrics.sent(&ctx, fx.publish.len());
+        }
+        if !fx.stream.is_empty() {
+            self.metrics.stream_items(&ctx, fx.stream.len());
+        }
+        for item in fx.stream {
             // No subscribers is fine.
-            let _ = self.events.send(e);
+            let _ = self.events.send(item);
         }
         for app in fx.apps {
             if !self.has_app(&app)
@@ -445,14 +565,15 @@ impl Node {
         if let Some(payload) = outcome.delta {
             let events = payload.events.clone();
             let (id, d) = rt.author(&Op::Call(payload), module.hash, &self.db, &mut batch);
-            fx.call_events(rt.id, id, rt.meta.member, true, events, false);
+            fx.call_events(id, rt.meta.member, true, events, false);
             fx.publish.push(d);
             delta = Some(id);
         }
         for (k, v) in &outcome.private_writes {
             batch.private(&self.db, &rt.id, k, v.as_deref());
         }
-        rt.commit(&self.db, batch, self.config.store.snapshot_every)?;
+        let policy = self.policy();
+        rt.commit(&self.db, batch, policy, &mut fx)?;
         Ok((CallOutput { output, delta }, fx))
     }
 }

@@ -23,7 +23,9 @@ const CF_DELTAS: &str = "deltas";
 const CF_SNAPSHOTS: &str = "snapshots";
 const CF_PRIVATE: &str = "private";
 const CF_SECRETS: &str = "secrets";
-const ALL_CFS: [&str; 7] = [
+const CF_EVENTS: &str = "events";
+const CF_REVOKED: &str = "revoked";
+const ALL_CFS: [&str; 9] = [
     CF_APPS,
     CF_MODULES,
     CF_CONTEXTS,
@@ -31,6 +33,8 @@ const ALL_CFS: [&str; 7] = [
     CF_SNAPSHOTS,
     CF_PRIVATE,
     CF_SECRETS,
+    CF_EVENTS,
+    CF_REVOKED,
 ];
 
 /// What the node keeps about a context besides its deltas. Written in the
@@ -110,6 +114,7 @@ pub struct Store {
     db: DB,
 }
 
+/// Key of a record at a position of a context's sequence (deltas, events).
 fn delta_key(ctx: &ContextId, pos: u64) -> [u8; 40] {
     let mut k = [0u8; 40];
     k[..32].copy_from_slice(&ctx.0);
@@ -268,6 +273,90 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` items of a context's event log with ids above `after`,
+    /// in order: (id, JSON).
+    pub fn events_after(
+        &self,
+        ctx: &ContextId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, NodeError> {
+        let start = delta_key(ctx, after.saturating_add(1));
+        let mut out = Vec::new();
+        for r in self.db.iterator_cf(
+            self.cf(CF_EVENTS),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, v) = r?;
+            if !k.starts_with(&ctx.0) || out.len() >= limit {
+                break;
+            }
+            let id = u64::from_be_bytes(
+                k[32..]
+                    .try_into()
+                    .map_err(|_| corrupt("event", "bad key"))?,
+            );
+            out.push((id, v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The id of the newest item in a context's event log (0: none).
+    pub fn last_event_id(&self, ctx: &ContextId) -> Result<u64, NodeError> {
+        let end = delta_key(ctx, u64::MAX);
+        if let Some(r) = self
+            .db
+            .iterator_cf(
+                self.cf(CF_EVENTS),
+                IteratorMode::From(&end, Direction::Reverse),
+            )
+            .next()
+        {
+            let (k, _) = r?;
+            if k.starts_with(&ctx.0) && k.len() == 40 {
+                return Ok(u64::from_be_bytes(k[32..].try_into().expect("8 bytes")));
+            }
+        }
+        Ok(0)
+    }
+
+    /// Every revoked client-token id, with the expiry (Unix seconds) after
+    /// which the entry no longer matters.
+    pub fn revoked(&self) -> Result<Vec<(String, u64)>, NodeError> {
+        self.db
+            .iterator_cf(self.cf(CF_REVOKED), IteratorMode::Start)
+            .map(|r| {
+                let (k, v) = r?;
+                let id = String::from_utf8(k.into_vec()).map_err(|e| corrupt("revoked", e))?;
+                let exp = v
+                    .get(..8)
+                    .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+                Ok((id, exp))
+            })
+            .collect()
+    }
+
+    /// Records a revoked client-token id.
+    pub fn put_revoked(&self, id: &str, exp: u64) -> Result<(), NodeError> {
+        Ok(self
+            .db
+            .put_cf(self.cf(CF_REVOKED), id.as_bytes(), exp.to_be_bytes())?)
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub fn forget_revoked(&self, ids: &[String]) -> Result<(), NodeError> {
+        let mut b = WriteBatch::default();
+        for id in ids {
+            b.delete_cf(self.cf(CF_REVOKED), id.as_bytes());
+        }
+        Ok(self.db.write(b)?)
+    }
+
+    /// Removes an installed app's module bytes.
+    pub fn delete_app(&self, hash: &AppHash) -> Result<(), NodeError> {
+        Ok(self.db.delete_cf(self.cf(CF_APPS), hash.0)?)
+    }
+
     /// Reads a context's node-private key.
     pub fn private_get(&self, ctx: &ContextId, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
         Ok(self.db.get_cf(self.cf(CF_PRIVATE), scoped_key(ctx, key))?)
@@ -310,12 +399,30 @@ impl Batch {
                 break;
             }
         }
-        for cf in [CF_DELTAS, CF_PRIVATE] {
+        for cf in [CF_DELTAS, CF_PRIVATE, CF_EVENTS] {
             self.0.delete_range_cf(store.cf(cf), ctx.0, end);
         }
         for cf in [CF_CONTEXTS, CF_SECRETS, CF_SNAPSHOTS] {
             self.0.delete_cf(store.cf(cf), ctx.0);
         }
+    }
+
+    /// Appends an item to its context's event log.
+    pub fn put_event(&mut self, store: &Store, item: &crate::events::StreamItem) {
+        self.0.put_cf(
+            store.cf(CF_EVENTS),
+            delta_key(&item.context, item.id),
+            item.json.as_bytes(),
+        );
+    }
+
+    /// Drops a context's event-log items with ids below `below`.
+    pub fn prune_events(&mut self, store: &Store, ctx: &ContextId, below: u64) {
+        self.0.delete_range_cf(
+            store.cf(CF_EVENTS),
+            delta_key(ctx, 0),
+            delta_key(ctx, below),
+        );
     }
 
     /// Replaces a context's snapshot.

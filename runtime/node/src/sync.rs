@@ -51,12 +51,9 @@ impl Node {
         let rt = self.context(ctx)?;
         let mut rt = rt.lock().unwrap();
         let mut fx = Effects::default();
-        let report = rt.receive(
-            self.db(),
-            deltas,
-            self.config().store.snapshot_every,
-            &mut fx,
-        )?;
+        let received = deltas.len();
+        let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
+        self.metrics().received(ctx, received, &report.reasons);
         if report.applied > 0 {
             self.complete_join(&mut rt, &mut fx);
         }

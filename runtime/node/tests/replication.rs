@@ -206,7 +206,10 @@ fn events_reach_subscribers_and_handlers_run_on_receivers_only() {
     let event: Value = loop {
         let msg = socket.read().expect("an event arrives on C");
         if let tungstenite::Message::Text(t) = msg {
-            break serde_json::from_str(&t).unwrap();
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["method"] == "event" {
+                break v["params"].clone();
+            }
         }
     };
     assert_eq!(event["kind"], json!("Posted"));

@@ -409,7 +409,10 @@ impl Task {
             return;
         }
         match self.node.digest_request(&ctx) {
-            Some(req) => self.request(peer, req),
+            Some(req) => {
+                self.node.metrics().sync_round(&ctx);
+                self.request(peer, req)
+            }
             None => {
                 self.rounds.remove(&(peer, ctx));
             }

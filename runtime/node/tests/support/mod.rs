@@ -101,13 +101,7 @@ impl NodeProc {
 
     /// Initializes a home in `dir` and starts a node connected to `bootstrap`.
     pub fn init_and_join(dir: &Path, bootstrap: &[&str]) -> Self {
-        let status = Command::new(env!("CARGO_BIN_EXE_merod"))
-            .args(["init", "--listen", "127.0.0.1:0", "--home"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "merod init failed");
+        init_home(dir);
         Self::start_with(dir, bootstrap)
     }
 
@@ -368,4 +362,78 @@ pub fn cluster(dirs: &[tempfile::TempDir], wasm: &[u8]) -> (Vec<NodeProc>, Strin
         assert_eq!(members.as_array().unwrap().len(), dirs.len(), "{members}");
     }
     (nodes, ctx, app)
+}
+
+/// A plain HTTP exchange's answer.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// A response header, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// Any request, with any headers; the body parsed as JSON when it is.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = agent
+        .run(req.body(body.unwrap_or_default().to_vec()).unwrap())
+        .expect("the node answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// Runs `merod config ...` on a home; returns (success, stdout + stderr).
+pub fn merod_config(home: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_merod"))
+        .arg("config")
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `merod init` in `dir` (loopback, port picked at start).
+pub fn init_home(dir: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_merod"))
+        .args(["init", "--listen", "127.0.0.1:0", "--home"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "merod init failed");
 }

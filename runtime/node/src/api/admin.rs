@@ -1,0 +1,294 @@
+//! Admin REST handlers under `/admin`: apps, contexts, node. The admin token
+//! is checked before any of these run (see [`super::auth`]).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, bad_request, blocking, body_or_error, optional_json, parse_id, parse_json};
+use crate::ids::{AppHash, ContextId};
+use crate::node::Node;
+
+pub(crate) async fn install_app(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body_or_error(body)?;
+    if body.is_empty() {
+        return Err(bad_request("the request body must be the app's WASM bytes"));
+    }
+    let info = blocking(move || node.install_app(&body)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+pub(crate) async fn node_status(State(node): State<Arc<Node>>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "identity": node.identity(),
+        "peerId": node.net().map(|n| n.peer_id().to_string()),
+        "p2pAddrs": node.net().map(|n| n.addresses()).unwrap_or_default(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": node.config().server.listen,
+        "apps": node.apps().len(),
+        "contexts": node.contexts().len(),
+    }))
+}
+
+pub(crate) async fn list_apps(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(node.apps()))
+}
+
+pub(crate) async fn get_app(
+    State(node): State<Arc<Node>>,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let hash: AppHash = parse_id(&hash)?;
+    Ok(axum::Json(node.app_abi(&hash)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateContext {
+    app: String,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+pub(crate) async fn create_context(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: CreateContext = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(&req.app)?;
+    let args = serde_json::to_vec(&req.args.unwrap_or_else(|| json!({}))).expect("JSON serializes");
+    let info = blocking(move || node.create_context(&app, &args)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+pub(crate) async fn list_contexts(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(node.contexts()))
+}
+
+pub(crate) async fn get_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.context_info(&id)?))
+}
+
+pub(crate) async fn get_state(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.state_json(&id)?))
+}
+
+pub(crate) async fn get_sync(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.sync_status(&id)?))
+}
+
+pub(crate) async fn get_members(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(node.members(&id)?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateInvitation {
+    /// Validity in seconds (default: one day).
+    #[serde(default)]
+    valid_for_secs: Option<u64>,
+    /// Whether the invitee may invite others.
+    #[serde(default)]
+    can_invite: bool,
+}
+
+pub(crate) async fn create_invitation(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let req: CreateInvitation = optional_json(&body_or_error(body)?)?;
+    let valid = std::time::Duration::from_secs(req.valid_for_secs.unwrap_or(86_400));
+    let token = blocking(move || node.invite(&id, valid, req.can_invite)).await?;
+    let b = &token.invitation.body;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "invitation": token.to_string(),
+            "context": b.context,
+            "expiresAtMs": b.expires_at_ms,
+            "addrs": b.addrs,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinContext {
+    invitation: String,
+}
+
+pub(crate) async fn join_context(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: JoinContext = parse_json(&body_or_error(body)?)?;
+    let info = blocking(move || node.join(&req.invitation)).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+pub(crate) async fn leave_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    blocking(move || node.leave(&id)).await?;
+    Ok(axum::Json(json!({"left": id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpgradeContext {
+    app: String,
+}
+
+pub(crate) async fn upgrade_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let req: UpgradeContext = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(&req.app)?;
+    Ok(axum::Json(blocking(move || node.upgrade(&id, &app)).await?))
+}
+
+/// Feeds signed deltas (a JSON array of hex-encoded wire deltas) through
+/// the same checks as deltas from peers. For operators moving deltas by
+/// hand, and for tests.
+pub(crate) async fn import_deltas(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let hexes: Vec<String> = parse_json(&body_or_error(body)?)?;
+    let mut deltas = Vec::with_capacity(hexes.len());
+    for h in hexes {
+        let bytes = hex::decode(&h).map_err(|e| bad_request(format!("not hex: {e}")))?;
+        deltas.push(
+            mero_sync::SignedDelta::from_bytes(&bytes)
+                .map_err(|e| bad_request(format!("not a signed delta: {e}")))?,
+        );
+    }
+    Ok(axum::Json(
+        blocking(move || node.receive(&id, deltas, None)).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Exports a page of a context's log as hex-encoded wire deltas.
+pub(crate) async fn export_deltas(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let limit = q.limit.unwrap_or(1000).min(10_000);
+    let from = q.from;
+    let deltas = blocking(move || node.export_deltas(&id, from, limit)).await?;
+    let next = from + deltas.len() as u64;
+    let hexes: Vec<String> = deltas.iter().map(|d| hex::encode(d.to_bytes())).collect();
+    Ok(axum::Json(json!({"deltas": hexes, "next": next})))
+}
+
+fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
+    node.net()
+        .ok_or_else(|| bad_request("networking is not running on this node"))
+}
+
+pub(crate) async fn network_status(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(network(&node)?.status().await))
+}
+
+pub(crate) async fn network_pause(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    set_paused(&node, true)
+}
+
+pub(crate) async fn network_resume(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    set_paused(&node, false)
+}
+
+fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<Value>, ApiError> {
+    network(node)?.pause(paused);
+    Ok(axum::Json(json!({"paused": paused})))
+}
+
+pub(crate) async fn remove_app(
+    State(node): State<Arc<Node>>,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let hash: AppHash = parse_id(&hash)?;
+    blocking(move || node.remove_app(&hash)).await?;
+    Ok(axum::Json(json!({"removed": hash})))
+}
+
+pub(crate) async fn delete_context(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    blocking(move || node.delete_context(&id)).await?;
+    Ok(axum::Json(json!({"deleted": id})))
+}
+
+pub(crate) async fn node_peers(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let status = network(&node)?
+        .status()
+        .await
+        .ok_or_else(|| bad_request("the network task has stopped"))?;
+    Ok(axum::Json(status.peers))
+}
+
+/// The effective configuration with secrets replaced by `"<redacted>"`.
+pub(crate) async fn node_config(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    let mut cfg = serde_json::to_value(node.config()).expect("configs serialize");
+    cfg["auth"]["admin_token"] = json!("<redacted>");
+    axum::Json(cfg)
+}

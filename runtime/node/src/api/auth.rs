@@ -1,0 +1,276 @@
+//! Who is calling: the admin token (everything) or a client token (one
+//! context, one member, maybe some methods). Also the token endpoints.
+//!
+//! | failure | status | code |
+//! |---|---|---|
+//! | no token | 401 | `unauthorized` |
+//! | wrong admin token, forged or altered JWT | 401 | `invalid_token` |
+//! | expired JWT | 401 | `token_expired` |
+//! | revoked JWT (or spent refresh token) | 401 | `token_revoked` |
+//! | client token on `/admin` or `/metrics` | 403 | `forbidden` |
+//! | client token for another context or method | 403 | `forbidden` |
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, blocking, body_or_error, parse_id, parse_json};
+use crate::ids::{ContextId, MemberKey};
+use crate::node::Node;
+use crate::tokens::{Claims, DEFAULT_ACCESS_SECS, MAX_ACCESS_SECS, Scope, TokenError, TokenUse};
+
+/// The authenticated caller, put in the request's extensions.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The node operator (admin token).
+    Admin,
+    /// A client token's holder.
+    Client(Arc<Claims>),
+}
+
+impl Principal {
+    /// Checks that the caller may use `ctx`.
+    pub fn check_context(&self, ctx: &ContextId) -> Result<(), ApiError> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Client(c) if c.ctx == *ctx => Ok(()),
+            Principal::Client(c) => Err(forbidden(format!(
+                "this token is scoped to context {}, not {ctx}",
+                c.ctx
+            ))),
+        }
+    }
+
+    /// Checks that the caller may call `method` on `ctx`, as the member the
+    /// node acts as there (`member`).
+    pub fn check_call(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        member: impl FnOnce() -> Option<MemberKey>,
+    ) -> Result<(), ApiError> {
+        self.check_context(ctx)?;
+        let Principal::Client(c) = self else {
+            return Ok(());
+        };
+        if !c.allows(method) {
+            return Err(forbidden(format!(
+                "this token may not call `{method}`; it allows: {}",
+                c.methods.as_deref().unwrap_or_default().join(", ")
+            )));
+        }
+        if member() != Some(c.sub) {
+            return Err(forbidden(format!(
+                "this token acts as member {}, which this node does not hold in context {ctx}",
+                c.sub
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn unauthorized(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        let code = match e {
+            TokenError::Expired => "token_expired",
+            TokenError::Revoked => "token_revoked",
+            TokenError::Invalid(_) | TokenError::WrongUse(_) => "invalid_token",
+        };
+        unauthorized(code, e.to_string())
+    }
+}
+
+/// The token a request presents: `Authorization: Bearer`, or `?token=` for
+/// browsers' `EventSource` and `WebSocket`, which cannot set headers.
+fn presented(req: &Request) -> Option<String> {
+    if let Some(h) = req.headers().get(header::AUTHORIZATION) {
+        return h
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+    }
+    let query = req.uri().query()?;
+    url_token(query)
+}
+
+fn url_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "token").then(|| v.to_owned())
+    })
+}
+
+/// Constant-time comparison: do not leak how much of a token matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Resolves the caller before any body is read; 401 when there is none.
+pub(crate) async fn authenticate(
+    State(node): State<Arc<Node>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(token) = presented(&req) else {
+        return Err(unauthorized(
+            "unauthorized",
+            "no token: send `Authorization: Bearer <token>` (the admin token from config.toml, or a client token from POST /admin/tokens)",
+        ));
+    };
+    let principal = if same(token.as_bytes(), node.config().auth.admin_token.as_bytes()) {
+        Principal::Admin
+    } else if token.matches('.').count() == 2 {
+        Principal::Client(Arc::new(node.tokens().verify(&token, TokenUse::Access)?))
+    } else {
+        return Err(unauthorized(
+            "invalid_token",
+            "wrong token: it is neither the admin token (auth.admin_token in config.toml) nor a client token",
+        ));
+    };
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+/// Lets only the admin through (after [`authenticate`]).
+pub(crate) async fn admin_only(req: Request, next: Next) -> Result<Response, ApiError> {
+    match req.extensions().get::<Principal>() {
+        Some(Principal::Admin) => Ok(next.run(req).await),
+        _ => Err(forbidden(
+            "client tokens cannot use this endpoint; it needs the admin token",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IssueToken {
+    context: String,
+    /// Defaults to the member this node acts as in the context.
+    #[serde(default)]
+    member: Option<String>,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+fn ttl(requested: Option<u64>) -> Result<u64, ApiError> {
+    match requested.unwrap_or(DEFAULT_ACCESS_SECS) {
+        0 => Err(super::bad_request("ttlSecs must be at least 1")),
+        t if t > MAX_ACCESS_SECS => Err(super::bad_request(format!(
+            "ttlSecs may be at most {MAX_ACCESS_SECS} (30 days)"
+        ))),
+        t => Ok(t),
+    }
+}
+
+/// `POST /admin/tokens`: issues a client token pair.
+pub(crate) async fn issue_token(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: IssueToken = parse_json(&body_or_error(body)?)?;
+    let ctx: ContextId = parse_id(&req.context)?;
+    let ttl = ttl(req.ttl_secs)?;
+    let n = node.clone();
+    let info = blocking(move || n.context_info(&ctx)).await?;
+    let member = match req
+        .member
+        .as_deref()
+        .map(parse_id::<MemberKey>)
+        .transpose()?
+    {
+        Some(m) if m != info.member => {
+            return Err(super::bad_request(format!(
+                "this node holds no key for member {m} in context {ctx}; it acts as {}",
+                info.member
+            )));
+        }
+        _ => info.member,
+    };
+    if let Some(methods) = &req.methods {
+        let abi = node.app_abi(&info.app)?;
+        for m in methods {
+            if abi.method(m).is_none_or(|a| a.init) {
+                return Err(super::bad_request(format!(
+                    "the context's app has no method `{m}`"
+                )));
+            }
+        }
+    }
+    let scope = Scope {
+        context: ctx,
+        member,
+        methods: req.methods,
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(node.tokens().issue(&scope, ttl)),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RefreshToken {
+    refresh_token: String,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+/// `POST /auth/refresh`: spends a refresh token for a new pair.
+pub(crate) async fn refresh_token(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: RefreshToken = parse_json(&body_or_error(body)?)?;
+    let ttl = ttl(req.ttl_secs)?;
+    Ok(axum::Json(node.tokens().refresh(&req.refresh_token, ttl)?))
+}
+
+/// `DELETE /admin/tokens/{id}`: revokes every token of a grant.
+pub(crate) async fn revoke_token(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(super::bad_request(
+            "a token id is the 32 hex digits `tokenId` returned when it was issued",
+        ));
+    }
+    node.tokens().revoke(&id)?;
+    Ok(axum::Json(json!({"revoked": id})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_from_query() {
+        assert_eq!(url_token("context=abc&token=x.y.z"), Some("x.y.z".into()));
+        assert_eq!(url_token("context=abc"), None);
+    }
+
+    #[test]
+    fn comparison_needs_equal_bytes() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

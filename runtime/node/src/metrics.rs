@@ -1,0 +1,243 @@
+//! Prometheus metrics: what the node counts while it works, encoded as
+//! OpenMetrics text for `GET /metrics`.
+//!
+//! Counters are bumped where the work happens (calls in `node`, deltas in
+//! `sync` and `node::finish`, rounds in `net`); gauges that describe current
+//! state (buffered deltas, peers, contexts) are read at scrape time instead
+//! of being kept in step. This module must not decide anything: it only counts.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::ids::ContextId;
+use crate::node::CallKind;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContextLabel {
+    context: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabel {
+    context: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabel {
+    context: String,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabel {
+    context: String,
+    reason: &'static str,
+}
+
+type HistogramFamily = Family<ContextLabel, Histogram, fn() -> Histogram>;
+
+/// The node's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabel, Counter>,
+    call_errors: Family<ErrorLabel, Counter>,
+    call_seconds: HistogramFamily,
+    sent: Family<ContextLabel, Counter>,
+    received: Family<ContextLabel, Counter>,
+    rejected: Family<RejectLabel, Counter>,
+    buffered: Family<ContextLabel, Gauge>,
+    events: Family<ContextLabel, Counter>,
+    sync_rounds: Family<ContextLabel, Counter>,
+    peers: Gauge,
+    contexts: Gauge,
+    subscribers: Gauge,
+    dropped_subscribers: Counter,
+}
+
+fn call_histogram() -> Histogram {
+    // 50 µs to ~1.6 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+fn label(ctx: &ContextId) -> ContextLabel {
+    ContextLabel {
+        context: ctx.to_string(),
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mero");
+        let m = Self {
+            calls: Family::default(),
+            call_errors: Family::default(),
+            call_seconds: Family::new_with_constructor(call_histogram as fn() -> Histogram),
+            sent: Family::default(),
+            received: Family::default(),
+            rejected: Family::default(),
+            buffered: Family::default(),
+            events: Family::default(),
+            sync_rounds: Family::default(),
+            peers: Gauge::default(),
+            contexts: Gauge::default(),
+            subscribers: Gauge::default(),
+            dropped_subscribers: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "calls",
+            "Method calls, by context and kind",
+            m.calls.clone(),
+        );
+        r.register(
+            "call_errors",
+            "Failed method calls, by context and error code",
+            m.call_errors.clone(),
+        );
+        r.register(
+            "call_duration_seconds",
+            "Wall time of method calls, including persisting",
+            m.call_seconds.clone(),
+        );
+        r.register("deltas_sent", "Deltas this node published", m.sent.clone());
+        r.register(
+            "deltas_received",
+            "Deltas received from peers or imports",
+            m.received.clone(),
+        );
+        r.register(
+            "deltas_rejected",
+            "Received deltas refused, by reason",
+            m.rejected.clone(),
+        );
+        r.register(
+            "deltas_buffered",
+            "Received deltas waiting for missing parents",
+            m.buffered.clone(),
+        );
+        r.register(
+            "stream_items",
+            "Items appended to a context's event stream",
+            m.events.clone(),
+        );
+        r.register(
+            "sync_rounds",
+            "Catch-up rounds started with a peer",
+            m.sync_rounds.clone(),
+        );
+        r.register("peers", "Connected peers", m.peers.clone());
+        r.register("contexts", "Contexts on this node", m.contexts.clone());
+        r.register(
+            "subscribers",
+            "Open WebSocket and SSE subscriptions",
+            m.subscribers.clone(),
+        );
+        r.register(
+            "subscribers_dropped",
+            "Subscribers disconnected for reading too slowly",
+            m.dropped_subscribers.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// Counts a finished call and its latency.
+    pub fn call(&self, ctx: &ContextId, kind: CallKind, seconds: f64, error: Option<&'static str>) {
+        let kind = match kind {
+            CallKind::Execute => "execute",
+            CallKind::Query => "query",
+        };
+        let context = ctx.to_string();
+        self.calls
+            .get_or_create(&CallLabel {
+                context: context.clone(),
+                kind,
+            })
+            .inc();
+        if let Some(code) = error {
+            self.call_errors
+                .get_or_create(&ErrorLabel {
+                    context: context.clone(),
+                    code,
+                })
+                .inc();
+        }
+        self.call_seconds
+            .get_or_create(&ContextLabel { context })
+            .observe(seconds);
+    }
+
+    /// Counts deltas published.
+    pub fn sent(&self, ctx: &ContextId, n: usize) {
+        self.sent.get_or_create(&label(ctx)).inc_by(n as u64);
+    }
+
+    /// Counts received deltas and the reasons any were refused.
+    pub fn received(&self, ctx: &ContextId, n: usize, rejected: &[&'static str]) {
+        self.received.get_or_create(&label(ctx)).inc_by(n as u64);
+        for reason in rejected {
+            self.rejected
+                .get_or_create(&RejectLabel {
+                    context: ctx.to_string(),
+                    reason,
+                })
+                .inc();
+        }
+    }
+
+    /// Counts stream items.
+    pub fn stream_items(&self, ctx: &ContextId, n: usize) {
+        self.events.get_or_create(&label(ctx)).inc_by(n as u64);
+    }
+
+    /// Counts a catch-up round.
+    pub fn sync_round(&self, ctx: &ContextId) {
+        self.sync_rounds.get_or_create(&label(ctx)).inc();
+    }
+
+    /// A subscriber connected (`+1`) or left (`-1`).
+    pub fn subscriber(&self, delta: i64) {
+        self.subscribers.inc_by(delta);
+    }
+
+    /// Counts a subscriber dropped for being too slow.
+    pub fn dropped_subscriber(&self) {
+        self.dropped_subscribers.inc();
+    }
+
+    /// Forgets a deleted context's series.
+    pub fn forget(&self, ctx: &ContextId) {
+        let l = label(ctx);
+        for f in [&self.sent, &self.received, &self.events, &self.sync_rounds] {
+            f.remove(&l);
+        }
+        self.buffered.remove(&l);
+        self.call_seconds.remove(&l);
+    }
+
+    /// Encodes everything, after setting the scrape-time gauges:
+    /// `buffered` per context, `peers` and the context count.
+    pub fn encode(&self, buffered: &[(ContextId, usize)], peers: usize) -> String {
+        for (ctx, n) in buffered {
+            self.buffered.get_or_create(&label(ctx)).set(*n as i64);
+        }
+        self.peers.set(peers as i64);
+        self.contexts.set(buffered.len() as i64);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
