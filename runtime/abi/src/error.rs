@@ -28,6 +28,24 @@ pub enum CallErrorKind {
     Host,
 }
 
+impl CallErrorKind {
+    /// The kind's name as serialized (`invalid_args`, `timeout`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            CallErrorKind::App => "app",
+            CallErrorKind::InvalidArgs => "invalid_args",
+            CallErrorKind::UnknownMethod => "unknown_method",
+            CallErrorKind::Panic => "panic",
+            CallErrorKind::Trap => "trap",
+            CallErrorKind::Timeout => "timeout",
+            CallErrorKind::OutOfMemory => "out_of_memory",
+            CallErrorKind::Mutability => "mutability",
+            CallErrorKind::Limit => "limit",
+            CallErrorKind::Host => "host",
+        }
+    }
+}
+
 /// A structured call error, as sent back to the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallError {

@@ -52,20 +52,8 @@ impl NodeError {
     /// The code metrics count a failed call under: the call error's kind
     /// for failures inside the app, [`NodeError::code`] otherwise.
     pub fn call_code(&self) -> &'static str {
-        use mero_abi::CallErrorKind as K;
         match self {
-            NodeError::Call(c) => match c.kind {
-                K::InvalidArgs => "invalid_args",
-                K::UnknownMethod => "unknown_method",
-                K::App => "app_error",
-                K::Mutability => "mutability",
-                K::Panic => "panic",
-                K::Trap => "trap",
-                K::Timeout => "timeout",
-                K::OutOfMemory => "out_of_memory",
-                K::Limit => "limit",
-                K::Host => "host",
-            },
+            NodeError::Call(c) => c.kind.label(),
             other => other.code(),
         }
     }

@@ -218,15 +218,12 @@ impl Node {
 
     /// Deltas waiting for missing parents, per context.
     pub fn buffered(&self) -> Vec<(ContextId, usize)> {
-        let ctxs: Vec<_> = self
-            .contexts
-            .read()
-            .unwrap()
+        self.runtimes()
             .iter()
-            .map(|(id, c)| (*id, c.clone()))
-            .collect();
-        ctxs.into_iter()
-            .map(|(id, c)| (id, c.lock().unwrap().dag.pending_len()))
+            .map(|c| {
+                let c = c.lock().unwrap();
+                (c.id, c.dag.pending_len())
+            })
             .collect()
     }
 
@@ -277,8 +274,8 @@ impl Node {
     /// Uninstalls an app no context on this node runs.
     pub fn remove_app(&self, hash: &AppHash) -> Result<(), NodeError> {
         self.app(hash)?;
-        let ctxs: Vec<_> = self.contexts.read().unwrap().values().cloned().collect();
-        let users: Vec<String> = ctxs
+        let users: Vec<String> = self
+            .runtimes()
             .iter()
             .filter_map(|c| {
                 let c = c.lock().unwrap();
@@ -373,13 +370,24 @@ impl Node {
 
     /// Contexts on this node.
     pub fn contexts(&self) -> Vec<ContextInfo> {
-        let ctxs: Vec<_> = self.contexts.read().unwrap().values().cloned().collect();
-        let mut v: Vec<_> = ctxs
+        let mut v: Vec<_> = self
+            .runtimes()
             .iter()
             .map(|c| context_info(&c.lock().unwrap()))
             .collect();
         v.sort_by_key(|c| c.id);
         v
+    }
+
+    /// Every context's runtime, taken out of the map so callers lock them
+    /// without holding the map's lock.
+    fn runtimes(&self) -> Vec<Arc<Mutex<ContextRuntime>>> {
+        self.contexts.read().unwrap().values().cloned().collect()
+    }
+
+    /// The member this node acts as in a context.
+    pub fn member(&self, id: &ContextId) -> Result<MemberKey, NodeError> {
+        Ok(self.context(id)?.lock().unwrap().meta.member)
     }
 
     /// One context.

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, blocking, body_or_error, parse_id, parse_json};
+use super::{ApiError, bad_request, blocking, body_or_error, parse_id, parse_json};
 use crate::ids::{ContextId, MemberKey};
 use crate::node::Node;
 use crate::tokens::{Claims, DEFAULT_ACCESS_SECS, MAX_ACCESS_SECS, Scope, TokenError, TokenUse};
@@ -35,13 +35,23 @@ pub enum Principal {
     Client(Arc<Claims>),
 }
 
+/// Why a token may not do something: HTTP 403, JSON-RPC -32006.
+#[derive(Debug)]
+pub struct Denied(pub String);
+
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> Self {
+        forbidden(d.0)
+    }
+}
+
 impl Principal {
     /// Checks that the caller may use `ctx`.
-    pub fn check_context(&self, ctx: &ContextId) -> Result<(), ApiError> {
+    pub fn check_context(&self, ctx: &ContextId) -> Result<(), Denied> {
         match self {
             Principal::Admin => Ok(()),
             Principal::Client(c) if c.ctx == *ctx => Ok(()),
-            Principal::Client(c) => Err(forbidden(format!(
+            Principal::Client(c) => Err(Denied(format!(
                 "this token is scoped to context {}, not {ctx}",
                 c.ctx
             ))),
@@ -55,19 +65,19 @@ impl Principal {
         ctx: &ContextId,
         method: &str,
         member: impl FnOnce() -> Option<MemberKey>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Denied> {
         self.check_context(ctx)?;
         let Principal::Client(c) = self else {
             return Ok(());
         };
         if !c.allows(method) {
-            return Err(forbidden(format!(
+            return Err(Denied(format!(
                 "this token may not call `{method}`; it allows: {}",
                 c.methods.as_deref().unwrap_or_default().join(", ")
             )));
         }
         if member() != Some(c.sub) {
-            return Err(forbidden(format!(
+            return Err(Denied(format!(
                 "this token acts as member {}, which this node does not hold in context {ctx}",
                 c.sub
             )));
@@ -172,8 +182,8 @@ struct IssueToken {
 
 fn ttl(requested: Option<u64>) -> Result<u64, ApiError> {
     match requested.unwrap_or(DEFAULT_ACCESS_SECS) {
-        0 => Err(super::bad_request("ttlSecs must be at least 1")),
-        t if t > MAX_ACCESS_SECS => Err(super::bad_request(format!(
+        0 => Err(bad_request("ttlSecs must be at least 1")),
+        t if t > MAX_ACCESS_SECS => Err(bad_request(format!(
             "ttlSecs may be at most {MAX_ACCESS_SECS} (30 days)"
         ))),
         t => Ok(t),
@@ -197,7 +207,7 @@ pub(crate) async fn issue_token(
         .transpose()?
     {
         Some(m) if m != info.member => {
-            return Err(super::bad_request(format!(
+            return Err(bad_request(format!(
                 "this node holds no key for member {m} in context {ctx}; it acts as {}",
                 info.member
             )));
@@ -208,7 +218,7 @@ pub(crate) async fn issue_token(
         let abi = node.app_abi(&info.app)?;
         for m in methods {
             if abi.method(m).is_none_or(|a| a.init) {
-                return Err(super::bad_request(format!(
+                return Err(bad_request(format!(
                     "the context's app has no method `{m}`"
                 )));
             }
@@ -249,7 +259,7 @@ pub(crate) async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(super::bad_request(
+        return Err(bad_request(
             "a token id is the 32 hex digits `tokenId` returned when it was issued",
         ));
     }

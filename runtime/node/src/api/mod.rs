@@ -71,36 +71,34 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/network/resume", post(admin::network_resume))
         .layer(DefaultBodyLimit::max(limits.max_app_bytes))
         .route_layer(middleware::from_fn(auth::admin_only));
-    let clients = Router::new()
+    let mut clients = Router::new()
         .route(
             "/jsonrpc",
             post(rpc::jsonrpc).layer(DefaultBodyLimit::max(limits.max_request_bytes)),
         )
         .route("/ws", get(ws::websocket))
         .route("/events", get(sse::events))
-        .nest("/admin", admin)
-        .route_layer(middleware::from_fn_with_state(
-            node.clone(),
-            auth::authenticate,
-        ));
-    let mut metrics = Router::new().route("/metrics", get(metrics));
-    if !node.config().metrics.public {
-        metrics = metrics
-            .route_layer(middleware::from_fn(auth::admin_only))
-            .route_layer(middleware::from_fn_with_state(
-                node.clone(),
-                auth::authenticate,
-            ));
-    }
-    let mut app = Router::new()
+        .nest("/admin", admin);
+    let mut public = Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route(
             "/auth/refresh",
             post(auth::refresh_token).layer(DefaultBodyLimit::max(limits.max_request_bytes)),
-        )
-        .merge(metrics)
-        .merge(clients);
+        );
+    if node.config().metrics.public {
+        public = public.route("/metrics", get(metrics));
+    } else {
+        clients = clients.route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn(auth::admin_only)),
+        );
+    }
+    let clients = clients.route_layer(middleware::from_fn_with_state(
+        node.clone(),
+        auth::authenticate,
+    ));
+    let mut app = public.merge(clients);
     if let Some(dir) = &node.config().server.static_dir {
         app = app.nest_service("/app", tower_http::services::ServeDir::new(dir));
     }

@@ -146,16 +146,9 @@ fn parse_one(req: Value) -> Result<Call, Value> {
 /// Checks the caller's scope for a call: `Err` holds the -32006 response.
 pub fn check_scope(node: &Node, who: &Principal, call: &Call) -> Result<(), Value> {
     who.check_call(&call.context, &call.method, || {
-        node.context_info(&call.context).ok().map(|i| i.member)
+        node.member(&call.context).ok()
     })
-    .map_err(|e| {
-        rpc_error(
-            call.id.clone(),
-            FORBIDDEN,
-            e.1["error"]["message"].as_str().unwrap_or("forbidden"),
-            None,
-        )
-    })
+    .map_err(|d| rpc_error(call.id.clone(), FORBIDDEN, d.0, None))
 }
 
 /// Runs a parsed call.

@@ -38,9 +38,6 @@ const REPLAY_PAGE: usize = 512;
 pub struct EventsQuery {
     context: Option<String>,
     last_event_id: Option<u64>,
-    /// Read by auth.
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 fn message(item: &StreamItem) -> Event {
@@ -89,46 +86,56 @@ async fn produce(
     node: Arc<Node>,
     ctx: ContextId,
     after: Option<u64>,
-    mut live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
+    live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
     tx: mpsc::Sender<Event>,
 ) {
     node.metrics().subscriber(1);
+    forward(&node, ctx, after, live, &tx).await;
+    node.metrics().subscriber(-1);
+}
+
+/// Replays after `after` (if given), then forwards live items until the
+/// client goes away, falls behind or the node stops.
+async fn forward(
+    node: &Arc<Node>,
+    ctx: ContextId,
+    after: Option<u64>,
+    mut live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
+    tx: &mpsc::Sender<Event>,
+) {
     let mut closing = node.closing();
-    let mut last = after.unwrap_or(u64::MAX);
+    // Item ids start at 1, so 0 lets every live item through.
+    let mut last = 0;
     if let Some(after) = after {
-        match replay(&node, ctx, after, &tx).await {
+        match replay(node, ctx, after, tx).await {
             Some(l) => last = l,
-            None => {
-                node.metrics().subscriber(-1);
-                return;
-            }
+            None => return,
         }
     }
     loop {
         tokio::select! {
             item = live.recv() => match item {
-                Ok(item) if item.context == ctx && (last == u64::MAX || item.id > last) => {
+                Ok(item) if item.context == ctx && item.id > last => {
                     last = item.id;
                     if tx.try_send(message(&item)).is_err() {
                         if !tx.is_closed() {
                             node.metrics().dropped_subscriber();
                         }
-                        break;
+                        return;
                     }
                 }
                 Ok(_) => {}
                 // The client reconnects with Last-Event-ID and replays.
                 Err(RecvError::Lagged(_)) => {
                     node.metrics().dropped_subscriber();
-                    break;
+                    return;
                 }
-                Err(RecvError::Closed) => break,
+                Err(RecvError::Closed) => return,
             },
-            _ = closing.changed() => break,
-            _ = tx.closed() => break,
+            _ = closing.changed() => return,
+            _ = tx.closed() => return,
         }
     }
-    node.metrics().subscriber(-1);
 }
 
 /// Sends the persisted items after `after`; returns the last id sent (or

@@ -45,11 +45,9 @@ pub const CLOSE_TOO_SLOW: u16 = 1008;
 /// Query of `/ws`.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
-    /// Contexts to subscribe to at connect, comma-separated.
+    /// Contexts to subscribe to at connect, comma-separated. (`?token=`
+    /// is read by auth.)
     context: Option<String>,
-    /// The token, for clients that cannot set headers (read by auth).
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 /// `GET /ws`: upgrades to the JSON-RPC WebSocket.
@@ -269,12 +267,8 @@ fn subscription(
             Err(e) => return rpc_error(id, -32602, e, None),
         };
         if add {
-            if let Err(e) = who.check_context(&ctx) {
-                let msg = e.1["error"]["message"]
-                    .as_str()
-                    .unwrap_or("forbidden")
-                    .to_owned();
-                return rpc_error(id, rpc::FORBIDDEN, msg, None);
+            if let Err(d) = who.check_context(&ctx) {
+                return rpc_error(id, rpc::FORBIDDEN, d.0, None);
             }
             if let Err(e) = node.context_info(&ctx) {
                 return rpc_error(id, -32001, e.to_string(), None);
