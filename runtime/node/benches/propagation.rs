@@ -3,8 +3,10 @@
 //! - propagation latency: from the moment `execute` returns on A until the
 //!   delta is applied on B and on C (observed as its event on each node's
 //!   WebSocket, which is pushed after the delta is persisted);
-//! - sustained throughput: concurrent clients writing to one context on A,
-//!   until B and C have applied every delta.
+//! - sustained throughput: clients writing to one context on A, until B and
+//!   C have applied every delta; over HTTP with one call per request (1, 8
+//!   and 32 clients), with JSON-RPC batches, and over WebSockets with calls
+//!   pipelined one per message.
 //!
 //! Budgets: p50 <= 5 ms, p99 <= 25 ms; >= 5,000 deltas/s.
 //! Run: `cargo bench --workspace --bench propagation`
@@ -21,12 +23,16 @@ use tungstenite::stream::MaybeTlsStream;
 
 type Socket = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 
+/// A WebSocket to `node`, subscribed to `ctx` unless it is empty.
 fn subscribe(node: &NodeProc, ctx: &str) -> Socket {
-    let url = format!(
-        "{}/ws?context={ctx}&token={}",
+    let mut url = format!(
+        "{}/ws?token={}",
         node.url.replace("http://", "ws://"),
         node.token
     );
+    if !ctx.is_empty() {
+        url.push_str(&format!("&context={ctx}"));
+    }
     let (socket, _) = tungstenite::connect(&url).expect("websocket connects");
     if let MaybeTlsStream::Plain(s) = socket.get_ref() {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -108,72 +114,110 @@ fn main() {
     );
     drop((sb, sc));
 
-    sustained("one call per request", 20_000, 8, 1, &ctx, a, b, c, &http);
+    for (clients, batch) in [(1, 1), (8, 1), (32, 1), (4, 50)] {
+        let label = if batch == 1 {
+            format!("HTTP, 1 call/request, {clients} clients")
+        } else {
+            format!("HTTP, batches of {batch}, {clients} clients")
+        };
+        sustained(&label, 24_000, clients, &ctx, [a, b, c], |t, keys| {
+            http_calls(&http, a, &ctx, t, keys, batch)
+        });
+    }
     sustained(
-        "JSON-RPC batches of 50",
-        50_000,
+        "WebSocket, 32 in flight, 4 sockets",
+        40_000,
         4,
-        50,
         &ctx,
-        a,
-        b,
-        c,
-        &http,
+        [a, b, c],
+        |_, keys| ws_calls(a, &ctx, keys, 32),
     );
     wait_converged(&[a, b, c], &ctx, Duration::from_secs(60));
 }
 
-/// `clients` threads send `total` `set` calls to A, `batch` per HTTP request;
-/// reports calls/s returned and deltas/s applied on all three nodes.
-#[allow(clippy::too_many_arguments)]
+/// Sends `set` calls for `keys` to A over HTTP, `batch` per request.
+fn http_calls(
+    http: &ureq::Agent,
+    a: &NodeProc,
+    ctx: &str,
+    _t: usize,
+    keys: Vec<String>,
+    batch: usize,
+) {
+    let auth = format!("Bearer {}", a.token);
+    for chunk in keys.chunks(batch) {
+        let reqs: Vec<Value> = chunk
+            .iter()
+            .map(|key| serde_json::from_str(&rpc_body(ctx, key)).unwrap())
+            .collect();
+        let body = if batch == 1 {
+            reqs[0].clone()
+        } else {
+            Value::Array(reqs)
+        };
+        let r = http
+            .post(format!("{}/jsonrpc", a.url))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .expect("execute");
+        let answer: Value = r.into_body().read_json().unwrap();
+        let answers = answer.as_array().cloned().unwrap_or_else(|| vec![answer]);
+        assert!(
+            answers.iter().all(|a| a.get("result").is_some()),
+            "{answers:?}"
+        );
+    }
+}
+
+/// Sends `set` calls for `keys` to A over one WebSocket, one call per
+/// message, keeping up to `window` unanswered.
+fn ws_calls(a: &NodeProc, ctx: &str, keys: Vec<String>, window: usize) {
+    let mut socket = subscribe(a, "");
+    for chunk in keys.chunks(window) {
+        for key in chunk {
+            socket
+                .send(tungstenite::Message::Text(rpc_body(ctx, key).into()))
+                .unwrap();
+        }
+        let mut answered = 0;
+        while answered < chunk.len() {
+            if let tungstenite::Message::Text(t) = socket.read().expect("an answer") {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert!(v.get("result").is_some(), "{v}");
+                answered += 1;
+            }
+        }
+    }
+}
+
+/// Runs `send` on `clients` threads, each with its share of `total` fresh
+/// keys, and reports calls/s answered on A and deltas/s applied on all
+/// three nodes.
 fn sustained(
     label: &str,
     total: usize,
     clients: usize,
-    batch: usize,
     ctx: &str,
-    a: &NodeProc,
-    b: &NodeProc,
-    c: &NodeProc,
-    http: &ureq::Agent,
+    [_, b, c]: [&NodeProc; 3],
+    send: impl Fn(usize, Vec<String>) + Sync,
 ) {
-    let auth = format!("Bearer {}", a.token);
     let before = b.sync(ctx)["deltas"].as_u64().unwrap();
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..clients {
-            let auth = &auth;
+            let send = &send;
             s.spawn(move || {
-                for chunk in 0..total / clients / batch {
-                    let reqs: Vec<Value> = (0..batch)
-                        .map(|k| {
-                            let key = format!("{label}-{t}-{chunk}-{k}");
-                            serde_json::from_str(&rpc_body(ctx, &key)).unwrap()
-                        })
-                        .collect();
-                    let body = if batch == 1 {
-                        reqs[0].clone()
-                    } else {
-                        Value::Array(reqs)
-                    };
-                    let r = http
-                        .post(format!("{}/jsonrpc", a.url))
-                        .header("Authorization", auth)
-                        .header("Content-Type", "application/json")
-                        .send(body.to_string())
-                        .expect("execute");
-                    let answer: Value = r.into_body().read_json().unwrap();
-                    let answers = answer.as_array().cloned().unwrap_or_else(|| vec![answer]);
-                    assert!(
-                        answers.iter().all(|a| a.get("result").is_some()),
-                        "{answers:?}"
-                    );
-                }
+                let keys = (0..total / clients)
+                    .map(|k| format!("{label}-{t}-{k}"))
+                    .collect();
+                send(t, keys);
             });
         }
     });
     let written = start.elapsed();
-    let target = before + total as u64;
+    let total = (total / clients * clients) as u64;
+    let target = before + total;
     let applied_everywhere = support::wait_for(Duration::from_secs(120), || {
         let done = [b, c]
             .iter()
@@ -183,7 +227,7 @@ fn sustained(
     .expect("B and C apply every delta");
     let all = applied_everywhere - start;
     println!(
-        "sustained, {label:<24} n={total:<6} {:>7.0} calls/s returned on A, {:>7.0} deltas/s applied on A,B,C ({clients} clients; budget >= 5000/s)",
+        "sustained, {label:<36} n={total:<6} {:>6.0} calls/s answered on A, {:>6.0} deltas/s applied on A,B,C (budget >= 5000/s)",
         total as f64 / written.as_secs_f64(),
         total as f64 / all.as_secs_f64(),
     );

@@ -145,7 +145,9 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Write a state snapshot every this many deltas (startup replays at most this many).
+    /// Write a state snapshot after at least this many deltas, once they also
+    /// add up to a few times the size of the previous snapshot (so snapshots
+    /// get rarer as the state grows, and their cost per delta stays flat).
     pub snapshot_every: u64,
 }
 

@@ -37,6 +37,10 @@ pub enum NodeError {
     /// Storage failed; the operation did not happen.
     #[error("storage: {0}")]
     Store(#[from] rocksdb::Error),
+    /// The call ran, but persisting the group it was committed with failed;
+    /// nothing it did is kept.
+    #[error("persisting the call failed, nothing changed: {0}")]
+    Unpersisted(String),
     /// The WASM engine failed outside any call.
     #[error("wasm engine: {0}")]
     Wasm(String),
@@ -70,7 +74,7 @@ impl NodeError {
             NodeError::Invitation(_) => "invalid_invitation",
             NodeError::Forbidden(_) => "forbidden",
             NodeError::Call(_) => "call_failed",
-            NodeError::Store(_) => "storage",
+            NodeError::Store(_) | NodeError::Unpersisted(_) => "storage",
             NodeError::Wasm(_) => "wasm_engine",
             NodeError::Corrupt(_) => "corrupt_store",
             NodeError::Engine(_) => "state_engine",

@@ -9,10 +9,12 @@
 //!
 //! This module defines the items; transports live in `api`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::ids::{ContextId, DeltaId, MemberKey};
 
@@ -27,8 +29,43 @@ pub struct PendingEvent {
     pub local: bool,
     /// The event variant.
     pub kind: String,
-    /// Its payload.
-    pub data: Value,
+    /// Its payload, as the app encoded it (JSON).
+    pub data: Box<RawValue>,
+}
+
+impl PendingEvent {
+    /// The payload for an app's encoded event data: `null` if it is not JSON.
+    pub fn data(json: String) -> Box<RawValue> {
+        RawValue::from_string(json)
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+    }
+}
+
+/// The wire form of an `event` item. Serialized straight from borrowed
+/// fields: items are built on every commit, inside the context lock.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    id: u64,
+    context: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    delta: String,
+    author: &'a str,
+    local: bool,
+    #[serde(rename = "kind")]
+    event: &'a str,
+    data: &'a RawValue,
+}
+
+/// The wire form of a `state` item.
+#[derive(Serialize)]
+struct StateJson<'a> {
+    id: u64,
+    context: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    heads: &'a [DeltaId],
+    deltas: u64,
 }
 
 /// What an item reports.
@@ -65,39 +102,58 @@ pub struct StreamItem {
 }
 
 impl StreamItem {
-    /// Numbers an app event.
-    pub fn event(id: u64, context: ContextId, e: PendingEvent) -> Self {
-        let v = json!({
-            "id": id,
-            "context": context,
-            "type": "event",
-            "delta": e.delta,
-            "author": e.author,
-            "local": e.local,
-            "kind": e.kind,
-            "data": e.data,
+    /// Numbers an app event. `names` gives the text of the context id and
+    /// of the author (see [`Names`]).
+    pub fn event(id: u64, context: ContextId, names: &mut Names, e: PendingEvent) -> Self {
+        let Names {
+            context: text,
+            members,
+        } = names;
+        let author = members
+            .entry(e.author)
+            .or_insert_with(|| e.author.to_string());
+        let json = serde_json::to_string(&EventJson {
+            id,
+            context: text,
+            kind: ItemType::Event.as_str(),
+            delta: e.delta.to_string(),
+            author,
+            local: e.local,
+            event: &e.kind,
+            data: &e.data,
         });
-        Self::encoded(id, context, ItemType::Event, &v)
+        Self::encoded(id, context, ItemType::Event, json)
     }
 
     /// Numbers a heads change.
-    pub fn state(id: u64, context: ContextId, heads: &[DeltaId], deltas: u64) -> Self {
-        let v = json!({
-            "id": id,
-            "context": context,
-            "type": "state",
-            "heads": heads,
-            "deltas": deltas,
+    pub fn state(
+        id: u64,
+        context: ContextId,
+        names: &Names,
+        heads: &[DeltaId],
+        deltas: u64,
+    ) -> Self {
+        let json = serde_json::to_string(&StateJson {
+            id,
+            context: &names.context,
+            kind: ItemType::State.as_str(),
+            heads,
+            deltas,
         });
-        Self::encoded(id, context, ItemType::State, &v)
+        Self::encoded(id, context, ItemType::State, json)
     }
 
-    fn encoded(id: u64, context: ContextId, kind: ItemType, v: &Value) -> Self {
+    fn encoded(
+        id: u64,
+        context: ContextId,
+        kind: ItemType,
+        json: serde_json::Result<String>,
+    ) -> Self {
         Self {
             id,
             context,
             kind,
-            json: v.to_string().into(),
+            json: json.expect("stream items serialize").into(),
         }
     }
 
@@ -115,5 +171,26 @@ impl StreamItem {
             kind,
             json: String::from_utf8(json.to_vec()).ok()?.into(),
         })
+    }
+}
+
+/// The base58 text of a context's id and of its members' keys, kept so
+/// that each stream item does not encode them again (base58 is quadratic in
+/// the key length).
+#[derive(Debug)]
+pub struct Names {
+    context: String,
+    /// Only members' keys get here (deltas from anyone else are refused
+    /// before they produce events), so this stays as small as the member list.
+    members: HashMap<MemberKey, String>,
+}
+
+impl Names {
+    /// Names for `context`.
+    pub fn new(context: &ContextId) -> Self {
+        Self {
+            context: context.to_string(),
+            members: HashMap::new(),
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! every change in RocksDB, and serves the HTTP API. The binary is `merod`.
 //!
 //! - [`host`]: wasmtime engine, module cache, per-call instances and limits.
-//! - [`node`]: installed apps, contexts and their one-writer executors.
+//! - [`node`]: installed apps and contexts.
+//! - [`calls`]: method calls; group commit of concurrent `execute`s.
 //! - [`store`]: RocksDB column families and atomic write batches.
 //! - [`context`]: one context's replica: authoring and receiving deltas.
 //! - [`membership`]: invitations, joins, leaving, app upgrades.
@@ -21,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -38,6 +40,7 @@ pub mod tokens;
 
 pub use mero_sync::ids;
 
+pub use calls::CallRequest;
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use node::{CallKind, CallOutput, Node};

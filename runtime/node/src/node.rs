@@ -1,21 +1,23 @@
 //! The node core: installed apps, contexts and their executors. Synchronous:
 //! the HTTP and network layers run these calls on blocking threads.
 //!
-//! Membership operations live in [`crate::membership`], the receive and
-//! catch-up side in [`crate::sync`]; both are `impl Node` blocks.
+//! Method calls live in [`crate::calls`], membership operations in
+//! [`crate::membership`], the receive and catch-up side in [`crate::sync`];
+//! all are `impl Node` blocks.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mero_abi::{AppAbi, CallError, CallErrorKind};
-use mero_engine::{CallEnv, CallLimits, CallMode};
+use mero_abi::AppAbi;
+use mero_engine::CallMode;
 use mero_sync::members::context_id;
-use mero_sync::{ContextKey, MemberSecret, Op};
+use mero_sync::{ContextKey, MemberSecret};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::calls::ContextSlot;
 use crate::config::NodeConfig;
 use crate::context::{CommitPolicy, ContextRuntime, Effects};
 use crate::error::NodeError;
@@ -93,7 +95,7 @@ pub struct Node {
     db: Arc<Store>,
     host: Arc<WasmHost>,
     apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
-    pub(crate) contexts: RwLock<HashMap<ContextId, Arc<Mutex<ContextRuntime>>>>,
+    pub(crate) contexts: RwLock<HashMap<ContextId, Arc<ContextSlot>>>,
     events: broadcast::Sender<Arc<StreamItem>>,
     net: OnceLock<NetHandle>,
     metrics: Metrics,
@@ -106,7 +108,7 @@ pub(crate) fn now_ms() -> u64 {
     now_nanos() / 1_000_000
 }
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -143,7 +145,7 @@ impl Node {
             node.contexts
                 .write()
                 .unwrap()
-                .insert(id, Arc::new(Mutex::new(rt)));
+                .insert(id, Arc::new(ContextSlot::new(rt)));
         }
         Ok(node)
     }
@@ -234,6 +236,10 @@ impl Node {
         }
     }
 
+    pub(crate) fn host(&self) -> &WasmHost {
+        &self.host
+    }
+
     pub(crate) fn db(&self) -> &Arc<Store> {
         &self.db
     }
@@ -318,7 +324,7 @@ impl Node {
             .ok_or(NodeError::UnknownApp(*hash))
     }
 
-    pub(crate) fn context(&self, id: &ContextId) -> Result<Arc<Mutex<ContextRuntime>>, NodeError> {
+    pub(crate) fn context(&self, id: &ContextId) -> Result<Arc<ContextSlot>, NodeError> {
         self.contexts
             .read()
             .unwrap()
@@ -346,8 +352,17 @@ impl Node {
         let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, key);
         let mut batch = self.db.batch();
         rt.stage_secrets(&self.db, &mut batch);
-        let (_, fx) =
-            self.run_call(&mut rt, &module, &init, args, CallMode::Mutate, Some(batch))?;
+        let mut fx = Effects::default();
+        self.run_call(
+            &mut rt,
+            &module,
+            &init,
+            args,
+            CallMode::Mutate,
+            Some(&mut batch),
+            &mut fx,
+        )?;
+        rt.commit(&self.db, batch, self.policy(), &mut fx)?;
         let info = self.register(rt);
         self.finish(id, fx, None);
         tracing::info!(context = %id, app = %app, "created context");
@@ -361,7 +376,7 @@ impl Node {
         self.contexts
             .write()
             .unwrap()
-            .insert(id, Arc::new(Mutex::new(rt)));
+            .insert(id, Arc::new(ContextSlot::new(rt)));
         if let Some(net) = self.net() {
             net.subscribe(id);
         }
@@ -381,7 +396,7 @@ impl Node {
 
     /// Every context's runtime, taken out of the map so callers lock them
     /// without holding the map's lock.
-    fn runtimes(&self) -> Vec<Arc<Mutex<ContextRuntime>>> {
+    fn runtimes(&self) -> Vec<Arc<ContextSlot>> {
         self.contexts.read().unwrap().values().cloned().collect()
     }
 
@@ -400,89 +415,18 @@ impl Node {
         Ok(self.context(id)?.lock().unwrap().state.to_json())
     }
 
-    /// Calls `method` on a context with JSON `args`.
-    pub fn call(
-        &self,
-        ctx: &ContextId,
-        method: &str,
-        args: &[u8],
-        kind: CallKind,
-    ) -> Result<CallOutput, NodeError> {
-        let started = std::time::Instant::now();
-        let result = self.call_inner(ctx, method, args, kind);
-        if !matches!(result, Err(NodeError::UnknownContext(_))) {
-            let code = result.as_ref().err().map(NodeError::call_code);
-            self.metrics
-                .call(ctx, kind, started.elapsed().as_secs_f64(), code);
-        }
-        result
-    }
-
-    fn call_inner(
-        &self,
-        ctx: &ContextId,
-        method: &str,
-        args: &[u8],
-        kind: CallKind,
-    ) -> Result<CallOutput, NodeError> {
-        let rt = self.context(ctx)?;
-        let mut rt = rt.lock().unwrap();
-        if rt.meta.joining.is_some() {
-            return Err(NodeError::Joining(*ctx));
-        }
-        let module = self.app(&rt.meta.app)?;
-        let Some(abi) = module.abi.method(method) else {
-            let names: Vec<_> = module
-                .abi
-                .methods
-                .iter()
-                .filter(|m| !m.init)
-                .map(|m| m.name.as_str())
-                .collect();
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::UnknownMethod,
-                format!(
-                    "the app has no method `{method}`; it has: {}",
-                    names.join(", ")
-                ),
-            )));
-        };
-        if abi.init {
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::UnknownMethod,
-                format!("`{method}` is the constructor; it runs once, when the context is created"),
-            )));
-        }
-        let view = abi.mutability == mero_abi::Mutability::View;
-        if kind == CallKind::Query && !view {
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::Mutability,
-                format!("`{method}` changes state; call it with `execute`, not `query`"),
-            )));
-        }
-        let mode = if view {
-            CallMode::View
-        } else {
-            CallMode::Mutate
-        };
-        let (out, fx) = self.run_call(&mut rt, &module, method, args, mode, None)?;
-        drop(rt);
-        self.finish(*ctx, fx, None);
-        Ok(out)
-    }
-
     /// Carries out what a change asked for, outside the context lock:
     /// publish, notify subscribers, fetch apps, ask for missing deltas, run
     /// event handlers.
     pub(crate) fn finish(&self, ctx: ContextId, fx: Effects, from: Option<String>) {
         let net = self.net();
-        for d in &fx.publish {
+        if !fx.publish.is_empty() {
+            self.metrics.sent(&ctx, fx.publish.len());
+        }
+        for d in fx.publish {
             if let Some(net) = net {
                 net.publish(d);
             }
-        }
-        if !fx.publish.is_empty() {
-            self.metrics.sent(&ctx, fx.publish.len());
         }
         if !fx.stream.is_empty() {
             self.metrics.stream_items(&ctx, fx.stream.len());
@@ -509,80 +453,6 @@ impl Node {
                 Err(e) => tracing::warn!(context = %ctx, method, "event handler failed: {e}"),
             }
         }
-    }
-
-    /// Runs one call and persists its effects (plus `batch`, if given) atomically.
-    fn run_call(
-        &self,
-        rt: &mut ContextRuntime,
-        module: &AppModule,
-        method: &str,
-        args: &[u8],
-        mode: CallMode,
-        batch: Option<crate::store::Batch>,
-    ) -> Result<(CallOutput, Effects), NodeError> {
-        let limits = &self.config.limits;
-        if args.len() > limits.max_request_bytes {
-            return Err(NodeError::BadRequest(format!(
-                "arguments are {} bytes; the node accepts at most {}",
-                args.len(),
-                limits.max_request_bytes
-            )));
-        }
-        let env = CallEnv {
-            context_id: rt.id.0,
-            executor: rt.meta.member.0,
-            time_nanos: now_nanos(),
-            input: args.to_vec(),
-            mode,
-            limits: CallLimits {
-                max_return_bytes: limits.max_return_bytes,
-                ..CallLimits::default()
-            },
-            private: rt.private.clone(),
-            random: Box::new(|buf| {
-                getrandom::fill(buf).expect("the OS random source is available")
-            }),
-        };
-        let session = rt.state.begin(env);
-        let (session, trap) = self.host.call(module, session, method);
-        let outcome = rt.state.finish(session, trap);
-        for line in &outcome.logs {
-            tracing::info!(target: "app", context = %rt.id, method, "{line}");
-        }
-        let output = outcome.result.map_err(NodeError::Call)?;
-        let output: serde_json::Value = serde_json::from_slice(&output).map_err(|e| {
-            NodeError::Call(CallError::new(
-                CallErrorKind::Host,
-                format!("the method returned invalid JSON: {e}"),
-            ))
-        })?;
-
-        let mut fx = Effects::default();
-        if outcome.delta.is_none() && outcome.private_writes.is_empty() && batch.is_none() {
-            return Ok((
-                CallOutput {
-                    output,
-                    delta: None,
-                },
-                fx,
-            ));
-        }
-        let mut batch = batch.unwrap_or_else(|| self.db.batch());
-        let mut delta = None;
-        if let Some(payload) = outcome.delta {
-            let events = payload.events.clone();
-            let (id, d) = rt.author(&Op::Call(payload), module.hash, &self.db, &mut batch);
-            fx.call_events(id, rt.meta.member, true, events, false);
-            fx.publish.push(d);
-            delta = Some(id);
-        }
-        for (k, v) in &outcome.private_writes {
-            batch.private(&self.db, &rt.id, k, v.as_deref());
-        }
-        let policy = self.policy();
-        rt.commit(&self.db, batch, policy, &mut fx)?;
-        Ok((CallOutput { output, delta }, fx))
     }
 }
 

@@ -367,6 +367,11 @@ impl Store {
 pub struct Batch(WriteBatch);
 
 impl Batch {
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Records a context's metadata.
     pub fn put_context(&mut self, store: &Store, ctx: &ContextId, meta: &ContextMeta) {
         let v = postcard::to_allocvec(meta).expect("metadata serializes");

@@ -737,8 +737,13 @@ fn sse_replay_reports_a_gap_past_retention() {
     let (_, kind, gap) = sse.next();
     assert_eq!(kind, "gap");
     assert_eq!(gap["requested"], 2);
+    // Item 1 is the creation's `state`; the batch commits as one group:
+    // 100 events and one `state` item, ids 2 to 102.
     let from = gap["replayFrom"].as_u64().unwrap();
-    assert!(from > 100, "items before {from} were pruned");
+    assert!(
+        from > 2 && from <= 102 - 16 + 1,
+        "items before {from} were pruned and the last 16 kept"
+    );
     let (id, _, _) = sse.next();
     assert_eq!(id, Some(from));
 }

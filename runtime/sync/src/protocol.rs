@@ -179,3 +179,33 @@ pub fn next_page(dag: &Dag, context: ContextId, more: bool) -> Option<Request> {
         limit: PAGE_LIMIT as u32,
     })
 }
+
+/// Most deltas in one gossip message.
+pub const GOSSIP_BATCH_LIMIT: usize = 256;
+/// Soft limit on the encoded deltas of one gossip message, well under the
+/// transport's largest message: a batch closes once it reaches this size.
+pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
+
+/// The gossip wire form: one message carries one or more deltas of a context,
+/// in the order they were committed. A node publishes what it committed
+/// since its last message together, so under load one message (one
+/// encryption, one frame, one write per peer) carries many deltas, and when
+/// idle each delta still leaves at once, alone.
+///
+/// ```
+/// use mero_sync::protocol::{decode_gossip, encode_gossip};
+/// use mero_sync::{ContextKey, MemberSecret, Op, SignedDelta};
+/// use mero_sync::ids::{AppHash, ContextId};
+/// let (key, me) = (ContextKey::generate(), MemberSecret::generate());
+/// let d = SignedDelta::create(&me, &key, ContextId([1; 32]), 1, vec![], AppHash([2; 32]), &Op::Leave);
+/// let bytes = encode_gossip(std::slice::from_ref(&d));
+/// assert_eq!(decode_gossip(&bytes).unwrap(), vec![d]);
+/// ```
+pub fn encode_gossip(deltas: &[SignedDelta]) -> Vec<u8> {
+    postcard::to_allocvec(deltas).expect("deltas serialize")
+}
+
+/// Parses a gossip message; see [`encode_gossip`].
+pub fn decode_gossip(bytes: &[u8]) -> Result<Vec<SignedDelta>, postcard::Error> {
+    postcard::from_bytes(bytes)
+}

@@ -144,6 +144,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Answers and notifications are small writes, often several in a row
+    // on one WebSocket; with Nagle's algorithm on, each second write waits
+    // for the client's delayed ACK (up to 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a client connection: {e}");
+        }
+    });
     axum::serve(listener, router(node))
         .with_graceful_shutdown(shutdown)
         .await

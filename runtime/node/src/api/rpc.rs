@@ -30,9 +30,10 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::blocking;
+use crate::calls::CallRequest;
 use crate::error::NodeError;
 use crate::ids::ContextId;
-use crate::node::{CallKind, Node};
+use crate::node::{CallKind, CallOutput, Node};
 
 /// Most requests in one JSON-RPC batch.
 pub const MAX_BATCH: usize = 1000;
@@ -160,7 +161,46 @@ pub async fn execute(node: Arc<Node>, call: Call) -> Value {
         method,
         args,
     } = call;
-    match blocking(move || node.call(&context, &method, &args, kind)).await {
+    let result = match kind {
+        CallKind::Execute => node.execute(&context, method, args).await,
+        CallKind::Query => blocking(move || node.call(&context, &method, &args, kind)).await,
+    };
+    answer(id, result)
+}
+
+/// Runs a batch's calls in order, on one blocking thread, so that
+/// consecutive `execute`s are committed as one group.
+async fn execute_all(node: Arc<Node>, calls: Vec<Call>) -> Vec<Value> {
+    let (ids, reqs): (Vec<_>, Vec<_>) = calls
+        .into_iter()
+        .map(|c| {
+            let req = CallRequest {
+                context: c.context,
+                method: c.method,
+                args: c.args,
+                kind: c.kind,
+            };
+            (c.id, req)
+        })
+        .unzip();
+    let n = reqs.len();
+    let answers = blocking(move || Ok(node.call_many(reqs)))
+        .await
+        .unwrap_or_else(|e| {
+            let msg = e.to_string();
+            (0..n)
+                .map(|_| Err(NodeError::Unpersisted(msg.clone())))
+                .collect()
+        });
+    ids.into_iter()
+        .zip(answers)
+        .map(|(id, a)| answer(id, a))
+        .collect()
+}
+
+/// The JSON-RPC response for a call's outcome.
+fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
+    match result {
         Ok(out) => json!({"jsonrpc": "2.0", "id": id, "result": out}),
         Err(e) => {
             let (code, data) = match &e {
@@ -228,13 +268,22 @@ async fn handle(node: Arc<Node>, who: &Principal, body: &[u8]) -> (StatusCode, V
                     return (StatusCode::FORBIDDEN, e);
                 }
             }
-            let mut out = Vec::with_capacity(calls.len());
+            let mut out: Vec<Option<Value>> = Vec::with_capacity(calls.len());
+            let mut valid = Vec::new();
             for c in calls {
-                out.push(match c {
-                    Ok(c) => execute(node.clone(), c).await,
-                    Err(e) => e,
-                });
+                match c {
+                    Ok(c) => {
+                        valid.push(c);
+                        out.push(None);
+                    }
+                    Err(e) => out.push(Some(e)),
+                }
             }
+            let mut answers = execute_all(node, valid).await.into_iter();
+            let out: Vec<Value> = out
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| answers.next().expect("one answer per call")))
+                .collect();
             (StatusCode::OK, Value::Array(out))
         }
         other => match parse_one(other) {

@@ -309,7 +309,15 @@ async fn write_loop(
             }
             msg = queue.recv() => {
                 let Some(msg) = msg else { return };
-                match tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await {
+                // Whatever else is queued goes out in the same flush.
+                let write = async {
+                    sink.feed(msg).await?;
+                    while let Ok(more) = queue.try_recv() {
+                        sink.feed(more).await?;
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
                     Ok(Ok(())) => {}
                     _ => return,
                 }

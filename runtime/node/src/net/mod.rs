@@ -27,7 +27,9 @@ use libp2p::{
     Multiaddr, PeerId, Swarm, allow_block_list, gossipsub, identify, mdns, noise, ping, tcp, yamux,
 };
 use mero_sync::SignedDelta;
-use mero_sync::protocol::{Request, Response};
+use mero_sync::protocol::{
+    GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, Request, Response, decode_gossip, encode_gossip,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,7 +85,7 @@ pub struct NetStatus {
 }
 
 enum Command {
-    Publish(ContextId, Vec<u8>),
+    Publish(SignedDelta),
     Subscribe(ContextId),
     Unsubscribe(ContextId),
     Want(ContextId, Vec<DeltaId>, Option<String>),
@@ -142,9 +144,10 @@ impl NetHandle {
 }
 
 impl NetHandle {
-    /// Publishes a delta on its context's topic.
-    pub fn publish(&self, delta: &SignedDelta) {
-        self.send(Command::Publish(delta.body.context, delta.to_bytes()));
+    /// Publishes a delta on its context's topic (together with whatever
+    /// else was committed meanwhile: see [`mero_sync::protocol::encode_gossip`]).
+    pub fn publish(&self, delta: SignedDelta) {
+        self.send(Command::Publish(delta));
     }
     /// Starts following a context's topic.
     pub fn subscribe(&self, ctx: ContextId) {
@@ -304,24 +307,28 @@ pub async fn start(node: Arc<Node>, cfg: &NetworkConfig) -> Result<NetHandle, Ne
 
 /// Applies gossiped deltas in batches, one context lock and one write batch
 /// per context per batch.
-fn applier(node: Arc<Node>, rx: std::sync::mpsc::Receiver<(ContextId, PeerId, SignedDelta)>) {
+fn applier(node: Arc<Node>, rx: std::sync::mpsc::Receiver<(ContextId, PeerId, Vec<SignedDelta>)>) {
     while let Ok(first) = rx.recv() {
-        let mut by_ctx: Vec<(ContextId, PeerId, Vec<SignedDelta>)> = Vec::new();
-        let mut add = |(ctx, peer, d): (ContextId, PeerId, SignedDelta)| match by_ctx
-            .iter_mut()
-            .find(|(c, _, _)| *c == ctx)
-        {
-            Some((_, p, v)) => {
-                *p = peer;
-                v.push(d);
-            }
-            None => by_ctx.push((ctx, peer, vec![d])),
-        };
-        add(first);
-        for _ in 0..1024 {
+        // Up to about this many deltas per lock and write batch.
+        let mut taken = first.2.len();
+        let mut messages = vec![first];
+        while taken < 1024 {
             match rx.try_recv() {
-                Ok(m) => add(m),
+                Ok(m) => {
+                    taken += m.2.len();
+                    messages.push(m);
+                }
                 Err(_) => break,
+            }
+        }
+        let mut by_ctx: Vec<(ContextId, PeerId, Vec<SignedDelta>)> = Vec::new();
+        for (ctx, peer, mut deltas) in messages {
+            match by_ctx.iter_mut().find(|(c, _, _)| *c == ctx) {
+                Some((_, p, v)) => {
+                    *p = peer;
+                    v.append(&mut deltas);
+                }
+                None => by_ctx.push((ctx, peer, deltas)),
             }
         }
         for (ctx, peer, deltas) in by_ctx {
@@ -337,7 +344,7 @@ struct Task {
     node: Arc<Node>,
     tx: mpsc::UnboundedSender<Command>,
     handle: NetHandle,
-    gossip_tx: std::sync::mpsc::Sender<(ContextId, PeerId, SignedDelta)>,
+    gossip_tx: std::sync::mpsc::Sender<(ContextId, PeerId, Vec<SignedDelta>)>,
     /// The applier thread, joined on shutdown.
     applier: Option<std::thread::JoinHandle<()>>,
     topics: HashMap<gossipsub::TopicHash, ContextId>,
@@ -357,18 +364,69 @@ impl Task {
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
-                cmd = rx.recv() => match cmd {
-                    Some(Command::Shutdown(reply)) => {
+                cmd = rx.recv() => {
+                    let cmd = match cmd {
+                        Some(Command::Publish(d)) => match self.publish_queued(d, &mut rx) {
+                            Some(next) => next,
+                            None => continue,
+                        },
+                        Some(cmd) => cmd,
+                        None => break,
+                    };
+                    if let Command::Shutdown(reply) = cmd {
                         self.close().await;
                         let _ = reply.send(());
                         break;
                     }
-                    Some(cmd) => self.on_command(cmd),
-                    None => break,
-                },
+                    self.on_command(cmd);
+                }
                 _ = tick.tick() => self.on_tick(),
             }
         }
+    }
+
+    /// Publishes `first` and every delta already queued behind it, a batch
+    /// per context per message, in commit order. Stops at the first other
+    /// command and returns it, so commands keep their order.
+    fn publish_queued(
+        &mut self,
+        first: SignedDelta,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Option<Command> {
+        let mut batches: Vec<(ContextId, Vec<SignedDelta>, usize)> = Vec::new();
+        let mut next = Some(Command::Publish(first));
+        let other = loop {
+            match next.take() {
+                Some(Command::Publish(d)) => {
+                    let ctx = d.body.context;
+                    let size = d.body.payload.len();
+                    match batches.iter_mut().rev().find(|(c, ..)| *c == ctx) {
+                        Some((_, v, bytes))
+                            if v.len() < GOSSIP_BATCH_LIMIT && *bytes < GOSSIP_BATCH_BYTES =>
+                        {
+                            v.push(d);
+                            *bytes += size;
+                        }
+                        _ => batches.push((ctx, vec![d], size)),
+                    }
+                }
+                Some(cmd) => break Some(cmd),
+                None => break None,
+            }
+            next = rx.try_recv().ok();
+        };
+        for (ctx, deltas, _) in batches {
+            if let Err(e) = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic(&ctx), encode_gossip(&deltas))
+            {
+                // No subscribed peer yet: catch-up delivers it later.
+                tracing::debug!(context = %ctx, "publish: {e}");
+            }
+        }
+        other
     }
 
     /// Ends the applier after it applied what it holds: its channel closes
@@ -454,17 +512,7 @@ impl Task {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Publish(ctx, bytes) => {
-                if let Err(e) = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic(&ctx), bytes)
-                {
-                    // No subscribed peer yet: catch-up delivers it later.
-                    tracing::debug!(context = %ctx, "publish: {e}");
-                }
-            }
+            Command::Publish(_) => unreachable!("`run` batches publishing"),
             Command::Subscribe(ctx) => {
                 let t = topic(&ctx);
                 self.topics.insert(t.hash(), ctx);
@@ -641,12 +689,12 @@ impl Task {
                 let Some(ctx) = self.topics.get(&message.topic).copied() else {
                     return;
                 };
-                match SignedDelta::from_bytes(&message.data) {
-                    Ok(d) => {
-                        let _ = self.gossip_tx.send((ctx, propagation_source, d));
+                match decode_gossip(&message.data) {
+                    Ok(deltas) => {
+                        let _ = self.gossip_tx.send((ctx, propagation_source, deltas));
                     }
                     Err(e) => {
-                        tracing::warn!(peer = %propagation_source, context = %ctx, "undecodable delta: {e}")
+                        tracing::warn!(peer = %propagation_source, context = %ctx, "undecodable gossip: {e}")
                     }
                 }
             }

@@ -1,0 +1,476 @@
+//! Method calls, and group commit for the ones that change state.
+//!
+//! A query runs under its context's lock and writes nothing. An `execute`
+//! joins its context's queue instead; whichever caller takes the lock next
+//! runs everything queued, in order, and persists it in one RocksDB write
+//! batch: one write, one metadata update, one `state` stream item and (in
+//! `net`) one gossip message for the whole group, however many calls it
+//! holds. Each caller still gets its own answer, and only once its delta is
+//! persisted and published. A caller runs at most the group it found, never
+//! work queued after it, so no caller is held up by a steady stream of others.
+//!
+//! This module must not hold a context's lock while effects run (publishing,
+//! handlers: see [`Node::finish`]) or answer a call before it is persisted.
+
+use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+use std::time::Instant;
+
+use mero_abi::{CallError, CallErrorKind};
+use mero_engine::{CallEnv, CallLimits, CallMode};
+use mero_sync::Op;
+use tokio::sync::oneshot;
+
+use crate::context::{ContextRuntime, Effects};
+use crate::error::NodeError;
+use crate::host::AppModule;
+use crate::ids::ContextId;
+use crate::node::{CallKind, CallOutput, Node, now_nanos};
+use crate::store::Batch;
+
+type Answer = Result<CallOutput, NodeError>;
+
+/// One context on this node: its replica behind a lock, and the mutating
+/// calls waiting for it.
+pub(crate) struct ContextSlot {
+    rt: Mutex<ContextRuntime>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    calls: Vec<Queued>,
+    /// A runner on the blocking pool is working through the queue
+    /// ([`Node::execute`]); it clears this, under this lock, when it finds
+    /// the queue empty.
+    runner: bool,
+}
+
+impl ContextSlot {
+    pub fn new(rt: ContextRuntime) -> Self {
+        Self {
+            rt: Mutex::new(rt),
+            queue: Mutex::default(),
+        }
+    }
+
+    /// Queues a call; `true` if the caller should start a runner.
+    fn push(&self, call: Queued, start_runner: bool) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        q.calls.push(call);
+        start_runner && !std::mem::replace(&mut q.runner, true)
+    }
+
+    /// Locks the replica.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, ContextRuntime>> {
+        self.rt.lock()
+    }
+}
+
+struct Queued {
+    method: String,
+    args: Vec<u8>,
+    started: Instant,
+    reply: oneshot::Sender<Answer>,
+}
+
+impl Queued {
+    fn new(method: String, args: Vec<u8>) -> (Self, oneshot::Receiver<Answer>) {
+        let (reply, rx) = oneshot::channel();
+        let started = Instant::now();
+        let q = Self {
+            method,
+            args,
+            started,
+            reply,
+        };
+        (q, rx)
+    }
+}
+
+fn unanswered(ctx: &ContextId) -> NodeError {
+    NodeError::Unpersisted(format!("the call to context {ctx} was dropped unanswered"))
+}
+
+/// One call of [`Node::call_many`].
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// The context.
+    pub context: ContextId,
+    /// The app method.
+    pub method: String,
+    /// Its JSON arguments.
+    pub args: Vec<u8>,
+    /// `execute` or `query`.
+    pub kind: CallKind,
+}
+
+/// A call that changed something, staged in the group's batch.
+pub(crate) struct Staged {
+    /// It wrote private storage, which later calls read from the store: the
+    /// group is persisted before the next call runs.
+    private: bool,
+}
+
+impl Node {
+    /// Runs an `execute` without holding a thread while it waits: the call
+    /// joins the context's queue, and a runner on tokio's blocking pool (one
+    /// per context, started when none is active) works through the queue
+    /// group by group. Returns once the delta is persisted and published.
+    pub async fn execute(
+        self: &Arc<Self>,
+        ctx: &ContextId,
+        method: String,
+        args: Vec<u8>,
+    ) -> Result<CallOutput, NodeError> {
+        let slot = self.context(ctx)?;
+        let (call, rx) = Queued::new(method, args);
+        if slot.push(call, true) {
+            let (node, ctx) = (self.clone(), *ctx);
+            tokio::task::spawn_blocking(move || node.run_as_runner(&ctx, &slot));
+        }
+        rx.await.unwrap_or_else(|_| Err(unanswered(ctx)))
+    }
+
+    /// Works through a context's queue until it is empty.
+    fn run_as_runner(&self, ctx: &ContextId, slot: &ContextSlot) {
+        /// If a call panics through the runner, the queue must not stay
+        /// marked as served: fail what is queued and let the next caller
+        /// start a runner.
+        struct StandDown<'a>(&'a ContextSlot);
+        impl Drop for StandDown<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking()
+                    && let Ok(mut q) = self.0.queue.lock()
+                {
+                    q.runner = false;
+                    q.calls.clear();
+                }
+            }
+        }
+        let _guard = StandDown(slot);
+        while self.run_queue(ctx, slot, true) {}
+    }
+
+    /// Calls `method` on a context with JSON `args`. An `execute` returns
+    /// once its delta is persisted and published. Blocks: not for async code.
+    pub fn call(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: &[u8],
+        kind: CallKind,
+    ) -> Result<CallOutput, NodeError> {
+        let req = CallRequest {
+            context: *ctx,
+            method: method.to_owned(),
+            args: args.to_vec(),
+            kind,
+        };
+        self.call_many(vec![req])
+            .pop()
+            .expect("one answer per call")
+    }
+
+    /// Runs calls in order and answers each. Consecutive `execute`s to a
+    /// context are persisted as one group (with whatever other callers
+    /// queued meanwhile); each still succeeds or fails on its own.
+    pub fn call_many(&self, calls: Vec<CallRequest>) -> Vec<Answer> {
+        enum Pending {
+            Done(Answer),
+            Waiting(ContextId, oneshot::Receiver<Answer>),
+        }
+        let mut pending = Vec::with_capacity(calls.len());
+        // Contexts with calls queued by this batch and not yet run.
+        let mut queued: Vec<(ContextId, Arc<ContextSlot>)> = Vec::new();
+        for c in calls {
+            let slot = match self.context(&c.context) {
+                Ok(s) => s,
+                Err(e) => {
+                    pending.push(Pending::Done(Err(e)));
+                    continue;
+                }
+            };
+            match c.kind {
+                CallKind::Query => {
+                    // A query sees the batch's earlier writes.
+                    if let Some(i) = queued.iter().position(|(id, _)| *id == c.context) {
+                        let (id, s) = queued.swap_remove(i);
+                        self.run_queue(&id, &s, false);
+                    }
+                    let started = Instant::now();
+                    let answer = self.query(&slot, &c.method, &c.args);
+                    self.count(&c.context, CallKind::Query, started, &answer);
+                    pending.push(Pending::Done(answer));
+                }
+                CallKind::Execute => {
+                    let (call, rx) = Queued::new(c.method, c.args);
+                    slot.push(call, false);
+                    if !queued.iter().any(|(id, _)| *id == c.context) {
+                        queued.push((c.context, slot));
+                    }
+                    pending.push(Pending::Waiting(c.context, rx));
+                }
+            }
+        }
+        for (id, slot) in queued {
+            self.run_queue(&id, &slot, false);
+        }
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Done(a) => a,
+                // The group that took the call answers before its runner
+                // returns, and every queued call is taken by `run_queue`
+                // above or by a runner that got the lock first.
+                Pending::Waiting(ctx, rx) => {
+                    rx.blocking_recv().unwrap_or_else(|_| Err(unanswered(&ctx)))
+                }
+            })
+            .collect()
+    }
+
+    fn count(&self, ctx: &ContextId, kind: CallKind, started: Instant, answer: &Answer) {
+        if !matches!(answer, Err(NodeError::UnknownContext(_))) {
+            let code = answer.as_ref().err().map(NodeError::call_code);
+            self.metrics()
+                .call(ctx, kind, started.elapsed().as_secs_f64(), code);
+        }
+    }
+
+    fn query(&self, slot: &ContextSlot, method: &str, args: &[u8]) -> Answer {
+        let mut rt = slot.lock().unwrap();
+        let module = self.callable(&rt, method, CallKind::Query)?;
+        let mut fx = Effects::default();
+        let (out, _) = self.run_call(
+            &mut rt,
+            &module,
+            method,
+            args,
+            CallMode::View,
+            None,
+            &mut fx,
+        )?;
+        Ok(out)
+    }
+
+    /// Takes the context's lock and runs every call queued for it as one
+    /// group, then answers them. `false` if there was nothing to run (the
+    /// calls of whoever queued them ran in another group); a `runner` then
+    /// stands down.
+    fn run_queue(&self, ctx: &ContextId, slot: &ContextSlot, runner: bool) -> bool {
+        let mut rt = slot.lock().unwrap();
+        let calls = {
+            let mut q = slot.queue.lock().unwrap();
+            if q.calls.is_empty() {
+                if runner {
+                    q.runner = false;
+                }
+                return false;
+            }
+            std::mem::take(&mut q.calls)
+        };
+        let mut fx = Effects::default();
+        let mut answers: Vec<Answer> = Vec::with_capacity(calls.len());
+        let mut batch = self.db().batch();
+        // Answers covered by the batch not yet written, and the deltas
+        // they published.
+        let (mut open, mut published) = (0, 0);
+        for q in &calls {
+            let answer = self
+                .callable(&rt, &q.method, CallKind::Execute)
+                .and_then(|m| {
+                    let mode = if m
+                        .abi
+                        .method(&q.method)
+                        .is_some_and(|a| a.mutability == mero_abi::Mutability::View)
+                    {
+                        CallMode::View
+                    } else {
+                        CallMode::Mutate
+                    };
+                    self.run_call(
+                        &mut rt,
+                        &m,
+                        &q.method,
+                        &q.args,
+                        mode,
+                        Some(&mut batch),
+                        &mut fx,
+                    )
+                });
+            let flush = match answer {
+                Ok((out, staged)) => {
+                    answers.push(Ok(out));
+                    staged.is_some_and(|s| s.private)
+                }
+                Err(e) => {
+                    answers.push(Err(e));
+                    false
+                }
+            };
+            if flush {
+                let full = std::mem::replace(&mut batch, self.db().batch());
+                self.persist(&mut rt, full, &mut fx, &mut answers[open..], published);
+                (open, published) = (answers.len(), fx.publish.len());
+            }
+        }
+        self.persist(&mut rt, batch, &mut fx, &mut answers[open..], published);
+        drop(rt);
+        self.finish(*ctx, fx, None);
+        for (q, answer) in calls.into_iter().zip(answers) {
+            self.count(ctx, CallKind::Execute, q.started, &answer);
+            // The caller may have given up waiting; nothing to do then.
+            let _ = q.reply.send(answer);
+        }
+        true
+    }
+
+    /// Commits the group's batch. If that fails, every call it covered
+    /// fails with the reason and nothing it did is published.
+    fn persist(
+        &self,
+        rt: &mut ContextRuntime,
+        batch: Batch,
+        fx: &mut Effects,
+        answers: &mut [Answer],
+        published: usize,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = rt.commit(self.db(), batch, self.policy(), fx) {
+            fx.publish.truncate(published);
+            let reason = e.to_string();
+            for a in answers.iter_mut().filter(|a| a.is_ok()) {
+                *a = Err(NodeError::Unpersisted(reason.clone()));
+            }
+        }
+    }
+
+    /// The context's app module, if `method` may be called this way now.
+    fn callable(
+        &self,
+        rt: &ContextRuntime,
+        method: &str,
+        kind: CallKind,
+    ) -> Result<Arc<AppModule>, NodeError> {
+        if rt.meta.joining.is_some() {
+            return Err(NodeError::Joining(rt.id));
+        }
+        let module = self.app(&rt.meta.app)?;
+        let Some(abi) = module.abi.method(method) else {
+            let names: Vec<_> = module
+                .abi
+                .methods
+                .iter()
+                .filter(|m| !m.init)
+                .map(|m| m.name.as_str())
+                .collect();
+            return Err(NodeError::Call(CallError::new(
+                CallErrorKind::UnknownMethod,
+                format!(
+                    "the app has no method `{method}`; it has: {}",
+                    names.join(", ")
+                ),
+            )));
+        };
+        if abi.init {
+            return Err(NodeError::Call(CallError::new(
+                CallErrorKind::UnknownMethod,
+                format!("`{method}` is the constructor; it runs once, when the context is created"),
+            )));
+        }
+        if kind == CallKind::Query && abi.mutability != mero_abi::Mutability::View {
+            return Err(NodeError::Call(CallError::new(
+                CallErrorKind::Mutability,
+                format!("`{method}` changes state; call it with `execute`, not `query`"),
+            )));
+        }
+        Ok(module)
+    }
+
+    /// Runs one call. Its delta and private writes are staged in `batch`
+    /// (`None` for a view: nothing may be staged) and its events in `fx`;
+    /// the caller commits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_call(
+        &self,
+        rt: &mut ContextRuntime,
+        module: &AppModule,
+        method: &str,
+        args: &[u8],
+        mode: CallMode,
+        batch: Option<&mut Batch>,
+        fx: &mut Effects,
+    ) -> Result<(CallOutput, Option<Staged>), NodeError> {
+        let limits = &self.config().limits;
+        if args.len() > limits.max_request_bytes {
+            return Err(NodeError::BadRequest(format!(
+                "arguments are {} bytes; the node accepts at most {}",
+                args.len(),
+                limits.max_request_bytes
+            )));
+        }
+        let env = CallEnv {
+            context_id: rt.id.0,
+            executor: rt.meta.member.0,
+            time_nanos: now_nanos(),
+            input: args.to_vec(),
+            mode,
+            limits: CallLimits {
+                max_return_bytes: limits.max_return_bytes,
+                ..CallLimits::default()
+            },
+            private: rt.private.clone(),
+            random: Box::new(|buf| {
+                getrandom::fill(buf).expect("the OS random source is available")
+            }),
+        };
+        let session = rt.state.begin(env);
+        let (session, trap) = self.host().call(module, session, method);
+        let outcome = rt.state.finish(session, trap);
+        for line in &outcome.logs {
+            tracing::info!(target: "app", context = %rt.id, method, "{line}");
+        }
+        let output = outcome.result.map_err(NodeError::Call)?;
+        let output: serde_json::Value = serde_json::from_slice(&output).map_err(|e| {
+            NodeError::Call(CallError::new(
+                CallErrorKind::Host,
+                format!("the method returned invalid JSON: {e}"),
+            ))
+        })?;
+        let Some(batch) = batch else {
+            return Ok((
+                CallOutput {
+                    output,
+                    delta: None,
+                },
+                None,
+            ));
+        };
+        if outcome.delta.is_none() && outcome.private_writes.is_empty() {
+            return Ok((
+                CallOutput {
+                    output,
+                    delta: None,
+                },
+                None,
+            ));
+        }
+        let mut delta = None;
+        if let Some(payload) = outcome.delta {
+            let events = payload.events.clone();
+            let (id, d) = rt.author(&Op::Call(payload), module.hash, self.db(), batch);
+            fx.call_events(id, rt.meta.member, true, events, false);
+            fx.publish.push(d);
+            delta = Some(id);
+        }
+        for (k, v) in &outcome.private_writes {
+            batch.private(self.db(), &rt.id, k, v.as_deref());
+        }
+        let staged = Staged {
+            private: !outcome.private_writes.is_empty(),
+        };
+        Ok((CallOutput { output, delta }, Some(staged)))
+    }
+}
