@@ -330,7 +330,24 @@ impl ContextRuntime {
         let mut report = ReceiveReport::default();
         let mut batch = db.batch();
         let run_handlers = self.meta.joining.is_none();
-        for delta in deltas {
+        // Check every new delta's signature in one batch, outside the DAG.
+        // Results stay by position: deltas that differ only in their
+        // signature share an id.
+        let ids: Vec<DeltaId> = deltas.iter().map(SignedDelta::id).collect();
+        let fresh: Vec<usize> = (0..deltas.len())
+            .filter(|&i| !self.dag.knows(&ids[i]))
+            .collect();
+        let checked = SignedDelta::verify_many(
+            &fresh
+                .iter()
+                .map(|&i| (&deltas[i], &ids[i]))
+                .collect::<Vec<_>>(),
+        );
+        let mut signed = vec![None; deltas.len()];
+        for (i, ok) in fresh.into_iter().zip(checked) {
+            signed[i] = Some(ok);
+        }
+        for ((delta, id), signed) in deltas.into_iter().zip(ids).zip(signed) {
             let Self {
                 id: ctx,
                 meta,
@@ -342,7 +359,7 @@ impl ContextRuntime {
                 ..
             } = self;
             let mut pos = dag.len() as u64;
-            let r = dag.receive(delta, |id, d, height| {
+            let r = dag.receive_checked(id, signed, delta, |id, d, height| {
                 apply_remote(ctx, meta, state, key, id, d, height, run_handlers, fx)?;
                 batch.put_delta(db, pos, d);
                 *unsnapshotted += d.body.payload.len();

@@ -3,7 +3,8 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::{VerificationKey, batch};
 
 use crate::ids::{MemberKey, random32};
 
@@ -101,21 +102,67 @@ impl MemberSecret {
 
     /// Signs `domain || message`.
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut m = domain.to_vec();
-        m.extend_from_slice(message);
-        self.0.sign(&m).to_bytes().to_vec()
+        self.0.sign(&signed(domain, message)).to_bytes().to_vec()
     }
 }
 
 /// Checks a signature made by [`MemberSecret::sign`].
+///
+/// Verification follows ZIP-215 (the cofactored equation, as Zcash
+/// specifies it), for single and batch checks alike: a batch accepts exactly
+/// the signatures that one-by-one checks accept, so two nodes that see the
+/// same delta in different batches cannot disagree about it.
 pub fn verify(key: &MemberKey, domain: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
+    let Some(sig) = parse_signature(signature) else {
         return false;
     };
-    let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
+    let Ok(vk) = VerificationKey::try_from(key.0) else {
         return false;
     };
-    let mut m = domain.to_vec();
+    vk.verify(&sig, &signed(domain, message)).is_ok()
+}
+
+/// [`verify`] for many signatures at once: one multiscalar multiplication
+/// for the whole batch (and one term per distinct key), about twice as fast
+/// as one-by-one. Returns which ones are valid.
+pub fn verify_batch(domain: &[u8], items: &[(&MemberKey, &[u8], &[u8])]) -> Vec<bool> {
+    if items.len() < 2 {
+        return items
+            .iter()
+            .map(|(k, m, s)| verify(k, domain, m, s))
+            .collect();
+    }
+    let mut parsed = Vec::with_capacity(items.len());
+    for (key, message, signature) in items {
+        let Some(sig) = parse_signature(signature) else {
+            parsed.push(None);
+            continue;
+        };
+        let item: batch::Item = (key.0.into(), sig, &signed(domain, message)).into();
+        parsed.push(Some(item));
+    }
+    let mut verifier = batch::Verifier::new();
+    for item in parsed.iter().flatten() {
+        verifier.queue(item.clone());
+    }
+    if parsed.iter().all(Option::is_some) && verifier.verify(rand::thread_rng()).is_ok() {
+        return vec![true; items.len()];
+    }
+    // Some signature is bad: find which, one by one.
+    parsed
+        .into_iter()
+        .map(|i| i.is_some_and(|i| i.verify_single().is_ok()))
+        .collect()
+}
+
+fn parse_signature(bytes: &[u8]) -> Option<ed25519_zebra::Signature> {
+    let bytes: &[u8; 64] = bytes.try_into().ok()?;
+    Some(ed25519_zebra::Signature::from_bytes(bytes))
+}
+
+fn signed(domain: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(domain.len() + message.len());
+    m.extend_from_slice(domain);
     m.extend_from_slice(message);
-    vk.verify(&m, &sig).is_ok()
+    m
 }

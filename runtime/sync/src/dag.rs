@@ -261,12 +261,19 @@ impl Dag {
     /// parents applied), or buffers it (`Ok(None)`).
     pub fn offer(&mut self, delta: SignedDelta) -> Result<Option<(DeltaId, SignedDelta)>, Reject> {
         let id = delta.id();
-        self.offer_id(id, delta)
+        self.offer_id(id, None, delta)
     }
 
+    /// Whether a delta is applied or buffered here.
+    pub fn knows(&self, id: &DeltaId) -> bool {
+        self.applied.contains_key(id) || self.pending.contains_key(id)
+    }
+
+    /// `signed` is the result of an earlier signature check, if any.
     fn offer_id(
         &mut self,
         id: DeltaId,
+        signed: Option<bool>,
         delta: SignedDelta,
     ) -> Result<Option<(DeltaId, SignedDelta)>, Reject> {
         if delta.body.context != self.context {
@@ -275,7 +282,7 @@ impl Dag {
         if self.applied.contains_key(&id) || self.pending.contains_key(&id) {
             return Err(Reject::Duplicate);
         }
-        if !delta.verify_id(&id) {
+        if !signed.unwrap_or_else(|| delta.verify_id(&id)) {
             return Err(Reject::BadSignature);
         }
         let b = &delta.body;
@@ -327,11 +334,24 @@ impl Dag {
     pub fn receive(
         &mut self,
         delta: SignedDelta,
+        apply: impl FnMut(&DeltaId, &SignedDelta, u64) -> Result<(), Reject>,
+    ) -> Received {
+        let id = delta.id();
+        self.receive_checked(id, None, delta, apply)
+    }
+
+    /// [`receive`](Self::receive) for a delta whose id (`id` must be
+    /// `delta.id()`) and, if `signed` is given, signature were already
+    /// checked, e.g. a whole batch at once with [`SignedDelta::verify_many`].
+    pub fn receive_checked(
+        &mut self,
+        id: DeltaId,
+        signed: Option<bool>,
+        delta: SignedDelta,
         mut apply: impl FnMut(&DeltaId, &SignedDelta, u64) -> Result<(), Reject>,
     ) -> Received {
         let mut out = Received::default();
-        let id = delta.id();
-        let ready = match self.offer_id(id, delta) {
+        let ready = match self.offer_id(id, signed, delta) {
             Err(r) => {
                 out.rejected.push((id, r));
                 return out;

@@ -133,6 +133,27 @@ impl SignedDelta {
         crypto::verify(&self.body.author, SIGNING_DOMAIN, &id.0, &self.signature)
     }
 
+    /// [`verify_id`](Self::verify_id) for many deltas in one batch check;
+    /// says which are valid.
+    ///
+    /// ```
+    /// use mero_sync::{ContextKey, MemberSecret, Op, SignedDelta};
+    /// use mero_sync::ids::{AppHash, ContextId};
+    /// let (key, me) = (ContextKey::generate(), MemberSecret::generate());
+    /// let make = |seq| SignedDelta::create(&me, &key, ContextId([1; 32]), seq, vec![], AppHash([2; 32]), &Op::Leave);
+    /// let (a, mut b) = (make(1), make(2));
+    /// b.signature[0] ^= 1;
+    /// let ids = [a.id(), b.id()];
+    /// assert_eq!(SignedDelta::verify_many(&[(&a, &ids[0]), (&b, &ids[1])]), [true, false]);
+    /// ```
+    pub fn verify_many(deltas: &[(&SignedDelta, &DeltaId)]) -> Vec<bool> {
+        let items: Vec<_> = deltas
+            .iter()
+            .map(|(d, id)| (&d.body.author, &id.0[..], &d.signature[..]))
+            .collect();
+        crypto::verify_batch(SIGNING_DOMAIN, &items)
+    }
+
     /// Decrypts and decodes the operation.
     pub fn open(&self, key: &ContextKey) -> Result<Op, OpenError> {
         let plain = key.open(&self.body.payload).ok_or(OpenError::Decrypt)?;
