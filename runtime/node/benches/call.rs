@@ -39,10 +39,8 @@ fn measure(name: &str, n: usize, mut f: impl FnMut(usize)) {
 }
 
 fn setup(dir: &std::path::Path, manifest: &str) -> (Node, ContextId) {
-    let wasm = support::build_app(manifest);
     let node = Node::open(dir, NodeConfig::generate("127.0.0.1:0".parse().unwrap())).unwrap();
-    let app = node.install_app(&wasm).unwrap();
-    let ctx = node.create_context(&app.hash, b"{}").unwrap().id;
+    let ctx = support::context_of(&node, manifest);
     (node, ctx)
 }
 

@@ -104,13 +104,6 @@ pub struct CallRequest {
     pub kind: CallKind,
 }
 
-/// A call that changed something, staged in the group's batch.
-pub(crate) struct Staged {
-    /// It wrote private storage, which later calls read from the store: the
-    /// group is persisted before the next call runs.
-    private: bool,
-}
-
 impl Node {
     /// Runs an `execute` without holding a thread while it waits: the call
     /// joins the context's queue, and a runner on tokio's blocking pool (one
@@ -239,17 +232,9 @@ impl Node {
 
     fn query(&self, slot: &ContextSlot, method: &str, args: &[u8]) -> Answer {
         let mut rt = slot.lock().unwrap();
-        let module = self.callable(&rt, method, CallKind::Query)?;
+        let (module, mode) = self.callable(&rt, method, CallKind::Query)?;
         let mut fx = Effects::default();
-        let (out, _) = self.run_call(
-            &mut rt,
-            &module,
-            method,
-            args,
-            CallMode::View,
-            None,
-            &mut fx,
-        )?;
+        let (out, _) = self.run_call(&mut rt, &module, method, args, mode, None, &mut fx)?;
         Ok(out)
     }
 
@@ -278,36 +263,14 @@ impl Node {
         for q in &calls {
             let answer = self
                 .callable(&rt, &q.method, CallKind::Execute)
-                .and_then(|m| {
-                    let mode = if m
-                        .abi
-                        .method(&q.method)
-                        .is_some_and(|a| a.mutability == mero_abi::Mutability::View)
-                    {
-                        CallMode::View
-                    } else {
-                        CallMode::Mutate
-                    };
-                    self.run_call(
-                        &mut rt,
-                        &m,
-                        &q.method,
-                        &q.args,
-                        mode,
-                        Some(&mut batch),
-                        &mut fx,
-                    )
+                .and_then(|(m, mode)| {
+                    let batch = Some(&mut batch);
+                    self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
                 });
-            let flush = match answer {
-                Ok((out, staged)) => {
-                    answers.push(Ok(out));
-                    staged.is_some_and(|s| s.private)
-                }
-                Err(e) => {
-                    answers.push(Err(e));
-                    false
-                }
-            };
+            // Later calls read private storage from the store: a call that
+            // wrote it is persisted before the next one runs.
+            let flush = matches!(answer, Ok((_, true)));
+            answers.push(answer.map(|(out, _)| out));
             if flush {
                 let full = std::mem::replace(&mut batch, self.db().batch());
                 self.persist(&mut rt, full, &mut fx, &mut answers[open..], published);
@@ -347,13 +310,14 @@ impl Node {
         }
     }
 
-    /// The context's app module, if `method` may be called this way now.
+    /// The context's app module and the mode `method` runs in, if it may be
+    /// called this way now.
     fn callable(
         &self,
         rt: &ContextRuntime,
         method: &str,
         kind: CallKind,
-    ) -> Result<Arc<AppModule>, NodeError> {
+    ) -> Result<(Arc<AppModule>, CallMode), NodeError> {
         if rt.meta.joining.is_some() {
             return Err(NodeError::Joining(rt.id));
         }
@@ -380,18 +344,22 @@ impl Node {
                 format!("`{method}` is the constructor; it runs once, when the context is created"),
             )));
         }
-        if kind == CallKind::Query && abi.mutability != mero_abi::Mutability::View {
+        let mode = if abi.mutability == mero_abi::Mutability::View {
+            CallMode::View
+        } else if kind == CallKind::Query {
             return Err(NodeError::Call(CallError::new(
                 CallErrorKind::Mutability,
                 format!("`{method}` changes state; call it with `execute`, not `query`"),
             )));
-        }
-        Ok(module)
+        } else {
+            CallMode::Mutate
+        };
+        Ok((module, mode))
     }
 
     /// Runs one call. Its delta and private writes are staged in `batch`
     /// (`None` for a view: nothing may be staged) and its events in `fx`;
-    /// the caller commits.
+    /// the caller commits. The flag says the call wrote private storage.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_call(
         &self,
@@ -402,7 +370,7 @@ impl Node {
         mode: CallMode,
         batch: Option<&mut Batch>,
         fx: &mut Effects,
-    ) -> Result<(CallOutput, Option<Staged>), NodeError> {
+    ) -> Result<(CallOutput, bool), NodeError> {
         let limits = &self.config().limits;
         if args.len() > limits.max_request_bytes {
             return Err(NodeError::BadRequest(format!(
@@ -440,23 +408,12 @@ impl Node {
             ))
         })?;
         let Some(batch) = batch else {
-            return Ok((
-                CallOutput {
-                    output,
-                    delta: None,
-                },
-                None,
-            ));
+            let out = CallOutput {
+                output,
+                delta: None,
+            };
+            return Ok((out, false));
         };
-        if outcome.delta.is_none() && outcome.private_writes.is_empty() {
-            return Ok((
-                CallOutput {
-                    output,
-                    delta: None,
-                },
-                None,
-            ));
-        }
         let mut delta = None;
         if let Some(payload) = outcome.delta {
             let events = payload.events.clone();
@@ -468,9 +425,9 @@ impl Node {
         for (k, v) in &outcome.private_writes {
             batch.private(self.db(), &rt.id, k, v.as_deref());
         }
-        let staged = Staged {
-            private: !outcome.private_writes.is_empty(),
-        };
-        Ok((CallOutput { output, delta }, Some(staged)))
+        Ok((
+            CallOutput { output, delta },
+            !outcome.private_writes.is_empty(),
+        ))
     }
 }

@@ -330,24 +330,8 @@ impl ContextRuntime {
         let mut report = ReceiveReport::default();
         let mut batch = db.batch();
         let run_handlers = self.meta.joining.is_none();
-        // Check every new delta's signature in one batch, outside the DAG.
-        // Results stay by position: deltas that differ only in their
-        // signature share an id.
-        let ids: Vec<DeltaId> = deltas.iter().map(SignedDelta::id).collect();
-        let fresh: Vec<usize> = (0..deltas.len())
-            .filter(|&i| !self.dag.knows(&ids[i]))
-            .collect();
-        let checked = SignedDelta::verify_many(
-            &fresh
-                .iter()
-                .map(|&i| (&deltas[i], &ids[i]))
-                .collect::<Vec<_>>(),
-        );
-        let mut signed = vec![None; deltas.len()];
-        for (i, ok) in fresh.into_iter().zip(checked) {
-            signed[i] = Some(ok);
-        }
-        for ((delta, id), signed) in deltas.into_iter().zip(ids).zip(signed) {
+        let checked = self.dag.check_signatures(&deltas);
+        for (delta, (id, signed)) in deltas.into_iter().zip(checked) {
             let Self {
                 id: ctx,
                 meta,

@@ -10,6 +10,8 @@ use mero_node::ids::ContextId;
 use mero_node::{CallKind, Node, NodeError};
 use serde_json::{Value, json};
 
+const FAULTY: &str = "runtime/fixtures/faulty-app/Cargo.toml";
+
 fn node(dir: &std::path::Path) -> Node {
     let mut cfg = NodeConfig::generate("127.0.0.1:0".parse().unwrap());
     cfg.limits.call_timeout_ms = 300;
@@ -38,11 +40,9 @@ fn kind_of(r: Result<Value, NodeError>) -> CallErrorKind {
 
 #[test]
 fn failed_calls_leave_no_trace_and_the_node_keeps_serving() {
-    let wasm = support::build_app("runtime/fixtures/faulty-app/Cargo.toml");
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path());
-    let app = node.install_app(&wasm).unwrap();
-    let ctx = node.create_context(&app.hash, b"{}").unwrap().id;
+    let ctx = support::context_of(&node, FAULTY);
     call(
         &node,
         &ctx,
@@ -151,11 +151,11 @@ fn private_get(node: &Node, ctx: &ContextId) -> Value {
 
 #[test]
 fn env_and_private_storage() {
-    let wasm = support::build_app("runtime/fixtures/faulty-app/Cargo.toml");
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path());
-    let app = node.install_app(&wasm).unwrap();
-    let info = node.create_context(&app.hash, b"{}").unwrap();
+    let info = node
+        .context_info(&support::context_of(&node, FAULTY))
+        .unwrap();
     let who = call(&node, &info.id, "whoami", json!({}), CallKind::Query).unwrap();
     let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     assert_eq!(who[0], json!(hex(info.id.0)));

@@ -13,6 +13,8 @@ use mero_node::ids::ContextId;
 use mero_node::{CallKind, CallRequest, Node, NodeError};
 use serde_json::{Value, json};
 
+const FAULTY: &str = "runtime/fixtures/faulty-app/Cargo.toml";
+
 fn open(dir: &std::path::Path) -> Node {
     Node::open(dir, NodeConfig::generate("127.0.0.1:0".parse().unwrap())).unwrap()
 }
@@ -37,11 +39,9 @@ fn set(ctx: &ContextId, key: &str) -> CallRequest {
 
 #[test]
 fn a_group_keeps_each_calls_answer_and_order_and_survives_restart() {
-    let wasm = support::build_app("runtime/fixtures/faulty-app/Cargo.toml");
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path());
-    let app = node.install_app(&wasm).unwrap();
-    let ctx = node.create_context(&app.hash, b"{}").unwrap().id;
+    let ctx = support::context_of(&node, FAULTY);
     let seq_before = node.context_info(&ctx).unwrap().seq;
 
     use CallKind::{Execute, Query};
@@ -107,11 +107,9 @@ fn a_group_keeps_each_calls_answer_and_order_and_survives_restart() {
 
 #[test]
 fn concurrent_callers_each_get_their_own_persisted_delta() {
-    let wasm = support::build_app("runtime/fixtures/faulty-app/Cargo.toml");
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path());
-    let app = node.install_app(&wasm).unwrap();
-    let ctx = node.create_context(&app.hash, b"{}").unwrap().id;
+    let ctx = support::context_of(&node, FAULTY);
     let seq_before = node.context_info(&ctx).unwrap().seq as usize;
     let (threads, each) = (8, 150);
     let ids: Vec<_> = std::thread::scope(|s| {

@@ -264,9 +264,22 @@ impl Dag {
         self.offer_id(id, None, delta)
     }
 
-    /// Whether a delta is applied or buffered here.
-    pub fn knows(&self, id: &DeltaId) -> bool {
-        self.applied.contains_key(id) || self.pending.contains_key(id)
+    /// Ids of `deltas`, each with the result of checking its signature, for
+    /// [`receive_checked`](Self::receive_checked). The deltas this DAG
+    /// does not hold yet are checked in one batch ([`SignedDelta::verify_many`]);
+    /// the others get `None` (they are duplicates). Results are by
+    /// position: deltas that differ only in their signature share an id.
+    pub fn check_signatures(&self, deltas: &[SignedDelta]) -> Vec<(DeltaId, Option<bool>)> {
+        let ids: Vec<DeltaId> = deltas.iter().map(SignedDelta::id).collect();
+        let fresh: Vec<usize> = (0..deltas.len())
+            .filter(|&i| !self.applied.contains_key(&ids[i]) && !self.pending.contains_key(&ids[i]))
+            .collect();
+        let pairs: Vec<_> = fresh.iter().map(|&i| (&deltas[i], &ids[i])).collect();
+        let mut signed = vec![None; deltas.len()];
+        for (&i, ok) in fresh.iter().zip(SignedDelta::verify_many(&pairs)) {
+            signed[i] = Some(ok);
+        }
+        ids.into_iter().zip(signed).collect()
     }
 
     /// `signed` is the result of an earlier signature check, if any.
@@ -342,7 +355,7 @@ impl Dag {
 
     /// [`receive`](Self::receive) for a delta whose id (`id` must be
     /// `delta.id()`) and, if `signed` is given, signature were already
-    /// checked, e.g. a whole batch at once with [`SignedDelta::verify_many`].
+    /// checked, e.g. a whole batch at once with [`Dag::check_signatures`].
     pub fn receive_checked(
         &mut self,
         id: DeltaId,

@@ -36,6 +36,13 @@ pub fn cargo_mero() -> PathBuf {
     p
 }
 
+/// A context of the app at `manifest` on an in-process node: builds and
+/// installs the app, creates the context with `{}` as `init` arguments.
+pub fn context_of(node: &mero_node::Node, manifest: &str) -> mero_node::ids::ContextId {
+    let app = node.install_app(&build_app(manifest)).unwrap();
+    node.create_context(&app.hash, b"{}").unwrap().id
+}
+
 /// Builds an app of this workspace with `cargo mero build`; once per process.
 pub fn build_app(manifest: &str) -> Vec<u8> {
     build_app_with(manifest, &[])
