@@ -29,7 +29,7 @@ pub use env::{
 };
 pub use error::EngineError;
 pub use session::Session;
-pub use state::{CallOutcome, ContextState, DeltaPayload};
+pub use state::{CallOutcome, ContextState, DeltaPayload, update_span};
 
 pub use loro::VersionVector;
 

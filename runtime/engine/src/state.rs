@@ -37,6 +37,40 @@ pub struct CallOutcome {
     pub private_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+/// The ops an update holds, as Loro peer id → counters `start..end`,
+/// read from the update's header without importing it. Anything but an
+/// update blob (a snapshot, garbage) is an error.
+///
+/// ```
+/// use mero_engine::update_span;
+/// let doc = loro::LoroDoc::new();
+/// doc.set_peer_id(7).unwrap();
+/// doc.get_map("m").insert("a", 1).unwrap();
+/// doc.commit();
+/// let update = doc.export(loro::ExportMode::all_updates()).unwrap();
+/// assert_eq!(update_span(&update).unwrap(), vec![(7, 0, 1)]);
+/// assert!(update_span(b"junk").is_err());
+/// ```
+pub fn update_span(update: &[u8]) -> Result<Vec<(u64, u32, u32)>, EngineError> {
+    let meta = LoroDoc::decode_import_blob_meta(update, true)?;
+    if meta.mode != loro::EncodedBlobMode::Updates {
+        return Err(EngineError::Encode(format!(
+            "expected an update, got a {} blob",
+            meta.mode
+        )));
+    }
+    let mut out: Vec<(u64, u32, u32)> = meta
+        .partial_end_vv
+        .iter()
+        .map(|(peer, end)| {
+            let start = meta.partial_start_vv.get(peer).copied().unwrap_or(0);
+            (*peer, start.max(0) as u32, (*end).max(0) as u32)
+        })
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
 /// One context's replica: a Loro document and the peer id it writes as.
 ///
 /// ```
@@ -79,10 +113,25 @@ impl ContextState {
     }
 
     /// Applies a delta payload's update (from this or another replica).
-    /// Importing the same update twice is harmless.
-    pub fn import(&mut self, update: &[u8]) -> Result<(), EngineError> {
-        self.doc.import(update)?;
-        Ok(())
+    /// Importing the same update twice is harmless. Returns `false` if
+    /// some ops wait inside the doc for Loro dependencies that are not here
+    /// yet (they apply once those arrive).
+    pub fn import(&mut self, update: &[u8]) -> Result<bool, EngineError> {
+        let status = self.doc.import(update)?;
+        Ok(status.pending.is_none())
+    }
+
+    /// Replaces the whole state with `updates` imported in the given
+    /// order into an empty doc. Used when the order matters: two forks of
+    /// one author's chain reuse its op ids, and the first imported wins them.
+    pub fn rebuild<'a>(&mut self, updates: impl IntoIterator<Item = &'a [u8]>) {
+        let mut fresh = Self::new(self.peer);
+        for u in updates {
+            // An update whose op ids are taken (an equivocator's other
+            // branch) is skipped.
+            let _ = fresh.import(u);
+        }
+        *self = fresh;
     }
 
     /// A full snapshot (history and state) for fast restarts.

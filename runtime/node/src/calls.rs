@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use mero_abi::{CallError, CallErrorKind};
 use mero_engine::{CallEnv, CallLimits, CallMode};
-use mero_sync::Op;
+use mero_sync::{Op, Role};
 use tokio::sync::oneshot;
 
 use crate::context::{ContextRuntime, Effects};
@@ -69,17 +69,20 @@ impl ContextSlot {
 struct Queued {
     method: String,
     args: Vec<u8>,
+    /// `Execute`, or `Handler` for a handler this node runs.
+    kind: CallKind,
     started: Instant,
     reply: oneshot::Sender<Answer>,
 }
 
 impl Queued {
-    fn new(method: String, args: Vec<u8>) -> (Self, oneshot::Receiver<Answer>) {
+    fn new(method: String, args: Vec<u8>, kind: CallKind) -> (Self, oneshot::Receiver<Answer>) {
         let (reply, rx) = oneshot::channel();
         let started = Instant::now();
         let q = Self {
             method,
             args,
+            kind,
             started,
             reply,
         };
@@ -116,7 +119,7 @@ impl Node {
         args: Vec<u8>,
     ) -> Result<CallOutput, NodeError> {
         let slot = self.context(ctx)?;
-        let (call, rx) = Queued::new(method, args);
+        let (call, rx) = Queued::new(method, args, CallKind::Execute);
         if slot.push(call, true) {
             let (node, ctx) = (self.clone(), *ctx);
             tokio::task::spawn_blocking(move || node.run_as_runner(&ctx, &slot));
@@ -195,8 +198,8 @@ impl Node {
                     self.count(&c.context, CallKind::Query, started, &answer);
                     pending.push(Pending::Done(answer));
                 }
-                CallKind::Execute => {
-                    let (call, rx) = Queued::new(c.method, c.args);
+                CallKind::Execute | CallKind::Handler => {
+                    let (call, rx) = Queued::new(c.method, c.args, c.kind);
                     slot.push(call, false);
                     if !queued.iter().any(|(id, _)| *id == c.context) {
                         queued.push((c.context, slot));
@@ -261,12 +264,10 @@ impl Node {
         // they published.
         let (mut open, mut published) = (0, 0);
         for q in &calls {
-            let answer = self
-                .callable(&rt, &q.method, CallKind::Execute)
-                .and_then(|(m, mode)| {
-                    let batch = Some(&mut batch);
-                    self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
-                });
+            let answer = self.callable(&rt, &q.method, q.kind).and_then(|(m, mode)| {
+                let batch = Some(&mut batch);
+                self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
+            });
             // Later calls read private storage from the store: a call that
             // wrote it is persisted before the next one runs.
             let flush = matches!(answer, Ok((_, true)));
@@ -281,7 +282,7 @@ impl Node {
         drop(rt);
         self.finish(*ctx, fx, None);
         for (q, answer) in calls.into_iter().zip(answers) {
-            self.count(ctx, CallKind::Execute, q.started, &answer);
+            self.count(ctx, q.kind, q.started, &answer);
             // The caller may have given up waiting; nothing to do then.
             let _ = q.reply.send(answer);
         }
@@ -344,6 +345,28 @@ impl Node {
                 format!("`{method}` is the constructor; it runs once, when the context is created"),
             )));
         }
+        let handles = module
+            .abi
+            .events
+            .iter()
+            .find(|e| e.handler.as_deref() == Some(method));
+        match (handles, kind) {
+            (Some(event), CallKind::Execute | CallKind::Query) => {
+                return Err(NodeError::Call(CallError::new(
+                    CallErrorKind::UnknownMethod,
+                    format!(
+                        "`{method}` is the handler of event `{}`: it runs on the nodes that receive the event, and clients cannot call it",
+                        event.name
+                    ),
+                )));
+            }
+            (None, CallKind::Handler) => {
+                return Err(NodeError::Forbidden(format!(
+                    "`{method}` is not a handler the app declares"
+                )));
+            }
+            _ => {}
+        }
         let mode = if abi.mutability == mero_abi::Mutability::View {
             CallMode::View
         } else if kind == CallKind::Query {
@@ -352,6 +375,17 @@ impl Node {
                 format!("`{method}` changes state; call it with `execute`, not `query`"),
             )));
         } else {
+            if !rt
+                .replica
+                .access()
+                .role(&rt.meta.member)
+                .is_some_and(Role::writes)
+            {
+                return Err(NodeError::Forbidden(format!(
+                    "this node's member is not a writer in context {}; an admin can change its role",
+                    rt.id
+                )));
+            }
             CallMode::Mutate
         };
         Ok((module, mode))
@@ -417,7 +451,15 @@ impl Node {
         let mut delta = None;
         if let Some(payload) = outcome.delta {
             let events = payload.events.clone();
-            let (id, d) = rt.author(&Op::Call(payload), module.hash, self.db(), batch);
+            let (id, d) = match rt.author(Op::Call(payload), module.hash, self.db(), batch) {
+                Ok(x) => x,
+                Err(e) => {
+                    // The state already holds the call's ops: start over
+                    // from what is stored.
+                    rt.reload(self.db());
+                    return Err(e);
+                }
+            };
             fx.call_events(id, rt.meta.member, true, events, false);
             fx.publish.push(d);
             delta = Some(id);

@@ -1,6 +1,8 @@
-//! One context on this node: its replica (Loro state, DAG, members), its
-//! keys, and the two ways it changes: a delta authored here, or deltas
-//! received from peers. Both end in one RocksDB write batch.
+//! One context on this node: its replica (Loro state, and the
+//! [`Replica`] holding the DAG, access views and epoch keys), and the two
+//! ways it changes: a delta authored here, or deltas received from peers.
+//! Both end in one RocksDB write batch. What to accept is decided by
+//! `mero_sync::Replica`, never here.
 //!
 //! Callers hold the context's lock for the whole of a change and run the
 //! returned [`Effects`] (publishing, events, handlers) after releasing it.
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mero_engine::{ContextState, EmittedEvent, PrivateStorage};
-use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, SignedDelta};
+use mero_sync::{ContextKey, MemberSecret, Op, Reject, Replica, Role, SignedDelta};
 use serde::Serialize;
 
 use crate::error::NodeError;
@@ -31,17 +33,22 @@ pub struct Effects {
     pub events: Vec<PendingEvent>,
     /// Numbered stream items for local subscribers, persisted by the commit.
     pub stream: Vec<Arc<StreamItem>>,
-    /// Handler calls to run: (method, JSON args).
+    /// Events received from peers whose handlers (as the app's ABI
+    /// declares them) should run here: (event kind, its JSON fields).
     pub handlers: Vec<(String, Vec<u8>)>,
     /// Parents to ask peers for.
     pub want: Vec<DeltaId>,
     /// Apps this context now needs and the node may lack.
     pub apps: Vec<AppHash>,
+    /// Equivocations newly seen: (the delta first applied, the other).
+    pub forks: Vec<(DeltaId, DeltaId)>,
 }
 
 impl Effects {
     /// Records a call delta's events for local subscribers and, for a delta
-    /// from a peer (`local == false`) when `run_handlers`, the handlers they name.
+    /// from a peer (`local == false`) when `run_handlers`, queues them for
+    /// their handlers. The handler is never taken from the event itself:
+    /// the node looks it up in the app's ABI by the event's kind.
     pub fn call_events(
         &mut self,
         delta: DeltaId,
@@ -51,11 +58,9 @@ impl Effects {
         run_handlers: bool,
     ) {
         for e in events {
-            if !local
-                && run_handlers
-                && let Some(h) = e.handler
-            {
-                self.handlers.push((h, e.data.clone().into_bytes()));
+            if !local && run_handlers {
+                self.handlers
+                    .push((e.kind.clone(), e.data.clone().into_bytes()));
             }
             self.events.push(PendingEvent {
                 delta,
@@ -114,9 +119,11 @@ pub(crate) struct ContextRuntime {
     pub meta: ContextMeta,
     pub state: ContextState,
     pub private: Arc<dyn PrivateStorage>,
-    pub dag: Dag,
+    /// The DAG, access views and epoch keys: every decision about deltas.
+    pub replica: Replica,
     pub secret: MemberSecret,
-    pub key: ContextKey,
+    /// While joining: the invitation's secret key.
+    pub invite: Option<MemberSecret>,
     /// Refused deltas by reason, since the node started.
     pub rejected: BTreeMap<&'static str, u64>,
     /// Id of the newest item of the context's event stream.
@@ -130,14 +137,23 @@ pub(crate) struct ContextRuntime {
 }
 
 impl ContextRuntime {
-    /// A new, empty replica (creating or joining).
+    /// A new, empty replica (creating or joining) holding `keys`.
     pub fn fresh(
         db: &Arc<Store>,
         id: ContextId,
         meta: ContextMeta,
         secret: MemberSecret,
-        key: ContextKey,
+        keys: Vec<(DeltaId, ContextKey)>,
+        invite: Option<MemberSecret>,
     ) -> Self {
+        let mut replica = Replica::new(id, meta.creator);
+        for (epoch, key) in keys {
+            replica.add_key(epoch, key);
+        }
+        replica.add_opener(secret.clone());
+        if let Some(i) = &invite {
+            replica.add_opener(i.clone());
+        }
         Self {
             id,
             state: ContextState::new(ContextState::peer_id_for(&meta.member.0)),
@@ -146,9 +162,9 @@ impl ContextRuntime {
                 db: db.clone(),
                 ctx: id,
             }),
-            dag: Dag::new(id),
+            replica,
             secret,
-            key,
+            invite,
             rejected: BTreeMap::new(),
             event_seq: 0,
             names: Names::new(&id),
@@ -157,17 +173,24 @@ impl ContextRuntime {
         }
     }
 
-    /// Stages this replica's secrets (member key, context key) in `batch`.
+    /// The DAG.
+    pub fn dag(&self) -> &mero_sync::Dag {
+        self.replica.dag()
+    }
+
+    /// Stages this replica's secrets (member key, epoch keys, invitation
+    /// key) in `batch`.
     pub fn stage_secrets(&self, db: &Store, batch: &mut Batch) {
         let secrets = ContextSecrets {
             member: self.secret.to_bytes(),
-            key: self.key.0,
+            keys: self.replica.keys().iter().map(|(e, k)| (*e, k.0)).collect(),
+            invite: self.invite.as_ref().map(MemberSecret::to_bytes),
         };
         batch.put_secrets(db, &self.id, &secrets);
     }
 
-    /// Rebuilds a replica from the store: the DAG from the whole log, the
-    /// state from the latest snapshot plus the deltas after it.
+    /// Rebuilds a replica from the store: the DAG and access views from the
+    /// whole log, the state from the latest snapshot plus the deltas after it.
     pub fn restore(db: &Arc<Store>, id: ContextId, meta: ContextMeta) -> Result<Self, NodeError> {
         let secrets = db.secrets(&id)?;
         let log = db.log(&id)?;
@@ -178,13 +201,14 @@ impl ContextRuntime {
                 meta.log_len
             )));
         }
-        let mut rt = Self::fresh(
-            db,
-            id,
-            meta,
-            MemberSecret::from_bytes(&secrets.member),
-            ContextKey(secrets.key),
-        );
+        let keys = secrets
+            .keys
+            .iter()
+            .map(|(e, k)| (*e, ContextKey(*k)))
+            .collect();
+        let invite = secrets.invite.as_ref().map(MemberSecret::from_bytes);
+        let member = MemberSecret::from_bytes(&secrets.member);
+        let mut rt = Self::fresh(db, id, meta, member, keys, invite);
         rt.event_seq = db.last_event_id(&id)?;
         let peer = rt.state.peer();
         let from = match db.snapshot(&id)? {
@@ -195,46 +219,37 @@ impl ContextRuntime {
             }
             _ => 0,
         };
-        for (pos, d) in log.iter().enumerate() {
-            rt.dag.record(d.id(), &d.body);
-            if pos as u64 >= from
-                && let Ok(Op::Call(p)) = d.open(&rt.key)
-            {
-                rt.state.import(&p.update)?;
-                rt.unsnapshotted += d.body.payload.len();
-            }
-        }
+        rt.unsnapshotted = log[from as usize..]
+            .iter()
+            .map(|d| d.body.payload.len())
+            .sum();
+        rt.replica
+            .restore(&log, from as usize, &mut rt.state)
+            .map_err(|e| NodeError::Corrupt(format!("context {id}: {e}")))?;
         Ok(rt)
     }
 
-    /// Makes a delta of `op` by this node, applies it to the DAG and stages
-    /// it in `batch`. The caller has already applied the op's effect on state.
+    /// Makes a delta of `op` by this node, records it in the replica and
+    /// stages it in `batch`. The caller has already applied the op's effect
+    /// on state. Refused if this node's member may not do it.
     pub fn author(
         &mut self,
-        op: &Op,
+        op: Op,
         app: AppHash,
         db: &Store,
         batch: &mut Batch,
-    ) -> (DeltaId, SignedDelta) {
-        let d = SignedDelta::create(
-            &self.secret,
-            &self.key,
-            self.id,
-            self.dag.seq_of(&self.meta.member) + 1,
-            self.dag.heads(),
-            app,
-            op,
-        );
-        let id = d.id();
-        batch.put_delta(db, self.dag.len() as u64, &d);
+    ) -> Result<(DeltaId, SignedDelta), NodeError> {
+        let keys = self.replica.keys().len();
+        let pos = self.dag().len() as u64;
+        let (id, d) = self
+            .replica
+            .author(&self.secret, op, app, self.state.peer())?;
+        batch.put_delta(db, pos, &d);
         self.unsnapshotted += d.body.payload.len();
-        self.dag.record(id, &d.body);
-        if let Op::Upgrade = op {
-            let height = self.dag.height(&id).unwrap_or(0);
-            self.meta.app = app;
-            self.meta.app_chosen_by = Some((height, id));
+        if self.replica.keys().len() != keys {
+            self.stage_secrets(db, batch);
         }
-        (id, d)
+        Ok((id, d))
     }
 
     /// Whether this commit should also write a snapshot: once at least
@@ -261,9 +276,9 @@ impl ContextRuntime {
         policy: CommitPolicy,
         fx: &mut Effects,
     ) -> Result<(), NodeError> {
-        self.meta.log_len = self.dag.len() as u64;
-        self.meta.heads = self.dag.heads();
-        self.meta.vector = self.dag.vector();
+        self.meta.log_len = self.dag().len() as u64;
+        self.meta.heads = self.dag().heads();
+        self.meta.vector = self.dag().vector();
         if self.snapshot_due(policy) {
             let snapshot = self.state.snapshot()?;
             batch.put_snapshot(db, &self.id, self.meta.log_len, &snapshot);
@@ -305,21 +320,26 @@ impl ContextRuntime {
             tracing::error!(context = %self.id, "persisting failed, reloading the context: {e}");
             fx.stream.truncate(first_new);
             self.event_seq = seq_before;
-            if let Ok(Some(meta)) = db.context(&self.id)
-                && let Ok(fresh) = Self::restore(db, self.id, meta)
-            {
-                let rejected = std::mem::take(&mut self.rejected);
-                *self = fresh;
-                self.rejected = rejected;
-            }
+            self.reload(db);
             return Err(e);
         }
         Ok(())
     }
 
-    /// Applies deltas from peers (each verified, buffered until its parents
-    /// are in, checked for membership, decrypted, imported) and persists
-    /// everything applied in one batch.
+    /// Replaces the in-memory replica with what the store holds, after a
+    /// change that could not be completed; the refusal counters stay.
+    pub fn reload(&mut self, db: &Arc<Store>) {
+        if let Ok(Some(meta)) = db.context(&self.id)
+            && let Ok(fresh) = Self::restore(db, self.id, meta)
+        {
+            let rejected = std::mem::take(&mut self.rejected);
+            *self = fresh;
+            self.rejected = rejected;
+        }
+    }
+
+    /// Applies deltas from peers ([`Replica::receive`] decides each) and
+    /// persists everything applied, with any epoch keys learned, in one batch.
     pub fn receive(
         &mut self,
         db: &Arc<Store>,
@@ -327,101 +347,59 @@ impl ContextRuntime {
         policy: CommitPolicy,
         fx: &mut Effects,
     ) -> Result<ReceiveReport, NodeError> {
-        let mut report = ReceiveReport::default();
+        let member = self.meta.member;
+        let run_handlers = self.meta.joining.is_none()
+            && self
+                .replica
+                .access()
+                .role(&member)
+                .is_some_and(Role::writes);
+        let mut pos = self.dag().len() as u64;
+        let out = self.replica.receive(deltas, &mut self.state);
+        let mut report = ReceiveReport {
+            applied: out.applied.len(),
+            rejected: out.rejected.len(),
+            buffered: out.buffered,
+            reasons: Vec::new(),
+        };
         let mut batch = db.batch();
-        let run_handlers = self.meta.joining.is_none();
-        let checked = self.dag.check_signatures(&deltas);
-        for (delta, (id, signed)) in deltas.into_iter().zip(checked) {
-            let Self {
-                id: ctx,
-                meta,
-                state,
-                dag,
-                key,
-                rejected,
-                unsnapshotted,
-                ..
-            } = self;
-            let mut pos = dag.len() as u64;
-            let r = dag.receive_checked(id, signed, delta, |id, d, height| {
-                apply_remote(ctx, meta, state, key, id, d, height, run_handlers, fx)?;
-                batch.put_delta(db, pos, d);
-                *unsnapshotted += d.body.payload.len();
-                pos += 1;
-                Ok(())
-            });
-            report.applied += r.applied.len();
-            report.rejected += r.rejected.len();
-            report.buffered += usize::from(r.buffered);
-            for (id, why) in &r.rejected {
-                *rejected.entry(why.label()).or_default() += 1;
-                report.reasons.push(why.label());
-                if !matches!(why, Reject::Duplicate) {
-                    tracing::warn!(context = %ctx, delta = %id, "refused a delta: {why}");
-                }
+        for (id, d, op) in out.applied {
+            batch.put_delta(db, pos, &d);
+            pos += 1;
+            self.unsnapshotted += d.body.payload.len();
+            match op {
+                Op::Call(p) => fx.call_events(id, d.header().author, false, p.events, run_handlers),
+                Op::Upgrade { app } => fx.apps.push(app),
+                _ => {}
             }
         }
-        if report.buffered > 0 {
-            fx.want = self.dag.wanted();
+        for (id, why) in &out.rejected {
+            *self.rejected.entry(why.label()).or_default() += 1;
+            report.reasons.push(why.label());
+            if !matches!(why, Reject::Duplicate) {
+                tracing::warn!(context = %self.id, delta = %id, "refused a delta: {why}");
+            }
         }
+        if !out.keys.is_empty() {
+            self.stage_secrets(db, &mut batch);
+        }
+        if report.buffered > 0 {
+            fx.want = self.dag().wanted();
+        }
+        fx.forks.extend(out.forks);
         if report.applied > 0 {
             self.commit(db, batch, policy, fx)?;
         }
-        Ok(report)
-    }
-}
-
-/// Applies one causally ready remote delta to the replica.
-#[allow(clippy::too_many_arguments)]
-fn apply_remote(
-    ctx: &ContextId,
-    meta: &mut ContextMeta,
-    state: &mut ContextState,
-    key: &ContextKey,
-    id: &DeltaId,
-    d: &SignedDelta,
-    height: u64,
-    run_handlers: bool,
-    fx: &mut Effects,
-) -> Result<(), Reject> {
-    let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
-    let b = &d.body;
-    if let Op::Join {
-        invitation,
-        joined_at_ms,
-    } = &op
-    {
-        return meta
-            .members
-            .join(
-                ctx,
-                &key.commitment(),
-                b.author,
-                b.seq,
-                invitation,
-                *joined_at_ms,
-            )
-            .map_err(|e| Reject::NotMember(e.to_string()));
-    }
-    if !meta.members.can_write(&b.author, b.seq) {
-        return Err(Reject::NotMember(format!("{} may not write", b.author)));
-    }
-    match op {
-        Op::Call(p) => {
-            state
-                .import(&p.update)
-                .map_err(|e| Reject::Apply(e.to_string()))?;
-            fx.call_events(*id, b.author, false, p.events, run_handlers);
-        }
-        Op::Upgrade => {
-            if Some((height, *id)) > meta.app_chosen_by {
-                meta.app = b.app;
-                meta.app_chosen_by = Some((height, *id));
-                fx.apps.push(b.app);
+        if out.rebuild {
+            let (ctx, dag) = (self.id, self.replica.dag());
+            let source = |id: &DeltaId| {
+                let pos = dag.position(id)?;
+                db.delta(&ctx, pos).ok().flatten()
+            };
+            if let Err(e) = self.replica.rebuild(&mut self.state, &source) {
+                tracing::error!(context = %self.id, "rebuilding the state failed: {e}");
             }
         }
-        Op::Leave => meta.members.leave(&b.author, b.seq),
-        Op::Join { .. } => unreachable!("handled above"),
+        Ok(report)
     }
-    Ok(())
 }

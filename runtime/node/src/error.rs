@@ -21,10 +21,14 @@ pub enum NodeError {
     Joining(ContextId),
     /// An invitation was refused.
     #[error("invitation: {0}")]
-    Invitation(#[from] mero_sync::members::TokenError),
+    Invitation(#[from] mero_sync::invitation::TokenError),
     /// The node's member key may not do this in the context.
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The context's replica refused a change made here (see
+    /// [`mero_sync::Reject`]); nothing changed.
+    #[error("refused: {0}")]
+    Refused(#[from] mero_sync::Reject),
     /// The request conflicts with the node's state (e.g. removing an app in use).
     #[error("{0}")]
     Conflict(String),
@@ -73,6 +77,7 @@ impl NodeError {
             NodeError::Joining(_) => "joining",
             NodeError::Invitation(_) => "invalid_invitation",
             NodeError::Forbidden(_) => "forbidden",
+            NodeError::Refused(_) => "refused",
             NodeError::Call(_) => "call_failed",
             NodeError::Store(_) | NodeError::Unpersisted(_) => "storage",
             NodeError::Wasm(_) => "wasm_engine",

@@ -1,19 +1,24 @@
-//! Membership operations of a node: invite, join, leave, upgrade.
+//! Membership operations of a node: invite, revoke, join, leave, remove,
+//! change roles, upgrade, and the deltas a node writes on its own after a
+//! change (its join, evidence of an equivocation, a new key epoch).
 //!
-//! Each one is a signed delta (or, for invitations, a signed token), so every
-//! member reaches the same member set and app version from the DAG alone.
+//! Each one is a signed delta, so every member reaches the same members,
+//! roles, keys and app version from the DAG alone (`mero_sync::access`).
+//! Before writing one, a node runs the same check every receiver will, so
+//! it never sends what the others refuse.
 
 use std::time::Duration;
 
-use mero_sync::members::InvitationBody;
-use mero_sync::{ContextKey, Invitation, InvitationToken, MemberSecret, Op};
+use mero_sync::access::{Invite, Join, Standing};
+use mero_sync::delta::Evidence;
+use mero_sync::{ContextKey, InvitationToken, MemberSecret, Op, Role};
 use serde::Serialize;
 
 use crate::context::{ContextRuntime, Effects};
 use crate::error::NodeError;
-use crate::ids::{AppHash, ContextId, MemberKey};
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::node::{ContextInfo, Node, context_info, now_ms};
-use crate::store::ContextMeta;
+use crate::store::{ContextMeta, Joining};
 
 /// One member as `/admin/contexts/{id}/members` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -21,56 +26,229 @@ use crate::store::ContextMeta;
 pub struct MemberInfo {
     /// Member key.
     pub key: MemberKey,
+    /// Its role.
+    pub role: Role,
     /// Who invited it (none: the creator).
     pub invited_by: Option<MemberKey>,
-    /// Whether it may invite.
-    pub can_invite: bool,
     /// Whether it left.
     pub left: bool,
+    /// Whether an admin removed it.
+    pub removed: bool,
+    /// If it was shown to sign two deltas with one seq: those two deltas.
+    pub flagged: Option<(DeltaId, DeltaId)>,
     /// Deltas it authored that this node applied.
     pub deltas: u64,
     /// Whether it is this node.
     pub me: bool,
 }
 
+/// What [`Node::invite`] makes: the token and the invitation's delta.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    /// The token to hand the joiner.
+    pub token: InvitationToken,
+    /// The invitation's delta (revoke it by this id).
+    pub id: DeltaId,
+}
+
 impl Node {
-    /// Issues an invitation to a context, valid for `valid_for`.
+    /// Opens an invitation to a context: an [`Op::Invite`] delta and a
+    /// token holding its one-time secret key and the current epoch key.
     pub fn invite(
         &self,
         ctx: &ContextId,
         valid_for: Duration,
-        can_invite: bool,
-    ) -> Result<InvitationToken, NodeError> {
-        let rt = self.context(ctx)?;
-        let rt = rt.lock().unwrap();
+        role: Role,
+        uses: u32,
+    ) -> Result<Invitation, NodeError> {
+        if uses == 0 {
+            return Err(NodeError::BadRequest(
+                "an invitation admits at least one join (uses >= 1)".into(),
+            ));
+        }
+        let secret = MemberSecret::generate();
+        let expires_at_ms = now_ms().saturating_add(valid_for.as_millis() as u64);
+        let op = Op::Invite(Invite {
+            key: secret.public(),
+            role,
+            uses,
+            expires_at_ms,
+        });
+        let addrs = self.net().map(|n| n.addresses()).unwrap_or_default();
+        self.write_control(ctx, op, |rt, id| {
+            let epoch = rt.replica.access().epoch();
+            let key = rt.replica.key(&epoch).map_or([0; 32], |k| k.0);
+            let token = InvitationToken {
+                context: *ctx,
+                creator: rt.meta.creator,
+                salt: rt.meta.salt,
+                app: rt.meta.app,
+                invite: id,
+                secret: secret.to_bytes(),
+                epoch,
+                key,
+                heads: rt.dag().heads(),
+                expires_at_ms,
+                addrs,
+            };
+            Invitation { token, id }
+        })
+    }
+
+    /// Revokes an unused invitation; a join with it that comes after the
+    /// revocation is refused everywhere. The epoch key its token carried
+    /// is replaced (see [`mero_sync::Access::rotation_due`]).
+    pub fn revoke(&self, ctx: &ContextId, invite: DeltaId) -> Result<ContextInfo, NodeError> {
+        self.write_control(ctx, Op::Revoke { invite }, |rt, _| context_info(rt))
+    }
+
+    /// Removes a member: a new epoch key goes to everyone else, so the
+    /// removed member reads nothing written from now on.
+    pub fn remove_member(
+        &self,
+        ctx: &ContextId,
+        member: &MemberKey,
+    ) -> Result<ContextInfo, NodeError> {
+        let keys = self
+            .context(ctx)?
+            .lock()
+            .unwrap()
+            .replica
+            .seal_new_epoch(Some(member));
+        let op = Op::Remove {
+            member: *member,
+            keys,
+        };
+        let info = self.write_control(ctx, op, |rt, _| context_info(rt))?;
+        tracing::info!(context = %ctx, %member, "removed member");
+        Ok(info)
+    }
+
+    /// Changes a member's role.
+    pub fn set_role(
+        &self,
+        ctx: &ContextId,
+        member: &MemberKey,
+        role: Role,
+    ) -> Result<ContextInfo, NodeError> {
+        let op = Op::SetRole {
+            member: *member,
+            role,
+        };
+        self.write_control(ctx, op, |rt, _| context_info(rt))
+    }
+
+    /// Writes a control delta by this node's member, commits it, runs what
+    /// it brings about, and publishes; `then` reads the context under the
+    /// same lock, right after.
+    fn write_control<T>(
+        &self,
+        ctx: &ContextId,
+        op: Op,
+        then: impl FnOnce(&ContextRuntime, DeltaId) -> T,
+    ) -> Result<T, NodeError> {
+        let slot = self.context(ctx)?;
+        let mut rt = slot.lock().unwrap();
+        if rt.meta.joining.is_some() {
+            return Err(NodeError::Joining(*ctx));
+        }
+        let mut fx = Effects::default();
+        let id = self.author_control(&mut rt, op, &mut fx)?;
+        self.after_change(&mut rt, &mut fx);
+        let out = then(&rt, id);
+        drop(rt);
+        self.finish(*ctx, fx, None);
+        Ok(out)
+    }
+
+    /// Authors and commits one control delta; it is queued for publishing.
+    fn author_control(
+        &self,
+        rt: &mut ContextRuntime,
+        op: Op,
+        fx: &mut Effects,
+    ) -> Result<DeltaId, NodeError> {
+        let mut batch = self.db().batch();
+        let app = rt.meta.app;
+        let (id, d) = rt.author(op, app, self.db(), &mut batch)?;
+        rt.commit(self.db(), batch, self.policy(), fx)?;
+        fx.publish.push(d);
+        Ok(id)
+    }
+
+    /// What a node writes on its own after its replica changed: its join
+    /// once the invitation's heads are in; evidence of an equivocation it
+    /// saw; a new key epoch when it is an admin and the current key is held
+    /// by someone who should not read, or not by a member. Also switches
+    /// the app this node runs to the one the context chose, once installed.
+    pub(crate) fn after_change(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
+        self.complete_join(rt, fx);
+        if rt.meta.joining.is_some() {
+            return;
+        }
         let me = rt.meta.member;
-        match rt.meta.members.get(&me) {
-            Some(m) if m.can_invite && m.left_at.is_none() => {}
-            _ => {
-                return Err(NodeError::Forbidden(
-                    "this node's member key may not invite to this context".into(),
-                ));
+        let role = rt.replica.access().role(&me);
+        for fork in std::mem::take(&mut fx.forks) {
+            let Some((forker, _)) = rt.dag().author_seq(&fork.0) else {
+                continue;
+            };
+            if role.is_none() || rt.replica.access().flagged().contains_key(&forker) {
+                continue;
+            }
+            let (ctx, db) = (rt.id, self.db());
+            let source = |id: &DeltaId| db.delta(&ctx, rt.dag().position(id)?).ok().flatten();
+            let Some(evidence) = rt.replica.evidence(&fork, &source) else {
+                continue;
+            };
+            tracing::warn!(context = %rt.id, member = %forker, "member signed two deltas with one seq; publishing the evidence");
+            if let Err(e) = self.author_control(rt, Op::Evidence(Box::new(evidence)), fx) {
+                tracing::error!(context = %rt.id, "writing evidence failed: {e}");
             }
         }
-        let mut nonce = [0u8; 16];
-        nonce.copy_from_slice(&crate::ids::random32()[..16]);
-        let body = InvitationBody {
-            context: *ctx,
-            creator: rt.meta.creator,
-            salt: rt.meta.salt,
-            app: rt.meta.app,
-            inviter: me,
-            can_invite,
-            expires_at_ms: now_ms().saturating_add(valid_for.as_millis() as u64),
-            key_commitment: rt.key.commitment(),
-            heads: rt.dag.heads(),
-            addrs: self.net().map(|n| n.addresses()).unwrap_or_default(),
-            nonce,
+        if role == Some(Role::Admin) && rt.replica.access().rotation_due() {
+            let keys = rt.replica.seal_new_epoch(None);
+            match self.author_control(rt, Op::Rotate { keys }, fx) {
+                Ok(id) => tracing::info!(context = %rt.id, epoch = %id, "started a new key epoch"),
+                Err(e) => tracing::error!(context = %rt.id, "rotating the key failed: {e}"),
+            }
+        }
+        self.follow_app(rt, fx);
+    }
+
+    /// Runs the app the context's upgrades chose, if this node has it;
+    /// otherwise keeps serving the old one and asks peers for the new one.
+    fn follow_app(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
+        let Some(wanted) = rt.replica.access().app() else {
+            return;
         };
-        Ok(InvitationToken {
-            invitation: Invitation::sign(&rt.secret, body),
-            key: rt.key.0,
-        })
+        if wanted == rt.meta.app {
+            return;
+        }
+        if !self.has_app(&wanted) {
+            tracing::warn!(context = %rt.id, app = %wanted, running = %rt.meta.app, "the context upgraded to an app this node lacks; serving the old one until it is fetched and verified");
+            fx.apps.push(wanted);
+            return;
+        }
+        rt.meta.app = wanted;
+        let mut batch = self.db().batch();
+        batch.put_context(self.db(), &rt.id, &rt.meta);
+        match self.db().write(batch) {
+            Ok(()) => {
+                tracing::info!(context = %rt.id, app = %wanted, "now running the upgraded app")
+            }
+            Err(e) => tracing::error!(context = %rt.id, "recording the app switch failed: {e}"),
+        }
+    }
+
+    /// Switches every context waiting for `app` to it (called once it is installed).
+    pub(crate) fn app_arrived(&self, app: &AppHash) {
+        for slot in self.runtimes() {
+            let mut rt = slot.lock().unwrap();
+            if rt.replica.access().app() == Some(*app) && rt.meta.app != *app {
+                let mut fx = Effects::default();
+                self.follow_app(&mut rt, &mut fx);
+            }
+        }
     }
 
     /// Joins a context with an invitation token: stores the context, then
@@ -79,23 +257,29 @@ impl Node {
     pub fn join(&self, token: &str) -> Result<ContextInfo, NodeError> {
         let token: InvitationToken = token.parse()?;
         token.check(now_ms())?;
-        let inv = &token.invitation.body;
-        let id = inv.context;
+        let id = token.context;
         if self.contexts.read().unwrap().contains_key(&id) {
             return Err(NodeError::BadRequest(format!(
                 "this node is already a member of context {id}"
             )));
         }
         let secret = MemberSecret::generate();
+        let joining = Joining {
+            invite: token.invite,
+            heads: token.heads.clone(),
+            expires_at_ms: token.expires_at_ms,
+        };
         let meta = ContextMeta::empty(
-            inv.app,
+            token.app,
             secret.public(),
-            inv.creator,
-            inv.salt,
+            token.creator,
+            token.salt,
             now_ms(),
-            Some(token.invitation.clone()),
+            Some(joining),
         );
-        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, ContextKey(token.key));
+        let keys = vec![(token.epoch, ContextKey(token.key))];
+        let invite = Some(MemberSecret::from_bytes(&token.secret));
+        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, keys, invite);
         let mut batch = self.db().batch();
         rt.stage_secrets(self.db(), &mut batch);
         let mut fx = Effects::default();
@@ -103,9 +287,9 @@ impl Node {
         self.complete_join(&mut rt, &mut fx);
         let info = self.register(rt);
         if let Some(net) = self.net() {
-            net.dial(&inv.addrs);
-            if !self.has_app(&inv.app) {
-                net.fetch_app(inv.app);
+            net.dial(&token.addrs);
+            if !self.has_app(&token.app) {
+                net.fetch_app(token.app);
             }
             net.sync(id);
         }
@@ -117,73 +301,70 @@ impl Node {
     /// Writes the join delta if this node is joining and has every head the
     /// invitation named. The caller commits.
     pub(crate) fn complete_join(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
-        let Some(inv) = rt.meta.joining.clone() else {
+        let Some(joining) = rt.meta.joining.clone() else {
             return;
         };
-        if !inv.body.heads.iter().all(|h| rt.dag.contains(h)) {
+        if !joining.heads.iter().all(|h| rt.dag().contains(h)) {
             return;
         }
-        let joined_at_ms = now_ms().min(inv.body.expires_at_ms);
-        let mut members = rt.meta.members.clone();
-        if let Err(e) = members.join(
+        let Some(invite) = rt.invite.clone() else {
+            return;
+        };
+        let joined_at_ms = now_ms().min(joining.expires_at_ms);
+        let join = Join::new(
             &rt.id,
-            &rt.key.commitment(),
-            rt.meta.member,
-            1,
-            &inv,
+            &rt.meta.member,
+            joining.invite,
+            &invite,
             joined_at_ms,
-        ) {
-            tracing::error!(context = %rt.id, "cannot join: {e}");
-            return;
-        }
-        // The join travels in the same batch as the rest of the change.
+        );
         let mut batch = self.db().batch();
-        let op = Op::Join {
-            invitation: inv,
-            joined_at_ms,
-        };
-        let (_, d) = rt.author(&op, rt.meta.app, self.db(), &mut batch);
-        rt.meta.members = members;
-        rt.meta.joining = None;
-        match rt.commit(self.db(), batch, self.policy(), fx) {
-            Ok(()) => {
-                tracing::info!(context = %rt.id, member = %rt.meta.member, "joined context");
-                fx.publish.push(d);
+        let app = rt.meta.app;
+        match rt.author(Op::Join(join), app, self.db(), &mut batch) {
+            Ok((_, d)) => {
+                rt.meta.joining = None;
+                match rt.commit(self.db(), batch, self.policy(), fx) {
+                    Ok(()) => {
+                        tracing::info!(context = %rt.id, member = %rt.meta.member, "joined context");
+                        fx.publish.push(d);
+                    }
+                    Err(e) => tracing::error!(context = %rt.id, "writing the join failed: {e}"),
+                }
             }
-            Err(e) => tracing::error!(context = %rt.id, "writing the join failed: {e}"),
+            // Refused by this node's own replica: every other node would
+            // refuse it too. The operator needs a new invitation.
+            Err(e) => tracing::error!(context = %rt.id, "cannot join with this invitation: {e}"),
         }
     }
 
-    /// The members of a context.
+    /// The members of a context, as this node's replica knows them.
     pub fn members(&self, ctx: &ContextId) -> Result<Vec<MemberInfo>, NodeError> {
         let rt = self.context(ctx)?;
         let rt = rt.lock().unwrap();
-        Ok(rt
-            .meta
-            .members
-            .iter()
+        let access = rt.replica.access();
+        Ok(access
+            .members()
             .map(|(k, m)| MemberInfo {
                 key: *k,
+                role: m.role,
                 invited_by: m.invited_by,
-                can_invite: m.can_invite,
-                left: m.left_at.is_some(),
-                deltas: rt.dag.seq_of(k),
+                left: m.standing == Standing::Left,
+                removed: m.standing == Standing::Removed,
+                flagged: access.flagged().get(k).copied(),
+                deltas: rt.dag().seq_of(k),
                 me: *k == rt.meta.member,
             })
             .collect())
     }
 
     /// Leaves a context: publishes a leave delta, then forgets the context.
+    /// An admin that stays starts a new key epoch without this member.
     pub fn leave(&self, ctx: &ContextId) -> Result<(), NodeError> {
         let rt = self.context(ctx)?;
         let mut rt = rt.lock().unwrap();
         let mut fx = Effects::default();
         if rt.meta.joining.is_none() {
-            let mut batch = self.db().batch();
-            let app = rt.meta.app;
-            let (_, d) = rt.author(&Op::Leave, app, self.db(), &mut batch);
-            rt.commit(self.db(), batch, self.policy(), &mut fx)?;
-            fx.publish.push(d);
+            self.author_control(&mut rt, Op::Leave, &mut fx)?;
         }
         drop(rt);
         self.finish(*ctx, fx, None);
@@ -217,23 +398,26 @@ impl Node {
     }
 
     /// Switches a context to another installed app version; every member
-    /// follows (fetching the WASM if it lacks it). State is kept.
+    /// follows once it has the app (fetching and verifying it by hash).
+    /// State is kept. Only admins upgrade.
     pub fn upgrade(&self, ctx: &ContextId, app: &AppHash) -> Result<ContextInfo, NodeError> {
         self.app(app)?;
-        let rt = self.context(ctx)?;
-        let mut rt = rt.lock().unwrap();
-        if rt.meta.joining.is_some() {
-            return Err(NodeError::Joining(*ctx));
-        }
-        let mut batch = self.db().batch();
-        let (_, d) = rt.author(&Op::Upgrade, *app, self.db(), &mut batch);
-        let mut fx = Effects::default();
-        rt.commit(self.db(), batch, self.policy(), &mut fx)?;
-        fx.publish.push(d);
-        let info = context_info(&rt);
-        drop(rt);
-        self.finish(*ctx, fx, None);
+        let info = self.write_control(ctx, Op::Upgrade { app: *app }, |rt, _| context_info(rt))?;
         tracing::info!(context = %ctx, app = %app, "upgraded context");
         Ok(info)
+    }
+
+    /// Evidence of an equivocation, for tests and operators.
+    pub fn evidence(&self, ctx: &ContextId) -> Result<Vec<Evidence>, NodeError> {
+        let slot = self.context(ctx)?;
+        let rt = slot.lock().unwrap();
+        let db = self.db();
+        let source = |id: &DeltaId| db.delta(ctx, rt.dag().position(id)?).ok().flatten();
+        Ok(rt
+            .dag()
+            .forks()
+            .iter()
+            .filter_map(|f| rt.replica.evidence(f, &source))
+            .collect())
     }
 }

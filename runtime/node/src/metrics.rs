@@ -169,6 +169,7 @@ impl Metrics {
         let kind = match kind {
             CallKind::Execute => "execute",
             CallKind::Query => "query",
+            CallKind::Handler => "handler",
         };
         let context = Ctx(*ctx);
         self.calls.get_or_create(&CallLabel { context, kind }).inc();

@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mero_abi::AppAbi;
 use mero_engine::CallMode;
-use mero_sync::members::context_id;
+use mero_sync::access::context_id;
+use mero_sync::delta::GENESIS_EPOCH;
 use mero_sync::{ContextKey, MemberSecret};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -36,6 +37,9 @@ pub enum CallKind {
     Execute,
     /// JSON-RPC `query`: views only.
     Query,
+    /// A handler the app's ABI declares for an event, run by this node
+    /// after applying a peer's delta. Clients cannot call handlers.
+    Handler,
 }
 
 /// A successful call's answer.
@@ -83,6 +87,10 @@ pub struct ContextInfo {
     pub members: usize,
     /// Whether this node is still catching up before its join.
     pub joining: bool,
+    /// The app the context upgraded to, while this node lacks it and keeps
+    /// serving `app`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_app: Option<AppHash>,
 }
 
 /// Stream items the subscription channel holds for its slowest receiver.
@@ -224,7 +232,7 @@ impl Node {
             .iter()
             .map(|c| {
                 let c = c.lock().unwrap();
-                (c.id, c.dag.pending_len())
+                (c.id, c.dag().pending_len())
             })
             .collect()
     }
@@ -261,6 +269,7 @@ impl Node {
         let info = app_info(&module);
         self.apps.write().unwrap().insert(hash, Arc::new(module));
         tracing::info!(app = %hash, size = wasm.len(), "installed app");
+        self.app_arrived(&hash);
         Ok(info)
     }
 
@@ -349,7 +358,8 @@ impl Node {
         let salt = random32();
         let id = context_id(&member, &salt);
         let meta = ContextMeta::empty(*app, member, member, salt, now_ms(), None);
-        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, key);
+        let keys = vec![(GENESIS_EPOCH, key)];
+        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, keys, None);
         let mut batch = self.db.batch();
         rt.stage_secrets(&self.db, &mut batch);
         let mut fx = Effects::default();
@@ -396,7 +406,7 @@ impl Node {
 
     /// Every context's runtime, taken out of the map so callers lock them
     /// without holding the map's lock.
-    fn runtimes(&self) -> Vec<Arc<ContextSlot>> {
+    pub(crate) fn runtimes(&self) -> Vec<Arc<ContextSlot>> {
         self.contexts.read().unwrap().values().cloned().collect()
     }
 
@@ -447,12 +457,33 @@ impl Node {
         {
             net.want(ctx, fx.want, from);
         }
-        for (method, args) in fx.handlers {
-            match self.call(&ctx, &method, &args, CallKind::Execute) {
+        for (kind, args) in fx.handlers {
+            // The handler is the one the running app's ABI declares for the
+            // event's kind, never a name that came with the event.
+            let Some(method) = self.handler_of(&ctx, &kind) else {
+                continue;
+            };
+            match self.call(&ctx, &method, &args, CallKind::Handler) {
                 Ok(_) => tracing::debug!(context = %ctx, method, "ran event handler"),
                 Err(e) => tracing::warn!(context = %ctx, method, "event handler failed: {e}"),
             }
         }
+    }
+}
+
+impl Node {
+    /// The method the running app of `ctx` declares as the handler of
+    /// events of `kind`.
+    fn handler_of(&self, ctx: &ContextId, kind: &str) -> Option<String> {
+        let app = self.context(ctx).ok()?.lock().unwrap().meta.app;
+        let module = self.app(&app).ok()?;
+        module
+            .abi
+            .events
+            .iter()
+            .find(|e| e.name == kind)?
+            .handler
+            .clone()
     }
 }
 
@@ -476,10 +507,16 @@ pub(crate) fn context_info(rt: &ContextRuntime) -> ContextInfo {
         id: rt.id,
         app: rt.meta.app,
         member: rt.meta.member,
-        seq: rt.dag.seq_of(&rt.meta.member),
-        deltas: rt.dag.len() as u64,
-        heads: rt.dag.heads(),
-        members: rt.meta.members.iter().count(),
+        seq: rt.dag().seq_of(&rt.meta.member),
+        deltas: rt.dag().len() as u64,
+        heads: rt.dag().heads(),
+        members: rt
+            .replica
+            .access()
+            .members()
+            .filter(|(_, m)| m.active())
+            .count(),
         joining: rt.meta.joining.is_some(),
+        pending_app: rt.replica.access().app().filter(|a| *a != rt.meta.app),
     }
 }

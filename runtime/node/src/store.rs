@@ -10,8 +10,8 @@ use std::path::Path;
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 use serde::{Deserialize, Serialize};
 
+use mero_sync::SignedDelta;
 use mero_sync::dag::SeqVector;
-use mero_sync::{Invitation, Members, SignedDelta};
 
 use crate::error::NodeError;
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
@@ -41,16 +41,15 @@ const ALL_CFS: [&str; 9] = [
 /// same batch as every delta it reflects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextMeta {
-    /// The app version it runs.
+    /// The app version it runs here. It follows the app the context's
+    /// upgrades chose once this node has that app and verified its hash;
+    /// until then the previous one keeps serving.
     pub app: AppHash,
-    /// Which upgrade chose `app`: (DAG height, delta id); the greatest wins,
-    /// so concurrent upgrades settle the same way everywhere.
-    pub app_chosen_by: Option<(u64, DeltaId)>,
     /// This node's member key in the context.
     pub member: MemberKey,
     /// The context's creator and salt (the id is derived from them).
     pub creator: MemberKey,
-    /// See [`mero_sync::members::context_id`].
+    /// See [`mero_sync::access::context_id`].
     pub salt: [u8; 32],
     /// When this node created or joined it, ms since the Unix epoch.
     pub created_at_ms: u64,
@@ -60,13 +59,23 @@ pub struct ContextMeta {
     pub heads: Vec<DeltaId>,
     /// Applied deltas per author.
     pub vector: SeqVector,
-    /// The member set.
-    pub members: Members,
     /// Log length covered by the latest snapshot (0: none).
     pub snapshot_pos: u64,
     /// While joining: the invitation this node joins with. The join delta
     /// is written once the invitation's heads are applied.
-    pub joining: Option<Invitation>,
+    pub joining: Option<Joining>,
+}
+
+/// What a joining node knows of its invitation (its secret is in
+/// [`ContextSecrets::invite`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joining {
+    /// The invitation's delta.
+    pub invite: DeltaId,
+    /// The inviter's heads: the join comes after them.
+    pub heads: Vec<DeltaId>,
+    /// The invitation's expiry, ms since the Unix epoch.
+    pub expires_at_ms: u64,
 }
 
 impl ContextMeta {
@@ -78,11 +87,10 @@ impl ContextMeta {
         creator: MemberKey,
         salt: [u8; 32],
         created_at_ms: u64,
-        joining: Option<Invitation>,
+        joining: Option<Joining>,
     ) -> Self {
         Self {
             app,
-            app_chosen_by: None,
             member,
             creator,
             salt,
@@ -90,20 +98,23 @@ impl ContextMeta {
             log_len: 0,
             heads: Vec::new(),
             vector: SeqVector::new(),
-            members: Members::new(creator),
             snapshot_pos: 0,
             joining,
         }
     }
 }
 
-/// A context's secrets: this node's member key and the context key.
+/// A context's secrets: this node's member key, the keys of the epochs it
+/// can read, and while joining the invitation's secret key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ContextSecrets {
     /// Secret half of [`ContextMeta::member`].
     pub member: [u8; 32],
-    /// The symmetric key that seals payloads.
-    pub key: [u8; 32],
+    /// Epoch id → the symmetric key that seals that epoch's payloads.
+    pub keys: Vec<(DeltaId, [u8; 32])>,
+    /// The invitation's secret key this node joined with, if any: epoch
+    /// keys sealed to the invitation open with it.
+    pub invite: Option<[u8; 32]>,
 }
 
 /// A record of a column family keyed by a 32-byte id.
@@ -388,7 +399,7 @@ impl Batch {
     pub fn put_delta(&mut self, store: &Store, pos: u64, delta: &SignedDelta) {
         self.0.put_cf(
             store.cf(CF_DELTAS),
-            delta_key(&delta.body.context, pos),
+            delta_key(&delta.body.header.context, pos),
             delta.to_bytes(),
         );
     }

@@ -37,6 +37,8 @@ pub struct SyncStatus {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Whether this node is still catching up before its join.
     pub joining: bool,
+    /// Equivocations applied (see `/admin/contexts/{id}/members` for who).
+    pub forks: usize,
 }
 
 impl Node {
@@ -55,7 +57,7 @@ impl Node {
         let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
         self.metrics().received(ctx, received, &report.reasons);
         if report.applied > 0 {
-            self.complete_join(&mut rt, &mut fx);
+            self.after_change(&mut rt, &mut fx);
         }
         drop(rt);
         self.finish(*ctx, fx, from);
@@ -78,10 +80,10 @@ impl Node {
         let rt = rt.lock().unwrap();
         let db = self.db();
         let source = |id: &DeltaId| {
-            let pos = rt.dag.position(id)?;
+            let pos = rt.dag().position(id)?;
             db.delta(&ctx, pos).ok().flatten()
         };
-        protocol::answer(&rt.dag, &source, req)
+        protocol::answer(rt.dag(), &source, req)
     }
 
     /// The request that opens a catch-up round for `ctx`.
@@ -90,7 +92,7 @@ impl Node {
         let rt = rt.lock().unwrap();
         Some(Request::Digest {
             context: *ctx,
-            digest: rt.dag.digest(),
+            digest: rt.dag().digest(),
         })
     }
 
@@ -125,7 +127,7 @@ impl Node {
                 let ctx = req.context()?;
                 let rt = self.context(&ctx).ok()?;
                 let rt = rt.lock().unwrap();
-                protocol::after_digest(&rt.dag, ctx, &resp)
+                protocol::after_digest(rt.dag(), ctx, &resp)
             }
             Response::Deltas { deltas, more } => {
                 let ctx = req.context()?;
@@ -141,7 +143,7 @@ impl Node {
                 }
                 let rt = self.context(&ctx).ok()?;
                 let rt = rt.lock().unwrap();
-                protocol::next_page(&rt.dag, ctx, more)
+                protocol::next_page(rt.dag(), ctx, more)
             }
         }
     }
@@ -154,7 +156,7 @@ impl Node {
         from: u64,
         limit: usize,
     ) -> Result<Vec<SignedDelta>, NodeError> {
-        let len = self.context(ctx)?.lock().unwrap().dag.len() as u64;
+        let len = self.context(ctx)?.lock().unwrap().dag().len() as u64;
         let end = from.saturating_add(limit as u64).min(len);
         let mut out = Vec::new();
         for pos in from..end {
@@ -171,13 +173,14 @@ impl Node {
         let rt = rt.lock().unwrap();
         Ok(SyncStatus {
             context: *ctx,
-            deltas: rt.dag.len() as u64,
-            heads: rt.dag.heads(),
-            digest: hex::encode(rt.dag.digest()),
-            vector: rt.dag.vector(),
-            pending: rt.dag.pending_len(),
+            deltas: rt.dag().len() as u64,
+            heads: rt.dag().heads(),
+            digest: hex::encode(rt.dag().digest()),
+            vector: rt.dag().vector(),
+            pending: rt.dag().pending_len(),
             rejected: rt.rejected.clone(),
             joining: rt.meta.joining.is_some(),
+            forks: rt.dag().forks().len(),
         })
     }
 }

@@ -163,7 +163,8 @@ fn every_admin_endpoint_answers() {
         ),
         200,
     );
-    assert_eq!(page["deltas"].as_array().unwrap().len(), 1);
+    // The init call and the invitation (an invitation is a delta).
+    assert_eq!(page["deltas"].as_array().unwrap().len(), 2);
     let again = ok(
         admin(
             &node,
@@ -291,7 +292,9 @@ fn auth_failures_on_every_documented_route() {
             let concrete = path
                 .replace("{hash}", &"1".repeat(32))
                 .replace("{id}", &ctx)
-                .replace("{tokenId}", &"cd".repeat(16));
+                .replace("{tokenId}", &"cd".repeat(16))
+                .replace("{invite}", &"1".repeat(32))
+                .replace("{member}", &"1".repeat(32));
             let public = op["security"] == json!([]);
             let method = method.to_uppercase();
             let none = call(&node, &method, &concrete, None, None);

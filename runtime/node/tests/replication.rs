@@ -128,8 +128,8 @@ fn node_invited_after_ten_thousand_deltas_catches_up() {
     let b = NodeProc::init_and_join(d[1].path(), &[&a.p2p]);
     b.join(&a.invite(&ctx));
     wait_converged(&[&a, &b], &ctx, Duration::from_secs(120));
-    // Every delta, plus the joiner's join.
-    assert_eq!(b.sync(&ctx)["deltas"], json!(written + 1));
+    // Every delta, plus the invitation and the joiner's join.
+    assert_eq!(b.sync(&ctx)["deltas"], json!(written + 2));
     wait_for(Duration::from_secs(30), || {
         (b.send("GET", &format!("/admin/apps/{app}"), None, true).0 == 200).then_some(())
     })

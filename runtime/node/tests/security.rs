@@ -1,83 +1,266 @@
-//! Acceptance: forged, tampered, replayed and non-member deltas are refused,
-//! counted, and change nothing.
+//! Acceptance: the attacks on a context's trust model, tried against real
+//! `merod` processes through `POST /admin/contexts/{id}/deltas` (the same
+//! checks as gossip). Each is refused, counted by reason, and changes
+//! nothing; honest replication goes on.
 
 mod support;
 
 use std::time::Duration;
 
-use mero_sync::ids::{AppHash, ContextId, DeltaId};
-use mero_sync::{ContextKey, InvitationToken, MemberSecret, SignedDelta};
+use mero_engine::{ContextState, EmittedEvent};
+use mero_sync::ids::{AppHash, MemberKey};
+use mero_sync::{MemberSecret, Op, SignedDelta};
 use serde_json::{Value, json};
-use support::{build_app, cluster, wait_converged};
+use support::member::{Member, call, ops};
+use support::{NodeProc, build_app, cluster, wait_converged, wait_for};
+
+fn rejected(node: &NodeProc, ctx: &str, reason: &str) -> u64 {
+    node.sync(ctx)["rejected"][reason].as_u64().unwrap_or(0)
+}
+
+fn metric_has(node: &NodeProc, reason: &str) -> bool {
+    let (_, body) = node.send("GET", "/metrics", None, true);
+    let text = body
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| body.to_string());
+    text.lines()
+        .any(|l| l.contains("deltas_rejected") && l.contains(&format!("reason=\"{reason}\"")))
+}
+
+fn resign(author: &MemberSecret, mut d: SignedDelta) -> SignedDelta {
+    d.body.header.author = author.public();
+    d.signature = author.sign(b"mero-delta-v2", &d.id().0);
+    d
+}
+
+fn unchanged(nodes: &[NodeProc], ctx: &str, before: &[(Value, Value)]) {
+    for (n, (state, sync)) in nodes.iter().zip(before) {
+        assert_eq!(&n.state(ctx), state);
+        assert_eq!(n.sync(ctx)["heads"], sync["heads"]);
+    }
+}
+
+fn snapshot(nodes: &[NodeProc], ctx: &str) -> Vec<(Value, Value)> {
+    nodes.iter().map(|n| (n.state(ctx), n.sync(ctx))).collect()
+}
 
 #[test]
-fn bad_deltas_are_rejected_counted_and_change_nothing() {
+fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     let wasm = build_app("examples/kv-store/Cargo.toml");
     let d: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let (nodes, ctx, app) = cluster(&d, &wasm);
     nodes[0].execute(&ctx, "set", json!({"key": "k", "value": "v"}));
+    let mut m = Member::join(&nodes[0], &ctx, &app);
     wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    m.sync(&nodes[0]);
+    let members_before = nodes[1].get(&format!("/admin/contexts/{ctx}/members"));
+    let before = snapshot(&nodes, &ctx);
 
-    // What an attacker who saw an invitation (the context key) and the
-    // traffic (real deltas) has.
-    let token: InvitationToken = nodes[0].invite(&ctx).parse().unwrap();
-    let key = ContextKey(token.key);
+    // 1. The copied join: the payload of a member's join under a fresh
+    // key's header does not open.
     let log = nodes[0].get(&format!("/admin/contexts/{ctx}/deltas"));
-    let real_hex = log["deltas"]
+    let all: Vec<SignedDelta> = log["deltas"]
         .as_array()
         .unwrap()
-        .last()
+        .iter()
+        .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    let join = all
+        .iter()
+        .find(|d| d.header().kind == mero_sync::OpKind::Join)
         .unwrap()
+        .clone();
+    let outsider = MemberSecret::generate();
+    let copied_join = resign(&outsider, join);
+
+    // 2. The copied upgrade: an admin's upgrade payload under a header
+    // naming another app does not open; a writer's own upgrade is refused.
+    nodes[0].post(
+        &format!("/admin/contexts/{ctx}/upgrade"),
+        json!({"app": app}),
+    );
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    m.sync(&nodes[0]);
+    let log = nodes[0].get(&format!("/admin/contexts/{ctx}/deltas"));
+    let upgrade = log["deltas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
+        .find(|d| d.header().kind == mero_sync::OpKind::Upgrade)
+        .unwrap();
+    let mut moved = upgrade.clone();
+    moved.body.header.app = AppHash([66; 32]);
+    moved.body.header.seq = 1;
+    let admin = MemberSecret::generate();
+    let copied_upgrade = resign(&admin, moved);
+    let by_writer = m.craft(
+        {
+            let mut d = m.draft();
+            d.app = AppHash([66; 32]);
+            d
+        },
+        &Op::Upgrade {
+            app: AppHash([66; 32]),
+        },
+    );
+
+    // 3. The injected handler: an event naming `set` as its handler,
+    // though kv-store declares none.
+    let peer = ContextState::peer_id_for(&m.secret.public().0);
+    let injected = {
+        let event = EmittedEvent {
+            kind: "Inserted".into(),
+            data: json!({"key": "pwned", "value": "by handler"}).to_string(),
+            handler: Some("set".into()),
+        };
+        let mut draft = m.draft();
+        draft.clock = 1;
+        m.craft(draft, &call(ops(peer, 0, "note", 1, 1), vec![event]))
+    };
+
+    // 4. Ops under the admin's Loro peer id, two counters ahead.
+    let a_member: MemberKey = nodes[0].get(&format!("/admin/contexts/{ctx}"))["member"]
         .as_str()
         .unwrap()
-        .to_owned();
-    let real = SignedDelta::from_bytes(&hex::decode(&real_hex).unwrap()).unwrap();
-    let ctx_id: ContextId = ctx.parse().unwrap();
-    let app: AppHash = app.parse().unwrap();
-    let heads: Vec<DeltaId> = nodes[1].sync(&ctx)["heads"]
+        .parse()
+        .unwrap();
+    let victim = ContextState::peer_id_for(&a_member.0);
+    let stolen = {
+        let mut draft = m.draft();
+        draft.clock = 2;
+        m.craft(draft, &call(ops(victim, 40, "items", 2, 9), vec![]))
+    };
+
+    let before = {
+        let _ = before;
+        snapshot(&nodes, &ctx)
+    };
+    let report = m.send(
+        &nodes[1],
+        &[copied_join, copied_upgrade, by_writer, stolen.clone()],
+    );
+    assert_eq!(report["applied"], 0, "{report}");
+    assert_eq!(report["rejected"], 4, "{report}");
+    // The injected handler's delta itself is a valid write of the member;
+    // what must not happen is any node running `set` for it.
+    let report = m.send(&nodes[1], &[injected]);
+    assert_eq!(report["applied"], 1, "{report}");
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    for n in &nodes {
+        assert_eq!(
+            n.query(&ctx, "get", json!({"key": "pwned"})),
+            Value::Null,
+            "no node ran the injected handler"
+        );
+        assert_eq!(
+            n.sync(&ctx)["deltas"],
+            before[0].1["deltas"].as_u64().unwrap() + 1
+        );
+    }
+    let counts = |n: &NodeProc| {
+        (
+            rejected(n, &ctx, "bad_payload"),
+            rejected(n, &ctx, "forbidden"),
+            rejected(n, &ctx, "bad_update"),
+        )
+    };
+    assert_eq!(counts(&nodes[1]), (2, 1, 1), "{}", nodes[1].sync(&ctx));
+    for reason in ["bad_payload", "forbidden", "bad_update"] {
+        assert!(metric_has(&nodes[1], reason), "{reason} in /metrics");
+    }
+    // Nothing joined, nothing switched app, nothing was stolen.
+    let roles = |v: &Value| -> Vec<(Value, Value)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["key"].clone(), m["role"].clone()))
+            .collect()
+    };
+    let members_after = nodes[1].get(&format!("/admin/contexts/{ctx}/members"));
+    assert_eq!(roles(&members_after), roles(&members_before));
+    for n in &nodes {
+        assert_eq!(n.get(&format!("/admin/contexts/{ctx}"))["app"], json!(app));
+    }
+    // The victim's next real write reaches the other node, and both agree.
+    nodes[0].execute(&ctx, "set", json!({"key": "after", "value": "1"}));
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    assert_eq!(
+        nodes[1].query(&ctx, "get", json!({"key": "after"})),
+        json!("1")
+    );
+    assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
+    let _ = unchanged;
+}
+
+#[test]
+fn an_equivocating_member_is_flagged_everywhere_and_stalls_nothing() {
+    let wasm = build_app("examples/kv-store/Cargo.toml");
+    let d: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (nodes, ctx, app) = cluster(&d, &wasm);
+    let mut m = Member::join(&nodes[0], &ctx, &app);
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    m.sync(&nodes[0]);
+    // Two different deltas with one seq, one for each node.
+    let peer = ContextState::peer_id_for(&m.secret.public().0);
+    let fork = |value: i64| {
+        let mut draft = m.draft();
+        draft.clock = 2;
+        m.craft(draft, &call(ops(peer, 0, "fork", 2, value), vec![]))
+    };
+    let (d1, d2) = (fork(1), fork(2));
+    assert_ne!(d1.id(), d2.id());
+    assert_eq!(m.send(&nodes[0], &[d1.clone()])["rejected"], 0);
+    assert_eq!(m.send(&nodes[1], &[d2.clone()])["rejected"], 0);
+    // Honest writes on both sides.
+    nodes[0].execute(&ctx, "set", json!({"key": "a", "value": "1"}));
+    nodes[1].execute(&ctx, "set", json!({"key": "b", "value": "2"}));
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    for n in &nodes {
+        assert_eq!(n.query(&ctx, "get", json!({"key": "a"})), json!("1"));
+        assert_eq!(n.query(&ctx, "get", json!({"key": "b"})), json!("2"));
+    }
+    assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
+    // Both nodes flag the same author with the same two deltas.
+    let flagged = |n: &NodeProc| {
+        wait_for(Duration::from_secs(30), || {
+            let members = n.get(&format!("/admin/contexts/{ctx}/members"));
+            members
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| !x["flagged"].is_null())
+                .cloned()
+        })
+        .expect("the equivocator is flagged")
+    };
+    let (fa, fb) = (flagged(&nodes[0]), flagged(&nodes[1]));
+    assert_eq!(fa["key"], json!(m.secret.public().to_string()));
+    assert_eq!(fa, fb);
+    let mut pair: Vec<String> = fa["flagged"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| h.as_str().unwrap().parse().unwrap())
+        .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-
-    let mut tampered = real.clone();
-    let last = tampered.body.payload.len() - 1;
-    tampered.body.payload[last] ^= 1;
-    let attacker = MemberSecret::generate();
-    let op = real.open(&key).unwrap();
-    let non_member = SignedDelta::create(&attacker, &key, ctx_id, 1, heads.clone(), app, &op);
-    // (A changed signature over a known delta's fields is just that delta
-    // again: the id covers the signed fields. Break an unknown one.)
-    let mut bad_sig = non_member.clone();
-    bad_sig.signature[0] ^= 0xff;
-    // An attacker claiming a member's key cannot sign for it.
-    let mut impostor = non_member.clone();
-    impostor.body.author = real.body.author;
-    impostor.body.seq = 100;
-
-    let target = &nodes[1];
-    let before_state = target.state(&ctx);
-    let before = target.sync(&ctx);
-    let batch: Vec<String> = [&real, &tampered, &bad_sig, &non_member, &impostor]
-        .iter()
-        .map(|d| hex::encode(d.to_bytes()))
-        .collect();
-    let report = target.post(&format!("/admin/contexts/{ctx}/deltas"), json!(batch));
-    assert_eq!(report, json!({"applied": 0, "rejected": 5, "buffered": 0}));
-
-    let after = target.sync(&ctx);
-    let rejected = &after["rejected"];
-    let count = |k: &str| rejected[k].as_u64().unwrap_or(0);
-    assert!(count("duplicate") >= 1, "{rejected}");
-    assert_eq!(count("bad_signature"), 3, "{rejected}");
-    assert_eq!(count("not_member"), 1, "{rejected}");
-    assert_eq!(after["heads"], before["heads"]);
-    assert_eq!(after["deltas"], before["deltas"]);
-    assert_eq!(target.state(&ctx), before_state);
-    // The node still works and still agrees with its peer.
-    nodes[0].execute(&ctx, "set", json!({"key": "k2", "value": "v2"}));
+    pair.sort();
+    let mut expected = vec![d1.id().to_string(), d2.id().to_string()];
+    expected.sort();
+    assert_eq!(pair, expected);
+    // Honest writes keep replicating afterwards; the forker's are refused.
     wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
-    assert_eq!(nodes[1].query(&ctx, "get", json!({"key": "k"})), json!("v"));
-    let _: Value = nodes[1].get(&format!("/admin/contexts/{ctx}/members"));
+    m.sync(&nodes[0]);
+    let mut draft = m.draft();
+    draft.clock = 4;
+    let later = m.craft(draft, &call(ops(peer, 2, "fork", 2, 3), vec![]));
+    let report = m.send(&nodes[1], &[later]);
+    assert_eq!(report["rejected"], 1, "{report}");
+    assert!(rejected(&nodes[1], &ctx, "flagged") >= 1);
+    nodes[1].execute(&ctx, "set", json!({"key": "c", "value": "3"}));
+    wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
+    assert_eq!(nodes[0].query(&ctx, "get", json!({"key": "c"})), json!("3"));
+    assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
+    assert!(nodes[0].sync(&ctx)["forks"].as_u64().unwrap() >= 1);
 }

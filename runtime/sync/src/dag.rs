@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::delta::{DeltaBody, SignedDelta};
+use crate::delta::{DeltaHeader, SignedDelta};
 use crate::ids::{ContextId, DeltaId, MemberKey, sha256};
 
 /// Deltas a context buffers by default while their parents are missing.
@@ -30,18 +30,34 @@ pub enum Reject {
     /// Already applied or already buffered.
     #[error("duplicate (or replayed) delta")]
     Duplicate,
-    /// Another delta of the same author already holds this seq.
-    #[error("replay: the author's seq {0} is already taken")]
-    Replay(u64),
-    /// The author's previous delta is not among its causal ancestors.
-    #[error("out of order: the author's seq is not the next one")]
+    /// The author's previous delta is not among its parents.
+    #[error("out of order: the author's previous delta is not among the parents")]
     SeqGap,
     /// The author is not (or no longer) a member, or its join is invalid.
     #[error("not a member: {0}")]
     NotMember(String),
+    /// The author's role does not allow what the delta does.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The author was shown to have equivocated in the delta's causal past.
+    #[error("the author is flagged for equivocation")]
+    Flagged,
+    /// The operation is malformed for the state it applies to.
+    #[error("invalid operation: {0}")]
+    Invalid(&'static str),
+    /// The payload is sealed with another key epoch than its causal past's.
+    #[error("sealed with a key epoch that is not the current one of its causal past")]
+    WrongEpoch,
+    /// This node does not hold the key of the delta's epoch.
+    #[error("this node lacks the key of the delta's epoch")]
+    NoKey,
     /// The payload does not decrypt or decode.
     #[error("unreadable payload: {0}")]
     BadPayload(String),
+    /// The state update is not the author's own (ops under another peer,
+    /// or not continuing the author's counters) or too big.
+    #[error("bad state update: {0}")]
+    BadUpdate(String),
     /// The buffer of deltas waiting for parents is full; catch-up fetches it later.
     #[error("the buffer of deltas waiting for parents is full")]
     BufferFull,
@@ -60,10 +76,15 @@ impl Reject {
             Reject::WrongContext => "wrong_context",
             Reject::BadSignature => "bad_signature",
             Reject::Duplicate => "duplicate",
-            Reject::Replay(_) => "replay",
             Reject::SeqGap => "seq_gap",
             Reject::NotMember(_) => "not_member",
+            Reject::Forbidden(_) => "forbidden",
+            Reject::Flagged => "flagged",
+            Reject::Invalid(_) => "invalid",
+            Reject::WrongEpoch => "wrong_epoch",
+            Reject::NoKey => "no_key",
             Reject::BadPayload(_) => "bad_payload",
+            Reject::BadUpdate(_) => "bad_update",
             Reject::BufferFull => "buffer_full",
             Reject::Orphaned => "orphaned",
             Reject::Apply(_) => "apply_failed",
@@ -76,6 +97,31 @@ struct Entry {
     author: MemberKey,
     seq: u64,
     height: u64,
+    pos: u64,
+    notes: Notes,
+}
+
+/// What the layer above the DAG records with each applied delta.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// The access view after the delta (an index the caller keeps).
+    pub view: u32,
+    /// The author's op counter after the delta.
+    pub clock: u32,
+}
+
+/// What [`Dag::receive_checked`] tells `apply` about a causally ready delta.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Its DAG height.
+    pub height: u64,
+    /// The notes of its parents.
+    pub parents: Vec<Notes>,
+    /// The notes of the author's previous delta, if it has one.
+    pub prev: Option<Notes>,
+    /// An applied delta of the same author and seq, if any: the two are
+    /// an equivocation.
+    pub sibling: Option<DeltaId>,
 }
 
 #[derive(Debug)]
@@ -107,6 +153,8 @@ pub struct Dag {
     pending: HashMap<DeltaId, Pending>,
     waiting: HashMap<DeltaId, Vec<DeltaId>>,
     max_pending: usize,
+    /// Equivocations seen: (the delta first applied, the other).
+    forks: Vec<(DeltaId, DeltaId)>,
 }
 
 impl Dag {
@@ -121,6 +169,7 @@ impl Dag {
             pending: HashMap::new(),
             waiting: HashMap::new(),
             max_pending: DEFAULT_MAX_PENDING,
+            forks: Vec::new(),
         }
     }
 
@@ -190,11 +239,37 @@ impl Dag {
 
     /// Log position of an applied delta.
     pub fn position(&self, id: &DeltaId) -> Option<u64> {
-        let e = self.applied.get(id)?;
-        self.authors
-            .get(&e.author)?
-            .get(e.seq as usize - 1)
-            .copied()
+        self.applied.get(id).map(|e| e.pos)
+    }
+
+    /// The notes recorded with an applied delta.
+    pub fn notes(&self, id: &DeltaId) -> Option<Notes> {
+        self.applied.get(id).map(|e| e.notes)
+    }
+
+    /// Author and seq of an applied delta.
+    pub fn author_seq(&self, id: &DeltaId) -> Option<(MemberKey, u64)> {
+        self.applied.get(id).map(|e| (e.author, e.seq))
+    }
+
+    /// The applied delta of `author` with `seq` (the first applied, if it
+    /// equivocated).
+    pub fn by_seq(&self, author: &MemberKey, seq: u64) -> Option<DeltaId> {
+        let pos = *self
+            .authors
+            .get(author)?
+            .get(seq.checked_sub(1)? as usize)?;
+        self.at(pos)
+    }
+
+    /// Equivocations applied so far: (the delta first applied, the other).
+    pub fn forks(&self) -> &[(DeltaId, DeltaId)] {
+        &self.forks
+    }
+
+    /// The applied log, in apply order.
+    pub fn log(&self) -> &[DeltaId] {
+        &self.log
     }
 
     /// Parents that buffered deltas wait for and nobody has sent yet: what
@@ -212,21 +287,35 @@ impl Dag {
 
     /// Records `id` as applied at the end of the log (the caller has made its
     /// effects durable) and returns buffered deltas that are now ready.
-    pub fn record(&mut self, id: DeltaId, body: &DeltaBody) -> Vec<(DeltaId, SignedDelta)> {
-        let height = self.height_after(&body.parents);
-        for p in &body.parents {
+    /// A second delta of an author with a seq already applied is recorded
+    /// too, as an equivocation (see [`forks`](Self::forks)).
+    pub fn record(
+        &mut self,
+        id: DeltaId,
+        header: &DeltaHeader,
+        notes: Notes,
+    ) -> Vec<(DeltaId, SignedDelta)> {
+        let height = self.height_after(&header.parents);
+        for p in &header.parents {
             self.heads.remove(p);
         }
         self.heads.insert(id);
         let pos = self.log.len() as u64;
         self.log.push(id);
-        self.authors.entry(body.author).or_default().push(pos);
+        let chain = self.authors.entry(header.author).or_default();
+        if header.seq as usize > chain.len() {
+            chain.push(pos);
+        } else if let Some(first) = self.by_seq(&header.author, header.seq) {
+            self.forks.push((first, id));
+        }
         self.applied.insert(
             id,
             Entry {
-                author: body.author,
-                seq: body.seq,
+                author: header.author,
+                seq: header.seq,
                 height,
+                pos,
+                notes,
             },
         );
         let mut ready = Vec::new();
@@ -289,7 +378,7 @@ impl Dag {
         signed: Option<bool>,
         delta: SignedDelta,
     ) -> Result<Option<(DeltaId, SignedDelta)>, Reject> {
-        if delta.body.context != self.context {
+        if delta.body.header.context != self.context {
             return Err(Reject::WrongContext);
         }
         if self.applied.contains_key(&id) || self.pending.contains_key(&id) {
@@ -298,9 +387,9 @@ impl Dag {
         if !signed.unwrap_or_else(|| delta.verify_id(&id)) {
             return Err(Reject::BadSignature);
         }
-        let b = &delta.body;
-        if b.seq == 0 || b.seq <= self.seq_of(&b.author) {
-            return Err(Reject::Replay(b.seq));
+        let b = &delta.body.header;
+        if b.seq == 0 || b.seq > self.seq_of(&b.author) + 1 + self.max_pending as u64 {
+            return Err(Reject::SeqGap);
         }
         let missing: Vec<DeltaId> = b
             .parents
@@ -342,12 +431,12 @@ impl Dag {
 
     /// Offers `delta` and applies it and every buffered delta it releases, in
     /// causal order. `apply` decrypts, checks membership and makes the delta
-    /// durable (it also gets the delta's DAG height); when it refuses, the delta and its buffered descendants are
-    /// dropped.
+    /// durable, and returns the notes to record with it; when it refuses,
+    /// the delta and its buffered descendants are dropped.
     pub fn receive(
         &mut self,
         delta: SignedDelta,
-        apply: impl FnMut(&DeltaId, &SignedDelta, u64) -> Result<(), Reject>,
+        apply: impl FnMut(&DeltaId, &SignedDelta, &Ready) -> Result<Notes, Reject>,
     ) -> Received {
         let id = delta.id();
         self.receive_checked(id, None, delta, apply)
@@ -361,7 +450,7 @@ impl Dag {
         id: DeltaId,
         signed: Option<bool>,
         delta: SignedDelta,
-        mut apply: impl FnMut(&DeltaId, &SignedDelta, u64) -> Result<(), Reject>,
+        mut apply: impl FnMut(&DeltaId, &SignedDelta, &Ready) -> Result<Notes, Reject>,
     ) -> Received {
         let mut out = Received::default();
         let ready = match self.offer_id(id, signed, delta) {
@@ -377,14 +466,13 @@ impl Dag {
         };
         let mut queue = std::collections::VecDeque::from([ready]);
         while let Some((id, d)) = queue.pop_front() {
-            let r = if self.seq_of(&d.body.author) + 1 != d.body.seq {
-                Err(Reject::SeqGap)
-            } else {
-                apply(&id, &d, self.height_after(&d.body.parents))
+            let r = match self.ready(&d.body.header) {
+                Some(ready) => apply(&id, &d, &ready),
+                None => Err(Reject::SeqGap),
             };
             match r {
-                Ok(()) => {
-                    queue.extend(self.record(id, &d.body));
+                Ok(notes) => {
+                    queue.extend(self.record(id, &d.body.header, notes));
                     out.applied.push(id);
                 }
                 Err(r) => {
@@ -394,6 +482,29 @@ impl Dag {
             }
         }
         out
+    }
+
+    /// What `apply` learns about a delta whose parents are all applied;
+    /// `None` if the author's previous delta is not among its parents (an
+    /// author's chain never skips or branches silently).
+    fn ready(&self, h: &DeltaHeader) -> Option<Ready> {
+        let parents: Vec<Notes> = h.parents.iter().filter_map(|p| self.notes(p)).collect();
+        let prev = if h.seq == 1 {
+            None
+        } else {
+            let prev = h.parents.iter().find(|p| {
+                self.applied
+                    .get(*p)
+                    .is_some_and(|e| e.author == h.author && e.seq + 1 == h.seq)
+            })?;
+            Some(self.applied[prev].notes)
+        };
+        Some(Ready {
+            height: self.height_after(&h.parents),
+            parents,
+            prev,
+            sibling: self.by_seq(&h.author, h.seq),
+        })
     }
 
     /// Ids of applied deltas that a peer with vector `since` lacks, parents

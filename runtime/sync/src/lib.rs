@@ -1,15 +1,20 @@
 //! mero's replication protocol, without IO.
 //!
-//! Everything a node needs to decide about deltas lives here, as plain data
-//! and pure functions, so the same code runs inside `merod` and inside the
+//! Everything a node decides about deltas lives here, as plain data and
+//! pure functions, so the same code runs inside `merod` and inside the
 //! seeded simulation in `tests/sim.rs`:
 //!
 //! - [`ids`]: 32-byte identifiers (apps, contexts, members, deltas).
-//! - [`crypto`]: the context key (payload encryption) and member keys (signatures).
+//! - [`crypto`]: epoch keys (payload encryption bound to the header),
+//!   member keys (signatures), sealing new epoch keys to members.
 //! - [`delta`]: signed, encrypted deltas and the operations they carry.
 //! - [`dag`]: the causal DAG of applied deltas, heads, seq vectors and the
 //!   buffer of deltas waiting for their parents.
-//! - [`members`]: invitations and the member set of a context.
+//! - [`access`]: members, roles, invitations, key epochs: who may do what,
+//!   folded from the DAG.
+//! - [`replica`]: the rules that accept, buffer, refuse or flag a received
+//!   delta, over a DAG and the access view of every delta.
+//! - [`invitation`]: the token a joiner is given.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
 //!
@@ -18,14 +23,18 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod crypto;
 pub mod dag;
 pub mod delta;
 pub mod ids;
-pub mod members;
+pub mod invitation;
 pub mod protocol;
+pub mod replica;
 
+pub use access::{Access, Role};
 pub use crypto::{ContextKey, MemberSecret};
 pub use dag::{Dag, Reject};
-pub use delta::{DeltaBody, Op, SignedDelta};
-pub use members::{Invitation, InvitationToken, Members};
+pub use delta::{DeltaBody, DeltaHeader, Op, OpKind, SignedDelta};
+pub use invitation::InvitationToken;
+pub use replica::{Engine, Replica};

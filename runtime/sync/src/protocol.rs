@@ -23,6 +23,8 @@ use crate::ids::{AppHash, ContextId, DeltaId};
 pub const PAGE_LIMIT: usize = 500;
 /// Most deltas asked for by id at once.
 pub const BY_ID_LIMIT: usize = 256;
+/// Most heads a digest answer carries.
+pub const HEADS_LIMIT: usize = 64;
 
 /// A request from one node to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +68,10 @@ pub enum Response {
         in_sync: bool,
         /// The responder's vector when they differ.
         vector: Option<SeqVector>,
+        /// The responder's heads when they differ (at most
+        /// [`HEADS_LIMIT`]): equal vectors with different heads mean an
+        /// equivocation, which only the heads reveal.
+        heads: Vec<DeltaId>,
     },
     /// Answer to [`Request::Page`] and [`Request::ById`].
     Deltas {
@@ -118,7 +124,17 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
         Request::Digest { digest, .. } => {
             let in_sync = *digest == dag.digest();
             let vector = (!in_sync).then(|| dag.vector());
-            (Response::Digest { in_sync, vector }, !in_sync)
+            let heads = if in_sync {
+                Vec::new()
+            } else {
+                dag.heads().into_iter().take(HEADS_LIMIT).collect()
+            };
+            let resp = Response::Digest {
+                in_sync,
+                vector,
+                heads,
+            };
+            (resp, !in_sync)
         }
         Request::Page { since, limit, .. } => {
             let limit = (*limit as usize).clamp(1, PAGE_LIMIT);
@@ -151,11 +167,13 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
 }
 
 /// What a node does after a [`Response::Digest`]: ask for a page if the
-/// peer's vector has anything its own lacks.
+/// peer's vector has anything its own lacks; else, if the peer has heads
+/// it lacks (an equivocation the vectors cannot show), ask for those.
 pub fn after_digest(dag: &Dag, context: ContextId, response: &Response) -> Option<Request> {
     let Response::Digest {
         in_sync: false,
         vector: Some(theirs),
+        heads,
     } = response
     else {
         return None;
@@ -164,11 +182,20 @@ pub fn after_digest(dag: &Dag, context: ContextId, response: &Response) -> Optio
     let behind = theirs
         .iter()
         .any(|(a, n)| *n > mine.get(a).copied().unwrap_or(0));
-    behind.then_some(Request::Page {
-        context,
-        since: mine,
-        limit: PAGE_LIMIT as u32,
-    })
+    if behind {
+        return Some(Request::Page {
+            context,
+            since: mine,
+            limit: PAGE_LIMIT as u32,
+        });
+    }
+    let ids: Vec<DeltaId> = heads
+        .iter()
+        .filter(|h| !dag.contains(h))
+        .take(BY_ID_LIMIT)
+        .copied()
+        .collect();
+    (!ids.is_empty()).then_some(Request::ById { context, ids })
 }
 
 /// The next page request after a [`Response::Deltas`] with `more`.
@@ -195,9 +222,12 @@ pub const GOSSIP_BATCH_BYTES: usize = 1 << 20;
 /// ```
 /// use mero_sync::protocol::{decode_gossip, encode_gossip};
 /// use mero_sync::{ContextKey, MemberSecret, Op, SignedDelta};
+/// use mero_sync::delta::{Draft, GENESIS_EPOCH};
 /// use mero_sync::ids::{AppHash, ContextId};
 /// let (key, me) = (ContextKey::generate(), MemberSecret::generate());
-/// let d = SignedDelta::create(&me, &key, ContextId([1; 32]), 1, vec![], AppHash([2; 32]), &Op::Leave);
+/// let draft = Draft { context: ContextId([1; 32]), seq: 1, parents: vec![],
+///     app: AppHash([2; 32]), epoch: GENESIS_EPOCH, clock: 0 };
+/// let d = SignedDelta::create(&me, &key, draft, &Op::Leave);
 /// let bytes = encode_gossip(std::slice::from_ref(&d));
 /// assert_eq!(decode_gossip(&bytes).unwrap(), vec![d]);
 /// ```

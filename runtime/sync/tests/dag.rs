@@ -1,6 +1,8 @@
 //! The DAG's decisions, one rule at a time.
 
 use mero_engine::DeltaPayload;
+use mero_sync::dag::Notes;
+use mero_sync::delta::{Draft, GENESIS_EPOCH};
 use mero_sync::ids::{AppHash, ContextId, DeltaId};
 use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, SignedDelta};
 
@@ -14,20 +16,28 @@ fn op(n: u8) -> Op {
     })
 }
 
+fn draft(seq: u64, parents: Vec<DeltaId>) -> Draft {
+    Draft {
+        context: CTX,
+        seq,
+        parents,
+        app: APP,
+        epoch: GENESIS_EPOCH,
+        clock: 0,
+    }
+}
+
 fn delta(who: &MemberSecret, seq: u64, parents: Vec<DeltaId>) -> SignedDelta {
     SignedDelta::create(
         who,
         &ContextKey([9; 32]),
-        CTX,
-        seq,
-        parents,
-        APP,
+        draft(seq, parents),
         &op(seq as u8),
     )
 }
 
 fn accept_all(dag: &mut Dag, d: SignedDelta) -> mero_sync::dag::Received {
-    dag.receive(d, |_, _, _| Ok(()))
+    dag.receive(d, |_, _, _| Ok(Notes::default()))
 }
 
 #[test]
@@ -48,7 +58,7 @@ fn out_of_order_deltas_wait_for_parents_and_apply_in_causal_order() {
 }
 
 #[test]
-fn duplicates_forgeries_and_replays_are_refused() {
+fn duplicates_forgeries_and_gaps_are_refused_and_equivocations_recorded() {
     let a = MemberSecret::generate();
     let d1 = delta(&a, 1, vec![]);
     let mut dag = Dag::new(CTX);
@@ -58,16 +68,26 @@ fn duplicates_forgeries_and_replays_are_refused() {
     let mut forged = delta(&a, 2, vec![d1.id()]);
     forged.body.payload.push(0);
     assert_eq!(refused(&mut dag, forged), Reject::BadSignature);
-    // Same seq, other content: a replay of seq 1.
-    let other = SignedDelta::create(&a, &ContextKey([9; 32]), CTX, 1, vec![], APP, &op(7));
-    assert_eq!(refused(&mut dag, other), Reject::Replay(1));
     let mut foreign = delta(&a, 2, vec![d1.id()]);
-    foreign.body.context = ContextId([3; 32]);
+    foreign.body.header.context = ContextId([3; 32]);
     assert_eq!(refused(&mut dag, foreign), Reject::WrongContext);
     // Skipping a seq is refused once the parents are in.
     let gap = delta(&a, 5, vec![d1.id()]);
     assert_eq!(refused(&mut dag, gap), Reject::SeqGap);
+    // A seq 2 that does not name the author's seq 1 as a parent: a silent
+    // branch of its chain, refused.
+    let branch = delta(&a, 2, vec![]);
+    assert_eq!(refused(&mut dag, branch), Reject::SeqGap);
     assert_eq!(dag.len(), 1);
+    // Same seq, other content: an equivocation. Recorded (so nothing that
+    // builds on it is stuck), and listed as a fork.
+    let other = SignedDelta::create(&a, &ContextKey([9; 32]), draft(1, vec![]), &op(7));
+    assert_eq!(
+        accept_all(&mut dag, other.clone()).applied,
+        vec![other.id()]
+    );
+    assert_eq!(dag.forks(), &[(d1.id(), other.id())]);
+    assert_eq!(dag.vector()[&a.public()], 1);
 }
 
 #[test]
@@ -92,7 +112,7 @@ fn the_buffer_is_bounded() {
     for seq in 2..4 {
         assert!(accept_all(&mut dag, delta(&a, seq, vec![missing])).buffered);
     }
-    let r = accept_all(&mut dag, delta(&a, 9, vec![missing]));
+    let r = accept_all(&mut dag, delta(&a, 3, vec![DeltaId([8; 32])]));
     assert_eq!(r.rejected[0].1, Reject::BufferFull);
 }
 
@@ -101,10 +121,14 @@ fn missing_for_pages_exactly_what_a_vector_lacks_parents_first() {
     let (a, b) = (MemberSecret::generate(), MemberSecret::generate());
     let mut dag = Dag::new(CTX);
     let mut heads = vec![];
-    let mut all = vec![];
+    let mut all: Vec<DeltaId> = vec![];
     for i in 0..10u64 {
         let who = if i % 2 == 0 { &a } else { &b };
-        let d = delta(who, i / 2 + 1, heads.clone());
+        let mut parents = heads.clone();
+        if i >= 2 {
+            parents.push(all[i as usize - 2]);
+        }
+        let d = delta(who, i / 2 + 1, parents);
         heads = vec![d.id()];
         all.push(d.id());
         accept_all(&mut dag, d);

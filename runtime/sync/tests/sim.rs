@@ -1,47 +1,51 @@
-//! Seeded simulation of the sync protocol: several replicas write
-//! concurrently while the network drops, duplicates and reorders messages,
-//! partitions, and replicas restart losing everything not persisted. After
-//! healing, catch-up must bring every replica to the same state and heads.
+//! Seeded simulation of the sync protocol with honest and hostile actors,
+//! all driving the same `Replica` code as the node.
+//!
+//! Honest replicas write concurrently while the network drops, duplicates
+//! and reorders messages, partitions, and replicas restart losing
+//! everything not persisted; the admin may remove a member mid-run. A
+//! hostile member equivocates (two deltas, one seq, one to each half),
+//! copies honest payloads under its own headers, writes ops under another
+//! member's peer id and replays old deltas; an outsider forges and copies
+//! joins. After healing, catch-up must bring every honest replica to the
+//! same state, heads, and access (the equivocator flagged), and no hostile
+//! delta may take effect.
 //!
 //! `MERO_SIM_SEEDS=N` runs seeds `0..N` (default 1000);
 //! `MERO_SIM_SEED=S` replays one seed.
 
-use std::collections::HashMap;
+mod common;
 
-use loro::{ExportMode, LoroDoc};
+use common::{APP, Peer};
+use loro::ExportMode;
 use mero_engine::{ContextState, DeltaPayload};
-use mero_sync::ids::{AppHash, DeltaId};
-use mero_sync::members::{InvitationBody, context_id};
+use mero_sync::delta::{Evidence, SignedHeader};
+use mero_sync::ids::{DeltaId, MemberKey};
 use mero_sync::protocol::{self, Request, Response};
-use mero_sync::{ContextKey, Dag, Invitation, MemberSecret, Members, Op, Reject, SignedDelta};
+use mero_sync::{InvitationToken, MemberSecret, Op, Reject, Role, SignedDelta};
 
-const APP: AppHash = AppHash([7; 32]);
-
-struct Replica {
-    secret: MemberSecret,
-    dag: Dag,
-    doc: LoroDoc,
-    members: Members,
-    /// What survives a restart: every applied delta, in log order.
-    disk: Vec<SignedDelta>,
-    /// Position of each delta in `disk`.
-    index: HashMap<DeltaId, usize>,
-    joined: bool,
-}
+const LATER: u64 = u64::MAX / 2;
 
 struct World {
     rng: fastrand::Rng,
-    key: ContextKey,
-    invitation: Invitation,
-    creator: mero_sync::ids::MemberKey,
-    replicas: Vec<Replica>,
+    /// Honest replicas; 0 is the creator (admin).
+    peers: Vec<Peer>,
+    tokens: Vec<Option<InvitationToken>>,
+    /// Index of a removed member, once removed.
+    removed: Option<usize>,
+    /// The hostile member (a writer), and whether it equivocated.
+    evil: Peer,
+    forked: bool,
+    /// Ids of hostile deltas that must never be applied anywhere.
+    poison: Vec<DeltaId>,
+    outsider: MemberSecret,
     queue: Vec<Msg>,
-    /// `cut[i]`: replica i is partitioned away from all others.
     cut: Vec<bool>,
     drop_rate: f64,
     dup_rate: f64,
 }
 
+#[derive(Clone)]
 enum Msg {
     Gossip {
         from: usize,
@@ -60,191 +64,43 @@ enum Msg {
     },
 }
 
-fn apply(
-    doc: &LoroDoc,
-    members: &mut Members,
-    key: &ContextKey,
-    d: &SignedDelta,
-) -> Result<(), Reject> {
-    let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
-    let b = &d.body;
-    match op {
-        Op::Join {
-            invitation,
-            joined_at_ms,
-        } => members
-            .join(
-                &b.context,
-                &key.commitment(),
-                b.author,
-                b.seq,
-                &invitation,
-                joined_at_ms,
-            )
-            .map_err(|e| Reject::NotMember(e.to_string())),
-        op => {
-            if !members.can_write(&b.author, b.seq) {
-                return Err(Reject::NotMember("not a member".into()));
-            }
-            match op {
-                Op::Call(p) => doc
-                    .import(&p.update)
-                    .map(|_| ())
-                    .map_err(|e| Reject::Apply(e.to_string())),
-                Op::Leave => {
-                    members.leave(&b.author, b.seq);
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        }
-    }
-}
-
-impl Replica {
-    fn new(
-        secret: MemberSecret,
-        creator: mero_sync::ids::MemberKey,
-        ctx: mero_sync::ids::ContextId,
-    ) -> Self {
-        let doc = LoroDoc::new();
-        doc.set_peer_id(ContextState::peer_id_for(&secret.public().0))
-            .unwrap();
-        Self {
-            secret,
-            dag: Dag::new(ctx).with_max_pending(64),
-            doc,
-            members: Members::new(creator),
-            disk: Vec::new(),
-            index: HashMap::new(),
-            joined: false,
-        }
-    }
-
-    fn receive(&mut self, key: &ContextKey, d: SignedDelta) -> bool {
-        let Self {
-            dag,
-            doc,
-            members,
-            disk,
-            index,
-            ..
-        } = self;
-        let r = dag.receive(d, |id, d, _| {
-            apply(doc, members, key, d)?;
-            index.insert(*id, disk.len());
-            disk.push(d.clone());
-            Ok(())
-        });
-        for (_, why) in &r.rejected {
-            assert!(
-                matches!(
-                    why,
-                    Reject::Duplicate | Reject::BufferFull | Reject::Replay(_)
-                ),
-                "honest delta refused: {why}"
-            );
-        }
-        r.buffered
-    }
-
-    fn author(&mut self, key: &ContextKey, op: &Op) -> SignedDelta {
-        let d = SignedDelta::create(
-            &self.secret,
-            key,
-            self.dag.context(),
-            self.dag.seq_of(&self.secret.public()) + 1,
-            self.dag.heads(),
-            APP,
-            op,
-        );
-        let id = d.id();
-        assert!(self.dag.record(id, &d.body).is_empty());
-        self.index.insert(id, self.disk.len());
-        self.disk.push(d.clone());
-        d
-    }
-
-    fn restart(&mut self, key: &ContextKey) {
-        let ctx = self.dag.context();
-        let disk = std::mem::take(&mut self.disk);
-        let creator = *self
-            .members
-            .iter()
-            .find(|(_, m)| m.invited_by.is_none())
-            .unwrap()
-            .0;
-        *self = Replica {
-            joined: self.joined,
-            ..Replica::new(self.secret.clone(), creator, ctx)
-        };
-        for d in disk {
-            let r = self.dag.receive(d.clone(), |_, d, _| {
-                apply(&self.doc, &mut self.members, key, d)
-            });
-            assert_eq!(
-                r.applied.len(),
-                1,
-                "replaying the disk log applies each delta"
-            );
-            self.index.insert(r.applied[0], self.disk.len());
-            self.disk.push(d);
-        }
-    }
-}
-
 impl World {
     fn new(seed: u64, n: usize) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let key = ContextKey::generate();
-        let secrets: Vec<_> = (0..n).map(|_| MemberSecret::generate()).collect();
-        let creator = secrets[0].public();
-        let salt = [seed as u8; 32];
-        let ctx = context_id(&creator, &salt);
-        let mut replicas: Vec<_> = secrets
-            .into_iter()
-            .map(|s| Replica::new(s, creator, ctx))
-            .collect();
-        // Genesis: the creator's init delta, known to everyone at the start.
-        let doc = &replicas[0].doc;
-        doc.get_map("m").insert("created", true).unwrap();
-        doc.commit();
-        let update = doc.export(ExportMode::all_updates()).unwrap();
-        let genesis = replicas[0].author(
-            &key,
-            &Op::Call(DeltaPayload {
-                update,
-                events: vec![],
-            }),
-        );
-        replicas[0].joined = true;
-        for r in &mut replicas[1..] {
-            r.receive(&key, genesis.clone());
+        let mut admin = Peer::create(seed as u8);
+        let mut tokens = vec![None];
+        let mut peers = Vec::new();
+        for i in 1..n {
+            let role = if i == n - 1 && seed % 5 == 0 {
+                Role::Reader
+            } else {
+                Role::Writer
+            };
+            let (_, t) = admin.invite(role, 1, LATER);
+            peers.push(Peer::invited(&t));
+            tokens.push(Some(t));
         }
-        let invitation = Invitation::sign(
-            &replicas[0].secret,
-            InvitationBody {
-                context: ctx,
-                creator,
-                salt,
-                app: APP,
-                inviter: creator,
-                can_invite: false,
-                expires_at_ms: 1_000,
-                key_commitment: key.commitment(),
-                heads: vec![genesis.id()],
-                addrs: vec![],
-                nonce: [0; 16],
-            },
-        );
+        let (_, et) = admin.invite(Role::Writer, 1, LATER);
+        let mut evil = Peer::invited(&et);
+        evil.sync_from(&admin);
+        let ej = evil.join(&et, 1).unwrap();
+        admin.receive(vec![ej]);
+        for p in &mut peers {
+            p.sync_from(&admin);
+        }
+        evil.sync_from(&admin);
+        peers.insert(0, admin);
         let drop_rate = rng.f64() * 0.4;
         let dup_rate = rng.f64() * 0.3;
         Self {
             rng,
-            key,
-            invitation,
-            creator,
-            replicas,
+            peers,
+            tokens,
+            removed: None,
+            evil,
+            forked: false,
+            poison: Vec::new(),
+            outsider: MemberSecret::generate(),
             queue: Vec::new(),
             cut: vec![false; n],
             drop_rate,
@@ -252,92 +108,215 @@ impl World {
         }
     }
 
+    fn n(&self) -> usize {
+        self.peers.len()
+    }
+
     fn linked(&self, a: usize, b: usize) -> bool {
         a != b && !self.cut[a] && !self.cut[b]
     }
 
     fn send(&mut self, msg: Msg) {
-        let copies = if self.rng.f64() < self.dup_rate { 2 } else { 1 };
-        for _ in 0..copies {
-            let m = match &msg {
-                Msg::Gossip { from, to, delta } => Msg::Gossip {
-                    from: *from,
-                    to: *to,
-                    delta: delta.clone(),
-                },
-                Msg::Req { from, to, req } => Msg::Req {
-                    from: *from,
-                    to: *to,
-                    req: req.clone(),
-                },
-                Msg::Resp { from, to, resp } => Msg::Resp {
-                    from: *from,
-                    to: *to,
-                    resp: resp.clone(),
-                },
-            };
-            self.queue.push(m);
+        if self.rng.f64() < self.dup_rate {
+            self.queue.push(msg.clone());
         }
+        self.queue.push(msg);
     }
 
-    fn write(&mut self, i: usize) {
-        let key = self.key.clone();
-        let r = &mut self.replicas[i];
-        let op = if !r.joined {
-            r.joined = true;
-            Op::Join {
-                invitation: self.invitation.clone(),
-                joined_at_ms: 500,
-            }
-        } else {
-            let before = r.doc.oplog_vv();
-            match self.rng.u8(0..3) {
-                0 => r
-                    .doc
-                    .get_map("m")
-                    .insert(&format!("k{}", self.rng.u8(0..8)), self.rng.i64(..))
-                    .unwrap(),
-                1 => r.doc.get_counter("c").increment(1.0).unwrap(),
-                _ => {
-                    let list = r.doc.get_list("l");
-                    list.insert(self.rng.usize(0..=list.len()), i as i64)
-                        .unwrap()
-                }
-            }
-            r.doc.commit();
-            Op::Call(DeltaPayload {
-                update: r.doc.export(ExportMode::updates(&before)).unwrap(),
-                events: vec![],
-            })
-        };
-        let d = r.author(&key, &op);
-        if let Op::Join { .. } = op {
-            // The author applies its own join as every receiver will.
-            apply(&r.doc, &mut r.members, &key, &d).expect("a valid join");
-        }
-        for to in 0..self.replicas.len() {
-            if self.linked(i, to) {
+    fn gossip(&mut self, from: usize, delta: &SignedDelta) {
+        for to in 0..self.n() {
+            if self.linked(from, to) {
                 self.send(Msg::Gossip {
-                    from: i,
+                    from,
                     to,
-                    delta: d.clone(),
+                    delta: delta.clone(),
                 });
             }
         }
     }
 
+    /// An honest write (or the first action of a member: its join).
+    fn write(&mut self, i: usize) {
+        if let Some(t) = self.tokens[i].take() {
+            if let Ok(d) = self.peers[i].join(&t, 1) {
+                self.gossip(i, &d);
+            }
+            return;
+        }
+        let k = format!("k{}", self.rng.u8(0..8));
+        let v = self.rng.i64(..);
+        let pos = self.rng.usize(0..=8);
+        let choice = self.rng.u8(0..3);
+        let r = self.peers[i].write(|d| match choice {
+            0 => d.get_map("m").insert(&k, v).unwrap(),
+            1 => d.get_counter("c").increment(1.0).unwrap(),
+            _ => {
+                let list = d.get_list("l");
+                list.insert(pos.min(list.len()), v).unwrap()
+            }
+        });
+        if let Ok(d) = r {
+            self.gossip(i, &d);
+        }
+    }
+
+    /// The admin removes the last member (once).
+    fn remove(&mut self) {
+        let victim = self.n() - 1;
+        if self.removed.is_some() || self.tokens[victim].is_some() {
+            return;
+        }
+        let key = self.peers[victim].key();
+        if self.peers[0].replica.access().role(&key).is_none() {
+            return;
+        }
+        let keys = self.peers[0].replica.seal_new_epoch(Some(&key));
+        if let Ok(d) = self.peers[0].author(Op::Remove { member: key, keys }) {
+            self.removed = Some(victim);
+            self.gossip(0, &d);
+        }
+    }
+
+    /// One hostile action.
+    fn attack(&mut self) {
+        let n = self.n();
+        let to = self.rng.usize(0..n);
+        let key = self.evil.replica.current_key().cloned();
+        let victim_peer = ContextState::peer_id_for(&self.peers[0].key().0);
+        let hostile = match self.rng.u8(0..6) {
+            // Equivocate: two deltas with one seq, one to each half.
+            0 if !self.forked && self.evil.replica.access().role(&self.evil.key()).is_some() => {
+                let Some(key) = key else { return };
+                let draft = self.evil.replica.draft(&self.evil.key(), APP);
+                // Continue the evil peer's own counter: fresh ops on top of its doc.
+                let start = draft.clock;
+                let mut deltas = Vec::new();
+                for (v, pad) in [(1, 1), (2, 2)] {
+                    let doc = loro::LoroDoc::new();
+                    doc.set_peer_id(ContextState::peer_id_for(&self.evil.key().0))
+                        .unwrap();
+                    doc.import(&self.evil.doc.doc.export(ExportMode::all_updates()).unwrap())
+                        .unwrap();
+                    let before = doc.oplog_vv();
+                    for i in 0..pad {
+                        doc.get_map("evil").insert(&format!("p{i}"), v).unwrap();
+                    }
+                    doc.commit();
+                    let update = doc.export(ExportMode::updates(&before)).unwrap();
+                    let mut d = draft.clone();
+                    d.clock = start + pad as u32;
+                    let op = Op::Call(DeltaPayload {
+                        update,
+                        events: vec![],
+                    });
+                    deltas.push(SignedDelta::create(&self.evil.secret, &key, d, &op));
+                }
+                self.forked = true;
+                for (i, to) in (0..n).enumerate() {
+                    self.send(Msg::Gossip {
+                        from: usize::MAX,
+                        to,
+                        delta: deltas[i % 2].clone(),
+                    });
+                }
+                return;
+            }
+            // Copy an honest payload under the evil member's own header.
+            1 => {
+                let src = &self.peers[self.rng.usize(0..n)].disk;
+                let Some(real) = src.get(self.rng.usize(0..src.len().max(1))).cloned() else {
+                    return;
+                };
+                let draft = self.evil.replica.draft(&self.evil.key(), APP);
+                let Some(key) = key else { return };
+                let mut d = SignedDelta::create(&self.evil.secret, &key, draft, &Op::Leave);
+                d.body.header.kind = real.header().kind;
+                d.body.payload = real.body.payload.clone();
+                d.signature = self.evil.secret.sign(b"mero-delta-v2", &d.id().0);
+                d
+            }
+            // Ops under the admin's peer id, ahead of its counter.
+            2 => {
+                let Some(key) = key else { return };
+                let doc = loro::LoroDoc::new();
+                doc.set_peer_id(victim_peer).unwrap();
+                doc.import(&self.evil.doc.doc.export(ExportMode::all_updates()).unwrap())
+                    .unwrap();
+                let before = doc.oplog_vv();
+                doc.get_map("m").insert("stolen", 1).unwrap();
+                doc.get_map("m").insert("stolen2", 1).unwrap();
+                doc.commit();
+                let update = doc.export(ExportMode::updates(&before)).unwrap();
+                let mut draft = self.evil.replica.draft(&self.evil.key(), APP);
+                draft.clock += 2;
+                let op = Op::Call(DeltaPayload {
+                    update,
+                    events: vec![],
+                });
+                SignedDelta::create(&self.evil.secret, &key, draft, &op)
+            }
+            // An outsider copies a join payload, or forges a member's delta.
+            3 => {
+                let Some(real) = self.peers[0]
+                    .disk
+                    .iter()
+                    .find(|d| d.header().kind == mero_sync::OpKind::Join)
+                    .cloned()
+                else {
+                    return;
+                };
+                let mut d = real.clone();
+                d.body.header.author = self.outsider.public();
+                d.signature = self.outsider.sign(b"mero-delta-v2", &d.id().0);
+                d
+            }
+            // A writer acting as an admin: inviting.
+            4 => {
+                let Some(key) = key else { return };
+                let draft = self.evil.replica.draft(&self.evil.key(), APP);
+                let op = Op::Invite(mero_sync::access::Invite {
+                    key: MemberSecret::generate().public(),
+                    role: Role::Admin,
+                    uses: 9,
+                    expires_at_ms: LATER,
+                });
+                SignedDelta::create(&self.evil.secret, &key, draft, &op)
+            }
+            // Replay something old.
+            _ => {
+                let src = &self.peers[self.rng.usize(0..n)].disk;
+                let Some(real) = src.get(self.rng.usize(0..src.len().max(1))).cloned() else {
+                    return;
+                };
+                self.send(Msg::Gossip {
+                    from: usize::MAX,
+                    to,
+                    delta: real,
+                });
+                return;
+            }
+        };
+        self.poison.push(hostile.id());
+        self.send(Msg::Gossip {
+            from: usize::MAX,
+            to,
+            delta: hostile,
+        });
+    }
+
     fn start_round(&mut self, from: usize, to: usize) {
+        let r = self.peers[from].replica.dag();
         let req = Request::Digest {
-            context: self.replicas[from].dag.context(),
-            digest: self.replicas[from].dag.digest(),
+            context: r.context(),
+            digest: r.digest(),
         };
         self.send(Msg::Req { from, to, req });
     }
 
     fn ask_missing(&mut self, me: usize, peer: usize) {
-        let ids = self.replicas[me].dag.wanted();
-        if !ids.is_empty() {
-            let context = self.replicas[me].dag.context();
+        let ids = self.peers[me].replica.dag().wanted();
+        if !ids.is_empty() && peer != usize::MAX {
+            let context = self.peers[me].ctx();
             self.send(Msg::Req {
                 from: me,
                 to: peer,
@@ -346,26 +325,81 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, msg: Msg, lossy: bool) {
+    /// Receives at `to`; an honest member that sees an equivocation
+    /// publishes the evidence.
+    fn receive(&mut self, to: usize, from: usize, deltas: Vec<SignedDelta>) -> Result<(), String> {
+        let out = self.peers[to].receive(deltas);
+        for (id, why) in &out.rejected {
+            let hostile = self.poison.contains(id) || self.by_hostile(id);
+            let harmless = matches!(
+                why,
+                Reject::Duplicate | Reject::BufferFull | Reject::Orphaned
+            );
+            if !hostile && !harmless && Some(to) != self.removed {
+                return Err(format!("replica {to} refused an honest delta {id}: {why}"));
+            }
+        }
+        for (id, _, _) in &out.applied {
+            if self.poison.contains(id) {
+                return Err(format!("replica {to} applied hostile delta {id}"));
+            }
+        }
+        if out.rebuild || !out.forks.is_empty() {
+            self.publish_evidence(to, &out.forks);
+        }
+        if out.buffered > 0 {
+            self.ask_missing(to, from);
+        }
+        Ok(())
+    }
+
+    fn by_hostile(&self, id: &DeltaId) -> bool {
+        // Deltas of the evil member are judged on their own; any refusal of
+        // theirs is fine. Honest ones are in someone's disk.
+        !self.peers.iter().any(|p| p.index.contains_key(id)) || self.evil.index.contains_key(id)
+    }
+
+    fn publish_evidence(&mut self, i: usize, forks: &[(DeltaId, DeltaId)]) {
+        let p = &self.peers[i];
+        let access = p.replica.access();
+        if access.role(&p.key()).is_none() {
+            return;
+        }
+        for fork in forks {
+            let Some((forker, _)) = p.replica.dag().author_seq(&fork.0) else {
+                continue;
+            };
+            if access.flagged().contains_key(&forker) {
+                continue;
+            }
+            let (a, b) = (&p.disk[p.index[&fork.0]], &p.disk[p.index[&fork.1]]);
+            let ev = Evidence {
+                a: SignedHeader::of(a),
+                b: SignedHeader::of(b),
+            };
+            if let Ok(d) = self.peers[i].author(Op::Evidence(Box::new(ev))) {
+                self.gossip(i, &d);
+            }
+            return;
+        }
+    }
+
+    fn deliver(&mut self, msg: Msg, lossy: bool) -> Result<(), String> {
         let (from, to) = match &msg {
             Msg::Gossip { from, to, .. }
             | Msg::Req { from, to, .. }
             | Msg::Resp { from, to, .. } => (*from, *to),
         };
-        if !self.linked(from, to) || (lossy && self.rng.f64() < self.drop_rate) {
-            return;
+        let hostile = from == usize::MAX;
+        if (!hostile && !self.linked(from, to)) || (lossy && self.rng.f64() < self.drop_rate) {
+            return Ok(());
         }
-        let key = self.key.clone();
         match msg {
-            Msg::Gossip { delta, .. } => {
-                if self.replicas[to].receive(&key, delta) {
-                    self.ask_missing(to, from);
-                }
-            }
+            Msg::Gossip { delta, .. } => self.receive(to, from, vec![delta])?,
             Msg::Req { req, .. } => {
-                let r = &self.replicas[to];
-                let source = |id: &DeltaId| r.index.get(id).map(|i| r.disk[*i].clone());
-                let (resp, differ) = protocol::answer(&r.dag, &source, &req);
+                let p = &self.peers[to];
+                let source = |id: &DeltaId| p.index.get(id).map(|i| p.disk[*i].clone());
+                let (resp, differ) = protocol::answer(p.replica.dag(), &source, &req);
                 self.send(Msg::Resp {
                     from: to,
                     to: from,
@@ -376,17 +410,14 @@ impl World {
                 }
             }
             Msg::Resp { resp, .. } => {
-                let ctx = self.replicas[to].dag.context();
+                let ctx = self.peers[to].ctx();
                 let next = match &resp {
                     Response::Digest { .. } => {
-                        protocol::after_digest(&self.replicas[to].dag, ctx, &resp)
+                        protocol::after_digest(self.peers[to].replica.dag(), ctx, &resp)
                     }
                     Response::Deltas { deltas, more } => {
-                        for d in deltas {
-                            self.replicas[to].receive(&key, d.clone());
-                        }
-                        self.ask_missing(to, from);
-                        protocol::next_page(&self.replicas[to].dag, ctx, *more)
+                        self.receive(to, from, deltas.clone())?;
+                        protocol::next_page(self.peers[to].replica.dag(), ctx, *more)
                     }
                     _ => None,
                 };
@@ -399,105 +430,146 @@ impl World {
                 }
             }
         }
+        Ok(())
     }
 
-    fn step_network(&mut self, lossy: bool) -> bool {
+    fn step_network(&mut self, lossy: bool) -> Result<bool, String> {
         if self.queue.is_empty() {
-            return false;
+            return Ok(false);
         }
         let i = self.rng.usize(0..self.queue.len());
         let msg = self.queue.swap_remove(i);
-        self.deliver(msg, lossy);
-        true
+        self.deliver(msg, lossy)?;
+        Ok(true)
     }
 }
 
-fn run(seed: u64) -> Result<(), String> {
+/// What a run exercised, to show the hostile paths are taken.
+#[derive(Default)]
+struct Seen {
+    flagged: bool,
+    removed: bool,
+    poison: usize,
+}
+
+fn run(seed: u64) -> Result<Seen, String> {
     let n = 3 + (seed % 3) as usize;
     let mut w = World::new(seed, n);
     let steps = 150 + w.rng.usize(0..150);
     for _ in 0..steps {
         match w.rng.u8(0..100) {
-            0..=44 => {
+            0..=39 => {
                 let i = w.rng.usize(0..n);
                 w.write(i);
             }
-            45..=84 => {
-                w.step_network(true);
+            40..=76 => {
+                w.step_network(true)?;
             }
-            85..=91 => {
+            77..=82 => {
                 let (a, b) = (w.rng.usize(0..n), w.rng.usize(0..n));
                 if w.linked(a, b) {
                     w.start_round(a, b);
                 }
             }
-            92..=95 => {
+            83..=86 => {
                 let i = w.rng.usize(0..n);
                 w.cut[i] = !w.cut[i];
             }
+            87..=93 => w.attack(),
+            94 if seed % 4 == 1 => w.remove(),
             _ => {
                 let i = w.rng.usize(0..n);
-                let key = w.key.clone();
-                w.replicas[i].restart(&key);
+                w.peers[i].restart();
             }
         }
     }
-    // Everyone joins (a replica that never wrote has not yet).
     for i in 0..n {
-        if !w.replicas[i].joined {
+        if w.tokens[i].is_some() {
             w.write(i);
         }
     }
     // Heal, then let catch-up alone finish the job over a reliable network.
-    w.cut = vec![false; n];
-    for _round in 0..20 {
-        for a in 0..n {
-            for b in 0..n {
+    // The removed member is out: non-members get nothing.
+    w.cut = (0..n).map(|i| Some(i) == w.removed).collect();
+    let honest: Vec<usize> = (0..n).filter(|i| Some(*i) != w.removed).collect();
+    for _round in 0..30 {
+        for &a in &honest {
+            for &b in &honest {
                 if a != b {
                     w.start_round(a, b);
                 }
             }
         }
-        let mut budget = 100_000;
-        while w.step_network(false) {
+        let mut budget = 200_000;
+        while w.step_network(false)? {
             budget -= 1;
             if budget == 0 {
-                return Err("the network did not go quiet".into());
+                let lens: Vec<_> = w
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.replica.dag().len(),
+                            p.replica.dag().pending_len(),
+                            p.replica.dag().wanted().len(),
+                        )
+                    })
+                    .collect();
+                return Err(format!(
+                    "the network did not go quiet: (applied, pending, wanted) {lens:?}"
+                ));
             }
         }
-        let d0 = w.replicas[0].dag.digest();
-        if w.replicas.iter().all(|r| r.dag.digest() == d0) {
+        let d0 = w.peers[0].replica.dag().digest();
+        if honest
+            .iter()
+            .all(|&i| w.peers[i].replica.dag().digest() == d0)
+        {
             break;
         }
     }
-    let first = &w.replicas[0];
-    let json0 = first.doc.get_deep_value();
-    for (i, r) in w.replicas.iter().enumerate() {
-        if r.dag.heads() != first.dag.heads() {
+    let first = &w.peers[0];
+    let json0 = first.state();
+    let access0 = first.replica.access();
+    for &i in &honest {
+        let r = &w.peers[i];
+        if r.replica.dag().heads() != first.replica.dag().heads() {
             return Err(format!("replica {i} has other heads than replica 0"));
         }
-        if r.dag.vector() != first.dag.vector() {
-            return Err(format!("replica {i} has another seq vector"));
-        }
-        let json = r.doc.get_deep_value();
-        if json != json0 {
+        if r.state() != json0 {
             return Err(format!(
-                "replica {i} state {json:?} != replica 0 state {json0:?}"
+                "replica {i} state {:?} != replica 0 state {json0:?}",
+                r.state()
             ));
         }
-        if r.members.iter().count() != n {
-            return Err(format!(
-                "replica {i} knows {} members, not {n}",
-                r.members.iter().count()
-            ));
+        if r.replica.access() != access0 {
+            return Err(format!("replica {i} has another access state"));
         }
     }
-    assert_eq!(w.creator, first.secret.public());
-    Ok(())
+    let outsider: MemberKey = w.outsider.public();
+    if access0.member(&outsider).is_some() {
+        return Err("the outsider became a member".into());
+    }
+    let active = access0.members().filter(|(_, m)| m.active()).count();
+    let expected = n + 1 - usize::from(w.removed.is_some());
+    if active != expected {
+        return Err(format!("{active} active members, expected {expected}"));
+    }
+    if w.forked
+        && first.replica.forked().contains(&w.evil.key())
+        && !access0.flagged().contains_key(&w.evil.key())
+    {
+        return Err("the equivocator was seen but not flagged".into());
+    }
+    Ok(Seen {
+        flagged: access0.flagged().contains_key(&w.evil.key()),
+        removed: w.removed.is_some(),
+        poison: w.poison.len(),
+    })
 }
 
 #[test]
-fn seeded_simulation_converges() {
+fn seeded_simulation_converges_with_hostile_actors() {
     if let Ok(seed) = std::env::var("MERO_SIM_SEED") {
         let seed: u64 = seed.parse().expect("MERO_SIM_SEED is a number");
         if let Err(e) = run(seed) {
@@ -509,11 +581,29 @@ fn seeded_simulation_converges() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
+    let (mut flagged, mut removed, mut poison) = (0, 0, 0);
     for seed in 0..seeds {
-        if let Err(e) = run(seed) {
-            panic!(
+        match run(seed) {
+            Ok(seen) => {
+                flagged += usize::from(seen.flagged);
+                removed += usize::from(seen.removed);
+                poison += seen.poison;
+            }
+            Err(e) => panic!(
                 "seed {seed} did not converge: {e}\nreplay: MERO_SIM_SEED={seed} cargo test --release --workspace --test sim"
-            );
+            ),
         }
+    }
+    eprintln!(
+        "{seeds} seeds: equivocator flagged in {flagged}, a member removed in {removed}, {poison} hostile deltas refused"
+    );
+    if seeds >= 100 {
+        let s = seeds as usize;
+        assert!(
+            flagged * 5 >= s,
+            "equivocation is exercised in too few seeds"
+        );
+        assert!(removed * 10 >= s, "removal is exercised in too few seeds");
+        assert!(poison >= s, "too few hostile deltas");
     }
 }

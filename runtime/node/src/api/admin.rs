@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, bad_request, blocking, body_or_error, optional_json, parse_id, parse_json};
-use crate::ids::{AppHash, ContextId};
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::node::Node;
+use mero_sync::Role;
 
 pub(crate) async fn install_app(
     State(node): State<Arc<Node>>,
@@ -116,9 +117,12 @@ struct CreateInvitation {
     /// Validity in seconds (default: one day).
     #[serde(default)]
     valid_for_secs: Option<u64>,
-    /// Whether the invitee may invite others.
+    /// The joiner's role: admin, writer (default) or reader.
     #[serde(default)]
-    can_invite: bool,
+    role: Option<String>,
+    /// How many joins it admits (default 1).
+    #[serde(default)]
+    uses: Option<u32>,
 }
 
 pub(crate) async fn create_invitation(
@@ -129,16 +133,66 @@ pub(crate) async fn create_invitation(
     let id: ContextId = parse_id(&id)?;
     let req: CreateInvitation = optional_json(&body_or_error(body)?)?;
     let valid = std::time::Duration::from_secs(req.valid_for_secs.unwrap_or(86_400));
-    let token = blocking(move || node.invite(&id, valid, req.can_invite)).await?;
-    let b = &token.invitation.body;
+    let role: Role = match &req.role {
+        Some(r) => r.parse().map_err(bad_request)?,
+        None => Role::Writer,
+    };
+    let uses = req.uses.unwrap_or(1);
+    let inv = blocking(move || node.invite(&id, valid, role, uses)).await?;
+    let t = &inv.token;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({
-            "invitation": token.to_string(),
-            "context": b.context,
-            "expiresAtMs": b.expires_at_ms,
-            "addrs": b.addrs,
+            "invitation": t.to_string(),
+            "id": inv.id,
+            "context": t.context,
+            "role": role,
+            "uses": uses,
+            "expiresAtMs": t.expires_at_ms,
+            "addrs": t.addrs,
         })),
+    ))
+}
+
+pub(crate) async fn revoke_invitation(
+    State(node): State<Arc<Node>>,
+    Path((id, invite)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let invite: DeltaId = parse_id(&invite)?;
+    Ok(axum::Json(
+        blocking(move || node.revoke(&id, invite)).await?,
+    ))
+}
+
+pub(crate) async fn remove_member(
+    State(node): State<Arc<Node>>,
+    Path((id, member)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let member: MemberKey = parse_id(&member)?;
+    Ok(axum::Json(
+        blocking(move || node.remove_member(&id, &member)).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRole {
+    role: String,
+}
+
+pub(crate) async fn set_role(
+    State(node): State<Arc<Node>>,
+    Path((id, member)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let member: MemberKey = parse_id(&member)?;
+    let req: SetRole = parse_json(&body_or_error(body)?)?;
+    let role: Role = req.role.parse().map_err(bad_request)?;
+    Ok(axum::Json(
+        blocking(move || node.set_role(&id, &member, role)).await?,
     ))
 }
 

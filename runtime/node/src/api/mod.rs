@@ -22,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -55,6 +55,15 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/contexts/{id}/sync", get(admin::get_sync))
         .route("/contexts/{id}/members", get(admin::get_members))
         .route("/contexts/{id}/invitations", post(admin::create_invitation))
+        .route(
+            "/contexts/{id}/invitations/{invite}",
+            delete(admin::revoke_invitation),
+        )
+        .route(
+            "/contexts/{id}/members/{member}",
+            delete(admin::remove_member),
+        )
+        .route("/contexts/{id}/members/{member}/role", put(admin::set_role))
         .route("/contexts/{id}/leave", post(admin::leave_context))
         .route("/contexts/{id}/upgrade", post(admin::upgrade_context))
         .route(
@@ -128,7 +137,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
@@ -189,7 +198,7 @@ impl From<NodeError> for ApiError {
             NodeError::InvalidApp(_) | NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             NodeError::UnknownApp(_) | NodeError::UnknownContext(_) => StatusCode::NOT_FOUND,
             NodeError::Invitation(_) => StatusCode::BAD_REQUEST,
-            NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            NodeError::Forbidden(_) | NodeError::Refused(_) => StatusCode::FORBIDDEN,
             NodeError::Joining(_) | NodeError::Conflict(_) => StatusCode::CONFLICT,
             NodeError::Call(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

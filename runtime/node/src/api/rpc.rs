@@ -14,6 +14,7 @@
 //! | -32005 | a view tried to write, or a mutating method was queried |
 //! | -32006 | the token does not allow this context or method (HTTP 403) |
 //! | -32007 | the node is still joining the context; retry shortly |
+//! | -32008 | this node's member may not do this in the context (a reader writing, a removed member) |
 //! | -32000 | node failure (storage) |
 
 use std::sync::Arc;
@@ -163,7 +164,9 @@ pub async fn execute(node: Arc<Node>, call: Call) -> Value {
     } = call;
     let result = match kind {
         CallKind::Execute => node.execute(&context, method, args).await,
-        CallKind::Query => blocking(move || node.call(&context, &method, &args, kind)).await,
+        CallKind::Query | CallKind::Handler => {
+            blocking(move || node.call(&context, &method, &args, kind)).await
+        }
     };
     answer(id, result)
 }
@@ -207,6 +210,7 @@ fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
                 NodeError::UnknownContext(_) => (-32001, None),
                 NodeError::Joining(_) => (-32007, None),
                 NodeError::BadRequest(_) => (-32602, None),
+                NodeError::Forbidden(_) | NodeError::Refused(_) => (-32008, None),
                 NodeError::Call(c) => (call_code(c), serde_json::to_value(c).ok()),
                 _ => (-32000, None),
             };

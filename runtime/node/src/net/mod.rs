@@ -398,7 +398,7 @@ impl Task {
         let other = loop {
             match next.take() {
                 Some(Command::Publish(d)) => {
-                    let ctx = d.body.context;
+                    let ctx = d.body.header.context;
                     let size = d.body.payload.len();
                     match batches.iter_mut().rev().find(|(c, ..)| *c == ctx) {
                         Some((_, v, bytes))

@@ -2,6 +2,8 @@
 //! `merod` processes on OS-picked loopback ports, talk HTTP to them.
 #![allow(dead_code)]
 
+pub mod member;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -200,6 +202,20 @@ impl NodeProc {
                     r = r.header("Authorization", &token);
                 }
                 r.call()
+            }
+            ("DELETE", _) => {
+                let mut r = agent.delete(&url);
+                if auth {
+                    r = r.header("Authorization", &token);
+                }
+                r.call()
+            }
+            ("PUT", body) => {
+                let mut r = agent.put(&url).header("Content-Type", "application/json");
+                if auth {
+                    r = r.header("Authorization", &token);
+                }
+                r.send(body.unwrap_or_default())
             }
             (_, body) => {
                 let mut r = agent.post(&url).header("Content-Type", "application/json");

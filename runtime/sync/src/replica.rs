@@ -1,0 +1,615 @@
+//! One context's replication state and every decision about its deltas:
+//! the DAG, the access view of every applied delta, the key epochs this
+//! node holds, and the rules that accept, buffer, refuse or flag a delta.
+//!
+//! The node (`mero-node`) and the simulation (`tests/sim.rs`) both drive
+//! a [`Replica`]; neither decides anything about a received delta itself.
+//!
+//! A delta is judged only against its own causal past:
+//!
+//! 1. its signature (batch-checked), context, and that its author's
+//!    previous delta is among its parents ([`Dag`]);
+//! 2. its key epoch is the current one of its causal past, and this node
+//!    holds that key;
+//! 3. its payload opens under its header (the header is the associated
+//!    data, so a payload moved under another header does not open) and is
+//!    of the header's kind;
+//! 4. its author may do what it does in the [`Access`] of its causal past;
+//! 5. a call's state update holds only the author's own ops, continuing
+//!    the author's counter from its previous delta exactly up to the
+//!    header's `clock`, and at most [`Limits::max_events`] events.
+//!
+//! So the same delta with the same causal past gets the same decision on
+//! every node. An author that signs two deltas with one seq (an
+//! equivocation) cannot freeze anyone: both are accepted where valid, the
+//! state is rebuilt in one canonical order (both reuse the author's op ids,
+//! and the first imported wins them), and any member that sees both
+//! publishes an [`Op::Evidence`] after which the author's deltas are refused.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use mero_engine::update_span;
+
+use crate::access::Access;
+use crate::crypto::{ContextKey, MemberSecret, SealedKeys};
+use crate::dag::{Dag, Notes, Ready, Reject};
+use crate::delta::{DeltaHeader, Draft, Evidence, GENESIS_EPOCH, Op, SignedDelta, SignedHeader};
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
+use crate::protocol::DeltaSource;
+
+/// Where a replica's state lives: the node's Loro doc, or the simulation's.
+pub trait Engine {
+    /// The state engine peer id ops of `author` carry.
+    fn peer_of(&self, author: &MemberKey) -> u64;
+    /// Imports one delta's update.
+    fn import(&mut self, update: &[u8]) -> Result<(), String>;
+    /// Replaces the state with `updates` imported in this order; an update
+    /// that does not import (its op ids are taken) is skipped.
+    fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String>;
+}
+
+/// Bounds on what one received delta may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most events one call delta may carry.
+    pub max_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_events: 256 }
+    }
+}
+
+/// The access state after some delta, and the control deltas it folds.
+#[derive(Debug)]
+pub struct View {
+    /// Indices of the folded control deltas, sorted.
+    ops: Vec<u32>,
+    access: Access,
+}
+
+impl View {
+    /// Who may do what at this point.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
+#[derive(Debug)]
+struct Control {
+    id: DeltaId,
+    height: u64,
+    header: DeltaHeader,
+    op: Op,
+}
+
+/// What [`Replica::receive`] did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Applied deltas, in order, with their operations.
+    pub applied: Vec<(DeltaId, SignedDelta, Op)>,
+    /// Refused deltas and why.
+    pub rejected: Vec<(DeltaId, Reject)>,
+    /// How many went into the buffer to wait for parents.
+    pub buffered: usize,
+    /// Epoch keys this node learned (to persist).
+    pub keys: Vec<(DeltaId, ContextKey)>,
+    /// Equivocations newly applied: (the delta first applied, the other).
+    pub forks: Vec<(DeltaId, DeltaId)>,
+    /// The state must be rebuilt in canonical order
+    /// ([`Replica::rebuild`]) once the applied deltas are stored.
+    pub rebuild: bool,
+}
+
+/// One context's replica protocol state.
+#[derive(Debug)]
+pub struct Replica {
+    context: ContextId,
+    dag: Dag,
+    control: Vec<Control>,
+    views: Vec<Arc<View>>,
+    interned: HashMap<Vec<u32>, u32>,
+    current: u32,
+    keys: BTreeMap<DeltaId, ContextKey>,
+    /// Secrets that may open epoch keys sealed to them.
+    openers: Vec<MemberSecret>,
+    forked: BTreeSet<MemberKey>,
+    limits: Limits,
+}
+
+impl Replica {
+    /// An empty replica of the context `creator` made.
+    pub fn new(context: ContextId, creator: MemberKey) -> Self {
+        let genesis = View {
+            ops: Vec::new(),
+            access: Access::genesis(context, creator),
+        };
+        Self {
+            context,
+            dag: Dag::new(context),
+            control: Vec::new(),
+            views: vec![Arc::new(genesis)],
+            interned: HashMap::from([(Vec::new(), 0)]),
+            current: 0,
+            keys: BTreeMap::new(),
+            openers: Vec::new(),
+            forked: BTreeSet::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets how many deltas may wait for parents (see [`Dag::with_max_pending`]).
+    pub fn with_max_pending(mut self, n: usize) -> Self {
+        self.dag = Dag::new(self.context).with_max_pending(n);
+        self
+    }
+
+    /// Sets the receive limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The context.
+    pub fn context(&self) -> ContextId {
+        self.context
+    }
+
+    /// The DAG.
+    pub fn dag(&self) -> &Dag {
+        &self.dag
+    }
+
+    /// Who may do what now (after every applied delta).
+    pub fn access(&self) -> &Access {
+        &self.views[self.current as usize].access
+    }
+
+    /// Adds the key of an epoch.
+    pub fn add_key(&mut self, epoch: DeltaId, key: ContextKey) {
+        self.keys.insert(epoch, key);
+    }
+
+    /// The key of an epoch, if held.
+    pub fn key(&self, epoch: &DeltaId) -> Option<&ContextKey> {
+        self.keys.get(epoch)
+    }
+
+    /// Every epoch key held.
+    pub fn keys(&self) -> &BTreeMap<DeltaId, ContextKey> {
+        &self.keys
+    }
+
+    /// The key deltas made now are sealed with.
+    pub fn current_key(&self) -> Option<&ContextKey> {
+        self.keys.get(&self.access().epoch())
+    }
+
+    /// Adds a secret that may open epoch keys sealed to its public key
+    /// (this node's member key; while joining, the invitation's key).
+    pub fn add_opener(&mut self, secret: MemberSecret) {
+        if !self.openers.iter().any(|s| s.public() == secret.public()) {
+            self.openers.push(secret);
+        }
+    }
+
+    /// Authors that equivocated, as this node has seen.
+    pub fn forked(&self) -> &BTreeSet<MemberKey> {
+        &self.forked
+    }
+
+    /// The header fields of `author`'s next delta.
+    pub fn draft(&self, author: &MemberKey, app: AppHash) -> Draft {
+        let seq = self.dag.seq_of(author) + 1;
+        let mut parents = self.dag.heads();
+        let prev = self.dag.by_seq(author, seq - 1);
+        if let Some(p) = prev
+            && !parents.contains(&p)
+        {
+            parents.push(p);
+        }
+        let clock = prev.and_then(|p| self.dag.notes(&p)).map_or(0, |n| n.clock);
+        Draft {
+            context: self.context,
+            seq,
+            parents,
+            app,
+            epoch: self.access().epoch(),
+            clock,
+        }
+    }
+
+    /// Makes, checks and records a delta of `op` by `author`: the same
+    /// checks a receiver runs, so a node never sends what others refuse.
+    /// A call's update must be the author's own (see the module docs).
+    pub fn author(
+        &mut self,
+        author: &MemberSecret,
+        op: Op,
+        app: AppHash,
+        peer: u64,
+    ) -> Result<(DeltaId, SignedDelta), Reject> {
+        let app = match &op {
+            Op::Upgrade { app } => *app,
+            _ => app,
+        };
+        let mut draft = self.draft(&author.public(), app);
+        if let Op::Call(p) = &op {
+            draft.clock = own_update(&p.update, peer, draft.clock, None)?;
+        }
+        let key = self.current_key().ok_or(Reject::NoKey)?.clone();
+        let d = SignedDelta::create(author, &key, draft, &op);
+        self.access().check(d.header(), &op)?;
+        let id = d.id();
+        let height = self
+            .dag
+            .heads()
+            .iter()
+            .filter_map(|h| self.dag.height(h))
+            .max();
+        let height = height.map_or(0, |h| h + 1);
+        let mut keys = Vec::new();
+        let notes = self.note(id, height, self.current, &d, op, &mut keys);
+        let ready = self.dag.record(id, d.header(), notes);
+        debug_assert!(ready.is_empty(), "nothing waits for a delta made here");
+        self.refresh_current();
+        Ok((id, d))
+    }
+
+    /// Seals a fresh epoch key to everyone who should read from now on
+    /// (see [`Access::rotation_readers`]), leaving out `except`.
+    pub fn seal_new_epoch(&self, except: Option<&MemberKey>) -> SealedKeys {
+        let readers = self.access().rotation_readers(except);
+        SealedKeys::seal(&ContextKey::generate(), &self.context.0, &readers)
+    }
+
+    /// Evidence of an equivocation this replica applied, from `source`.
+    pub fn evidence(
+        &self,
+        fork: &(DeltaId, DeltaId),
+        source: &impl DeltaSource,
+    ) -> Option<Evidence> {
+        let a = source.delta(&fork.0)?;
+        let b = source.delta(&fork.1)?;
+        Some(Evidence {
+            a: SignedHeader::of(&a),
+            b: SignedHeader::of(&b),
+        })
+    }
+
+    /// Receives deltas from a peer; see the module docs for the rules.
+    pub fn receive(&mut self, deltas: Vec<SignedDelta>, engine: &mut impl Engine) -> Outcome {
+        let mut out = Outcome::default();
+        let checked = self.dag.check_signatures(&deltas);
+        let forks_before = self.dag.forks().len();
+        for (delta, (id, signed)) in deltas.into_iter().zip(checked) {
+            let mut dag = std::mem::replace(&mut self.dag, Dag::new(self.context));
+            let mut applied = Vec::new();
+            let r = dag.receive_checked(id, signed, delta, |id, d, ready| {
+                let (notes, op) = self.judge(id, d, ready, engine, &mut out.keys)?;
+                applied.push((*id, d.clone(), op));
+                Ok(notes)
+            });
+            self.dag = dag;
+            out.buffered += usize::from(r.buffered);
+            out.rejected.extend(r.rejected);
+            out.applied.extend(applied);
+        }
+        out.forks = self.dag.forks()[forks_before..].to_vec();
+        for (a, _) in &out.forks {
+            if let Some((author, _)) = self.dag.author_seq(a) {
+                self.forked.insert(author);
+            }
+        }
+        out.rebuild = out
+            .applied
+            .iter()
+            .any(|(_, d, _)| self.forked.contains(&d.header().author));
+        if !out.applied.is_empty() {
+            self.refresh_current();
+        }
+        out
+    }
+
+    /// Judges one causally ready delta; on success imports its update and
+    /// returns what to record with it.
+    fn judge(
+        &mut self,
+        id: &DeltaId,
+        d: &SignedDelta,
+        ready: &Ready,
+        engine: &mut impl Engine,
+        keys: &mut Vec<(DeltaId, ContextKey)>,
+    ) -> Result<(Notes, Op), Reject> {
+        let h = d.header();
+        let view = self.view_of(&ready.parents);
+        let access = &self.views[view as usize].access;
+        if h.epoch != access.epoch() {
+            return Err(Reject::WrongEpoch);
+        }
+        let key = self.keys.get(&h.epoch).ok_or(Reject::NoKey)?;
+        let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
+        access.check(h, &op)?;
+        let prev = ready.prev.map_or(0, |n| n.clock);
+        if let Op::Call(p) = &op {
+            if p.events.len() > self.limits.max_events {
+                return Err(Reject::BadUpdate(format!(
+                    "{} events; at most {} per delta",
+                    p.events.len(),
+                    self.limits.max_events
+                )));
+            }
+            own_update(&p.update, engine.peer_of(&h.author), prev, Some(h.clock))?;
+            // An equivocator's branches reuse its op ids, so which of them
+            // the state holds must not depend on arrival order: its deltas
+            // enter the state only through the canonical rebuild.
+            let forked = ready.sibling.is_some() || self.forked.contains(&h.author);
+            if !p.update.is_empty() && !forked {
+                engine.import(&p.update).map_err(Reject::Apply)?;
+            }
+        } else if h.clock != prev {
+            return Err(Reject::BadUpdate("only calls move the op counter".into()));
+        }
+        let notes = self.note(*id, ready.height, view, d, op.clone(), keys);
+        Ok((notes, op))
+    }
+
+    /// The notes of an accepted delta made on view `before`; a control
+    /// delta also makes the view after it (and may bring an epoch key).
+    fn note(
+        &mut self,
+        id: DeltaId,
+        height: u64,
+        before: u32,
+        d: &SignedDelta,
+        op: Op,
+        keys: &mut Vec<(DeltaId, ContextKey)>,
+    ) -> Notes {
+        let h = d.header();
+        let clock = h.clock;
+        if !h.kind.is_control() {
+            return Notes {
+                view: before,
+                clock,
+            };
+        }
+        if let Op::Remove { keys: sealed, .. } | Op::Rotate { keys: sealed } = &op
+            && let Some(key) = self
+                .openers
+                .iter()
+                .find_map(|s| s.open_sealed(&self.context.0, sealed))
+        {
+            self.keys.insert(id, key.clone());
+            keys.push((id, key));
+        }
+        let base = &self.views[before as usize];
+        let mut access = base.access.clone();
+        access.apply(id, h, &op);
+        let mut ops = base.ops.clone();
+        ops.push(self.control.len() as u32);
+        self.control.push(Control {
+            id,
+            height,
+            header: h.clone(),
+            op,
+        });
+        Notes {
+            view: self.intern(ops, access),
+            clock,
+        }
+    }
+
+    fn intern(&mut self, ops: Vec<u32>, access: Access) -> u32 {
+        if let Some(i) = self.interned.get(&ops) {
+            return *i;
+        }
+        let i = self.views.len() as u32;
+        self.interned.insert(ops.clone(), i);
+        self.views.push(Arc::new(View { ops, access }));
+        i
+    }
+
+    /// The view of a causal past with these parents: one of theirs when it
+    /// covers the others (the common case), else the fold of the union of
+    /// their control deltas in `(height, id)` order.
+    fn view_of(&mut self, parents: &[Notes]) -> u32 {
+        let mut distinct: Vec<u32> = parents.iter().map(|n| n.view).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        match distinct.as_slice() {
+            [] => return 0,
+            [one] => return *one,
+            _ => {}
+        }
+        let covers = |a: &View, b: &View| {
+            b.ops.len() <= a.ops.len() && b.ops.iter().all(|o| a.ops.binary_search(o).is_ok())
+        };
+        if let Some(v) = distinct.iter().find(|&&a| {
+            distinct
+                .iter()
+                .all(|&b| covers(&self.views[a as usize], &self.views[b as usize]))
+        }) {
+            return *v;
+        }
+        let mut ops: Vec<u32> = distinct
+            .iter()
+            .flat_map(|v| self.views[*v as usize].ops.iter().copied())
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        if let Some(i) = self.interned.get(&ops) {
+            return *i;
+        }
+        let mut order = ops.clone();
+        order.sort_by_key(|i| {
+            let c = &self.control[*i as usize];
+            (c.height, c.id)
+        });
+        let mut access = self.views[0].access.clone();
+        for i in order {
+            let c = &self.control[i as usize];
+            access.fold(c.id, &c.header, &c.op);
+        }
+        self.intern(ops, access)
+    }
+
+    fn refresh_current(&mut self) {
+        let heads: Vec<Notes> = self
+            .dag
+            .heads()
+            .iter()
+            .filter_map(|h| self.dag.notes(h))
+            .collect();
+        self.current = self.view_of(&heads);
+    }
+
+    /// Rebuilds the state from every applied call delta, reading them from
+    /// `source`, in the one order every node agrees on: needed once an
+    /// author's forks reuse its op ids (the first imported wins them).
+    /// Honest authors' updates never collide, so their order is free; an
+    /// equivocator's come after them by seq, the one holding more ops first
+    /// (so every op id a descendant may depend on exists), then by id.
+    pub fn rebuild(
+        &self,
+        engine: &mut impl Engine,
+        source: &impl DeltaSource,
+    ) -> Result<(), String> {
+        let mut honest = Vec::new();
+        let mut forked = Vec::new();
+        for id in self.dag.log() {
+            let d = source
+                .delta(id)
+                .ok_or_else(|| format!("delta {id} is not stored"))?;
+            let h = d.header();
+            if h.kind != crate::delta::OpKind::Call {
+                continue;
+            }
+            let key = self
+                .keys
+                .get(&h.epoch)
+                .ok_or_else(|| format!("no key for the epoch of {id}"))?;
+            let Ok(Op::Call(p)) = d.open(key) else {
+                continue;
+            };
+            if p.update.is_empty() {
+                continue;
+            }
+            if self.forked.contains(&h.author) {
+                let order = (h.author, h.seq, std::cmp::Reverse(h.clock), *id);
+                forked.push((order, p.update));
+            } else {
+                honest.push(p.update);
+            }
+        }
+        forked.sort_by(|a, b| a.0.cmp(&b.0));
+        honest.extend(forked.into_iter().map(|(_, u)| u));
+        engine.rebuild(&honest)
+    }
+
+    /// Re-records a stored log (deltas this node accepted before, in log
+    /// order) without judging it again, importing the call updates from
+    /// log position `from` on (the ones before are in the state the caller
+    /// restored from a snapshot). With forks in it, the whole state is
+    /// rebuilt in canonical order instead.
+    pub fn restore(
+        &mut self,
+        log: &[SignedDelta],
+        from: usize,
+        engine: &mut impl Engine,
+    ) -> Result<(), String> {
+        let mut updates = Vec::new();
+        let mut keys = Vec::new();
+        for (pos, d) in log.iter().enumerate() {
+            let id = d.id();
+            let h = d.header();
+            let parents: Vec<Notes> = h.parents.iter().filter_map(|p| self.dag.notes(p)).collect();
+            let before = self.view_of(&parents);
+            let height = h
+                .parents
+                .iter()
+                .filter_map(|p| self.dag.height(p))
+                .max()
+                .map_or(0, |x| x + 1);
+            let op = match self.keys.get(&h.epoch).map(|k| d.open(k)) {
+                Some(Ok(op)) => op,
+                _ => return Err(format!("stored delta {id} does not open")),
+            };
+            if let Op::Call(p) = &op
+                && pos >= from
+                && !p.update.is_empty()
+            {
+                updates.push(p.update.clone());
+            }
+            let notes = self.note(id, height, before, d, op, &mut keys);
+            if self.dag.by_seq(&h.author, h.seq).is_some() {
+                self.forked.insert(h.author);
+            }
+            self.dag.record(id, h, notes);
+        }
+        self.refresh_current();
+        if !self.forked.is_empty() {
+            let index: HashMap<DeltaId, usize> = self
+                .dag
+                .log()
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (*id, i))
+                .collect();
+            let source = |id: &DeltaId| index.get(id).map(|i| log[*i].clone());
+            return self.rebuild(engine, &source);
+        }
+        for u in &updates {
+            engine.import(u)?;
+        }
+        Ok(())
+    }
+
+    /// The genesis epoch id, for a creator's first key.
+    pub fn genesis_epoch() -> DeltaId {
+        GENESIS_EPOCH
+    }
+}
+
+/// Checks that `update` holds only ops of `peer`, from counter `from` on,
+/// and up to `to` if given; returns where it ends.
+fn own_update(update: &[u8], peer: u64, from: u32, to: Option<u32>) -> Result<u32, Reject> {
+    if update.is_empty() {
+        return match to {
+            Some(t) if t != from => Err(Reject::BadUpdate(
+                "an empty update does not move the op counter".into(),
+            )),
+            _ => Ok(from),
+        };
+    }
+    let span = update_span(update).map_err(|e| Reject::BadUpdate(e.to_string()))?;
+    match span.as_slice() {
+        [(p, start, end)] if *p == peer && *start == from && *end > from => match to {
+            Some(t) if t != *end => Err(Reject::BadUpdate(format!(
+                "the update ends at op {end}, the header says {t}"
+            ))),
+            _ => Ok(*end),
+        },
+        _ => Err(Reject::BadUpdate(format!(
+            "the update must hold only the author's ops from its counter {from} on; it holds {span:?}"
+        ))),
+    }
+}
+
+impl Engine for mero_engine::ContextState {
+    fn peer_of(&self, author: &MemberKey) -> u64 {
+        mero_engine::ContextState::peer_id_for(&author.0)
+    }
+
+    fn import(&mut self, update: &[u8]) -> Result<(), String> {
+        mero_engine::ContextState::import(self, update)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String> {
+        mero_engine::ContextState::rebuild(self, updates.iter().map(Vec::as_slice));
+        Ok(())
+    }
+}
