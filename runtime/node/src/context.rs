@@ -34,14 +34,26 @@ pub struct Effects {
     /// Numbered stream items for local subscribers, persisted by the commit.
     pub stream: Vec<Arc<StreamItem>>,
     /// Events received from peers whose handlers (as the app's ABI
-    /// declares them) should run here: (event kind, its JSON fields).
-    pub handlers: Vec<(String, Vec<u8>)>,
+    /// declares them) should run here.
+    pub handlers: Vec<HandlerCall>,
     /// Parents to ask peers for.
     pub want: Vec<DeltaId>,
     /// Apps this context now needs and the node may lack.
     pub apps: Vec<AppHash>,
     /// Equivocations newly seen: (the delta first applied, the other).
     pub forks: Vec<(DeltaId, DeltaId)>,
+}
+
+/// An event from a peer whose declared handler should run here.
+#[derive(Debug)]
+pub struct HandlerCall {
+    /// The event's kind: the ABI names its handler.
+    pub kind: String,
+    /// The event's JSON fields: the handler's arguments.
+    pub args: Vec<u8>,
+    /// The handler the event itself named. Never used to pick a method; a
+    /// name other than the declared one is counted as refused.
+    pub claimed: Option<String>,
 }
 
 impl Effects {
@@ -59,8 +71,11 @@ impl Effects {
     ) {
         for e in events {
             if !local && run_handlers {
-                self.handlers
-                    .push((e.kind.clone(), e.data.clone().into_bytes()));
+                self.handlers.push(HandlerCall {
+                    kind: e.kind.clone(),
+                    args: e.data.clone().into_bytes(),
+                    claimed: e.handler.clone(),
+                });
             }
             self.events.push(PendingEvent {
                 delta,

@@ -63,6 +63,8 @@ pub struct Metrics {
     sent: Family<ContextLabel, Counter>,
     received: Family<ContextLabel, Counter>,
     rejected: Family<RejectLabel, Counter>,
+    equivocations: Family<ContextLabel, Counter>,
+    handlers_refused: Family<ContextLabel, Counter>,
     buffered: Family<ContextLabel, Gauge>,
     events: Family<ContextLabel, Counter>,
     sync_rounds: Family<ContextLabel, Counter>,
@@ -98,6 +100,8 @@ impl Metrics {
             sent: Family::default(),
             received: Family::default(),
             rejected: Family::default(),
+            equivocations: Family::default(),
+            handlers_refused: Family::default(),
             buffered: Family::default(),
             events: Family::default(),
             sync_rounds: Family::default(),
@@ -133,6 +137,16 @@ impl Metrics {
             "deltas_rejected",
             "Received deltas refused, by reason",
             m.rejected.clone(),
+        );
+        r.register(
+            "equivocations",
+            "Pairs of deltas one member signed with one seq (the member is flagged)",
+            m.equivocations.clone(),
+        );
+        r.register(
+            "handlers_refused",
+            "Events from peers that named a handler their app does not declare (not run)",
+            m.handlers_refused.clone(),
         );
         r.register(
             "deltas_buffered",
@@ -201,6 +215,18 @@ impl Metrics {
         }
     }
 
+    /// Counts equivocations newly seen.
+    pub fn equivocations(&self, ctx: &ContextId, n: usize) {
+        self.equivocations
+            .get_or_create(&label(ctx))
+            .inc_by(n as u64);
+    }
+
+    /// Counts an event whose claimed handler was not run.
+    pub fn handler_refused(&self, ctx: &ContextId) {
+        self.handlers_refused.get_or_create(&label(ctx)).inc();
+    }
+
     /// Counts stream items.
     pub fn stream_items(&self, ctx: &ContextId, n: usize) {
         self.events.get_or_create(&label(ctx)).inc_by(n as u64);
@@ -224,7 +250,14 @@ impl Metrics {
     /// Forgets a deleted context's series.
     pub fn forget(&self, ctx: &ContextId) {
         let l = label(ctx);
-        for f in [&self.sent, &self.received, &self.events, &self.sync_rounds] {
+        for f in [
+            &self.sent,
+            &self.received,
+            &self.events,
+            &self.sync_rounds,
+            &self.equivocations,
+            &self.handlers_refused,
+        ] {
             f.remove(&l);
         }
         self.buffered.remove(&l);

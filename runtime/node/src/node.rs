@@ -457,13 +457,18 @@ impl Node {
         {
             net.want(ctx, fx.want, from);
         }
-        for (kind, args) in fx.handlers {
+        for h in fx.handlers {
             // The handler is the one the running app's ABI declares for the
             // event's kind, never a name that came with the event.
-            let Some(method) = self.handler_of(&ctx, &kind) else {
+            let declared = self.handler_of(&ctx, &h.kind);
+            if h.claimed.is_some() && h.claimed != declared {
+                tracing::warn!(context = %ctx, kind = h.kind, claimed = ?h.claimed, "an event named a handler its app does not declare for it; not run");
+                self.metrics.handler_refused(&ctx);
+            }
+            let Some(method) = declared else {
                 continue;
             };
-            match self.call(&ctx, &method, &args, CallKind::Handler) {
+            match self.call(&ctx, &method, &h.args, CallKind::Handler) {
                 Ok(_) => tracing::debug!(context = %ctx, method, "ran event handler"),
                 Err(e) => tracing::warn!(context = %ctx, method, "event handler failed: {e}"),
             }

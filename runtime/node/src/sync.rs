@@ -56,6 +56,7 @@ impl Node {
         let received = deltas.len();
         let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
         self.metrics().received(ctx, received, &report.reasons);
+        self.metrics().equivocations(ctx, fx.forks.len());
         if report.applied > 0 {
             self.after_change(&mut rt, &mut fx);
         }

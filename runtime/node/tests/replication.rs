@@ -215,6 +215,10 @@ fn events_reach_subscribers_and_handlers_run_on_receivers_only() {
     assert_eq!(event["kind"], json!("Posted"));
     assert_eq!(event["data"], json!({"text": "hello"}));
     assert_eq!(event["local"], json!(false));
+    // The handler runs on receivers only: clients cannot call it.
+    let r = nodes[1].rpc("execute", &ctx, "on_posted", json!({"text": "forged"}));
+    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("handler of event `Posted`"), "{r}");
     let hex = |n: &NodeProc| {
         let info = n.get(&format!("/admin/contexts/{ctx}"));
         let key: mero_node::ids::MemberKey = info["member"].as_str().unwrap().parse().unwrap();

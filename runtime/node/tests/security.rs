@@ -11,7 +11,7 @@ use mero_engine::{ContextState, EmittedEvent};
 use mero_sync::ids::{AppHash, MemberKey};
 use mero_sync::{MemberSecret, Op, SignedDelta};
 use serde_json::{Value, json};
-use support::member::{Member, call, ops};
+use support::member::{Member, call, log, ops};
 use support::{NodeProc, build_app, cluster, wait_converged, wait_for};
 
 fn rejected(node: &NodeProc, ctx: &str, reason: &str) -> u64 {
@@ -34,17 +34,6 @@ fn resign(author: &MemberSecret, mut d: SignedDelta) -> SignedDelta {
     d
 }
 
-fn unchanged(nodes: &[NodeProc], ctx: &str, before: &[(Value, Value)]) {
-    for (n, (state, sync)) in nodes.iter().zip(before) {
-        assert_eq!(&n.state(ctx), state);
-        assert_eq!(n.sync(ctx)["heads"], sync["heads"]);
-    }
-}
-
-fn snapshot(nodes: &[NodeProc], ctx: &str) -> Vec<(Value, Value)> {
-    nodes.iter().map(|n| (n.state(ctx), n.sync(ctx))).collect()
-}
-
 #[test]
 fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     let wasm = build_app("examples/kv-store/Cargo.toml");
@@ -55,22 +44,13 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
     m.sync(&nodes[0]);
     let members_before = nodes[1].get(&format!("/admin/contexts/{ctx}/members"));
-    let before = snapshot(&nodes, &ctx);
 
     // 1. The copied join: the payload of a member's join under a fresh
     // key's header does not open.
-    let log = nodes[0].get(&format!("/admin/contexts/{ctx}/deltas"));
-    let all: Vec<SignedDelta> = log["deltas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
-        .collect();
-    let join = all
-        .iter()
+    let join = log(&nodes[0], &ctx)
+        .into_iter()
         .find(|d| d.header().kind == mero_sync::OpKind::Join)
-        .unwrap()
-        .clone();
+        .unwrap();
     let outsider = MemberSecret::generate();
     let copied_join = resign(&outsider, join);
 
@@ -82,12 +62,8 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     );
     wait_converged(&[&nodes[0], &nodes[1]], &ctx, Duration::from_secs(30));
     m.sync(&nodes[0]);
-    let log = nodes[0].get(&format!("/admin/contexts/{ctx}/deltas"));
-    let upgrade = log["deltas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
+    let upgrade = log(&nodes[0], &ctx)
+        .into_iter()
         .find(|d| d.header().kind == mero_sync::OpKind::Upgrade)
         .unwrap();
     let mut moved = upgrade.clone();
@@ -133,10 +109,7 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
         m.craft(draft, &call(ops(victim, 40, "items", 2, 9), vec![]))
     };
 
-    let before = {
-        let _ = before;
-        snapshot(&nodes, &ctx)
-    };
+    let deltas_before = nodes[1].sync(&ctx)["deltas"].as_u64().unwrap();
     let report = m.send(
         &nodes[1],
         &[copied_join, copied_upgrade, by_writer, stolen.clone()],
@@ -155,10 +128,7 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
             Value::Null,
             "no node ran the injected handler"
         );
-        assert_eq!(
-            n.sync(&ctx)["deltas"],
-            before[0].1["deltas"].as_u64().unwrap() + 1
-        );
+        assert_eq!(n.sync(&ctx)["deltas"], deltas_before + 1);
     }
     let counts = |n: &NodeProc| {
         (
@@ -170,6 +140,17 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     assert_eq!(counts(&nodes[1]), (2, 1, 1), "{}", nodes[1].sync(&ctx));
     for reason in ["bad_payload", "forbidden", "bad_update"] {
         assert!(metric_has(&nodes[1], reason), "{reason} in /metrics");
+    }
+    // Both receivers of the injected event counted it and ran nothing.
+    for n in &nodes {
+        let (_, metrics) = n.send("GET", "/metrics", None, true);
+        let metrics = metrics.as_str().unwrap().to_owned();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("mero_handlers_refused_total") && l.ends_with(" 1")),
+            "the injected handler is counted"
+        );
     }
     // Nothing joined, nothing switched app, nothing was stolen.
     let roles = |v: &Value| -> Vec<(Value, Value)> {
@@ -192,7 +173,6 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
         json!("1")
     );
     assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
-    let _ = unchanged;
 }
 
 #[test]
@@ -263,4 +243,42 @@ fn an_equivocating_member_is_flagged_everywhere_and_stalls_nothing() {
     assert_eq!(nodes[0].query(&ctx, "get", json!({"key": "c"})), json!("3"));
     assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
     assert!(nodes[0].sync(&ctx)["forks"].as_u64().unwrap() >= 1);
+    let (_, metrics) = nodes[1].send("GET", "/metrics", None, true);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mero_equivocations_total") && !l.ends_with(" 0")),
+        "the equivocation is counted: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("equivoc"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn an_upgrade_to_an_app_nobody_has_keeps_the_old_app_serving() {
+    let wasm = build_app("examples/kv-store/Cargo.toml");
+    let d: Vec<_> = (0..1).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (nodes, ctx, app) = cluster(&d, &wasm);
+    // An admin (this test, invited as one) upgrades to an app that exists
+    // nowhere: the upgrade is valid, but the node cannot verify the app.
+    let inv = nodes[0].post(
+        &format!("/admin/contexts/{ctx}/invitations"),
+        json!({"role": "admin"}),
+    );
+    let mut m = Member::join_with(&nodes[0], &app, inv["invitation"].as_str().unwrap());
+    let missing = AppHash([77; 32]);
+    let up = m.author(Op::Upgrade { app: missing });
+    assert_eq!(m.send(&nodes[0], &[up])["applied"], 1);
+    let info = nodes[0].get(&format!("/admin/contexts/{ctx}"));
+    assert_eq!(info["app"], json!(app), "the old app keeps serving");
+    assert_eq!(info["pendingApp"], json!(missing.to_string()));
+    nodes[0].execute(&ctx, "set", json!({"key": "still", "value": "works"}));
+    assert_eq!(
+        nodes[0].query(&ctx, "get", json!({"key": "still"})),
+        json!("works")
+    );
 }

@@ -52,6 +52,16 @@ impl Role {
     }
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Admin => "admin",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        })
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -267,7 +277,7 @@ impl Access {
                 Ok(())
             } else {
                 Err(Reject::Forbidden(format!(
-                    "only admins may {what}; {author} is a {role:?}"
+                    "only admins may {what}; {author} is a {role}"
                 )))
             }
         };
@@ -441,16 +451,17 @@ impl Access {
             if let Some(m) = self.members.get(r) {
                 return !m.active();
             }
-            let joiners_left = self
+            // An invitation key may read while the invitation is open (its
+            // holder may join anyway) or while a member who joined with it
+            // is still in.
+            let Some(invite) = self.invites.values().find(|i| i.invite.key == *r) else {
+                return true;
+            };
+            let joiner_in = self
                 .members
                 .values()
-                .any(|m| m.via == Some(*r) && !m.active());
-            let revoked = self
-                .invites
-                .values()
-                .any(|i| i.invite.key == *r && i.revoked);
-            let known = self.invites.values().any(|i| i.invite.key == *r);
-            joiners_left || revoked || !known
+                .any(|m| m.via == Some(*r) && m.active());
+            invite.revoked || !(invite.open() || joiner_in)
         })
     }
 

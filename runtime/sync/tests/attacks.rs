@@ -133,13 +133,19 @@ fn ops_under_another_members_peer_id_are_refused() {
     assert_eq!(m[0].state(), a.state());
 }
 
-#[test]
-fn invitations_are_single_use_expire_and_can_be_revoked() {
+/// A context and two holders of one single-use invitation, caught up.
+fn two_invited() -> (Peer, mero_sync::InvitationToken, Peer, Peer) {
     let mut a = Peer::create(1);
     let (_, once) = a.invite(Role::Writer, 1, LATER);
     let (mut b, mut c) = (Peer::invited(&once), Peer::invited(&once));
     b.sync_from(&a);
     c.sync_from(&a);
+    (a, once, b, c)
+}
+
+#[test]
+fn invitations_are_single_use_expire_and_can_be_revoked() {
+    let (mut a, once, mut b, mut c) = two_invited();
     let jb = b.join(&once, 1).unwrap();
     assert!(reasons(&a.receive(vec![jb])).is_empty());
     c.sync_from(&a);
@@ -167,11 +173,7 @@ fn invitations_are_single_use_expire_and_can_be_revoked() {
 
 #[test]
 fn concurrent_joins_with_a_single_use_invitation_are_decided_alike() {
-    let mut a = Peer::create(1);
-    let (_, once) = a.invite(Role::Writer, 1, LATER);
-    let (mut b, mut c) = (Peer::invited(&once), Peer::invited(&once));
-    b.sync_from(&a);
-    c.sync_from(&a);
+    let (mut a, once, mut b, mut c) = two_invited();
     let jb = b.join(&once, 1).unwrap();
     let jc = c.join(&once, 1).unwrap();
     // Two other members see them in opposite orders.

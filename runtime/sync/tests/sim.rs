@@ -476,7 +476,7 @@ fn run(seed: u64) -> Result<Seen, String> {
                 w.cut[i] = !w.cut[i];
             }
             87..=93 => w.attack(),
-            94 if seed % 4 == 1 => w.remove(),
+            94..=95 if seed % 3 == 1 => w.remove(),
             _ => {
                 let i = w.rng.usize(0..n);
                 w.peers[i].restart();

@@ -23,7 +23,12 @@ pub struct Member {
 impl Member {
     /// Joins `ctx` through an invitation from `node` and sends its join there.
     pub fn join(node: &NodeProc, ctx: &str, app: &str) -> Self {
-        let token: InvitationToken = node.invite(ctx).parse().unwrap();
+        Self::join_with(node, app, &node.invite(ctx))
+    }
+
+    /// [`join`](Self::join) with a given invitation token.
+    pub fn join_with(node: &NodeProc, app: &str, token: &str) -> Self {
+        let token: InvitationToken = token.parse().unwrap();
         let secret = MemberSecret::generate();
         let mut replica = Replica::new(token.context, token.creator);
         replica.add_key(token.epoch, ContextKey(token.key));
@@ -49,13 +54,7 @@ impl Member {
 
     /// Receives every delta `node` has.
     pub fn sync(&mut self, node: &NodeProc) {
-        let log = node.get(&format!("/admin/contexts/{}/deltas", self.ctx));
-        let deltas: Vec<SignedDelta> = log["deltas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
-            .collect();
+        let deltas = log(node, &self.ctx.to_string());
         self.replica.receive(deltas, &mut self.state);
     }
 
@@ -92,6 +91,17 @@ impl Member {
             json!(hexes),
         )
     }
+}
+
+/// Every delta of `ctx` that `node` holds, in its log order.
+pub fn log(node: &NodeProc, ctx: &str) -> Vec<SignedDelta> {
+    let log = node.get(&format!("/admin/contexts/{ctx}/deltas"));
+    log["deltas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| SignedDelta::from_bytes(&hex::decode(h.as_str().unwrap()).unwrap()).unwrap())
+        .collect()
 }
 
 /// A call payload of `update` (Loro bytes) and `events`.
