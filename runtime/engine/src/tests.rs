@@ -237,3 +237,58 @@ fn lists_text_counters() {
         serde_json::json!({"list": ["c", "b"], "doc": "hllo", "n": 3.0})
     );
 }
+
+#[test]
+fn update_span_agrees_with_loro() {
+    use loro::{ExportMode, LoroDoc};
+    let a = LoroDoc::new();
+    a.set_peer_id(1).unwrap();
+    let b = LoroDoc::new();
+    b.set_peer_id(u64::MAX >> 2).unwrap();
+    let mut updates = Vec::new();
+    for round in 0..20 {
+        for (i, doc) in [&a, &b].into_iter().enumerate() {
+            let before = doc.oplog_vv();
+            for k in 0..(round * 7 + i) % 40 {
+                doc.get_map("m")
+                    .insert(&format!("k{k}"), round as i64)
+                    .unwrap();
+                doc.get_text("t").insert(0, "ab").unwrap();
+                if k % 5 == 0 {
+                    doc.commit();
+                }
+            }
+            doc.commit();
+            updates.push(doc.export(ExportMode::updates(&before)).unwrap());
+            updates.push(doc.export(ExportMode::all_updates()).unwrap());
+        }
+        let (ua, ub) = (
+            a.export(ExportMode::all_updates()).unwrap(),
+            b.export(ExportMode::all_updates()).unwrap(),
+        );
+        a.import(&ub).unwrap();
+        b.import(&ua).unwrap();
+        updates.push(a.export(ExportMode::all_updates()).unwrap());
+    }
+    for u in &updates {
+        let meta = LoroDoc::decode_import_blob_meta(u, true).unwrap();
+        let mut slow: Vec<(u64, u32, u32)> = meta
+            .partial_end_vv
+            .iter()
+            .map(|(p, e)| {
+                (
+                    *p,
+                    *meta.partial_start_vv.get(p).unwrap_or(&0) as u32,
+                    *e as u32,
+                )
+            })
+            .collect();
+        slow.sort_unstable();
+        assert_eq!(crate::update_span(u).unwrap(), slow);
+    }
+    let snapshot = a.export(ExportMode::Snapshot).unwrap();
+    assert!(crate::update_span(&snapshot).is_err());
+    let mut truncated = updates[0].clone();
+    truncated.truncate(truncated.len() - 3);
+    assert!(crate::update_span(&truncated).is_err() || truncated.len() <= 22);
+}

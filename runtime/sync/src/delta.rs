@@ -208,11 +208,17 @@ impl DeltaHeader {
 
     /// The id of a delta with this header and a payload hashing to `payload_hash`.
     pub fn id_with(&self, payload_hash: &[u8; 32]) -> DeltaId {
-        let mut b = SIGNING_DOMAIN.to_vec();
-        b.extend_from_slice(&self.aad());
-        b.extend_from_slice(payload_hash);
-        DeltaId(sha256(&b))
+        id_of(&self.aad(), payload_hash)
     }
+}
+
+/// The id of a delta from its encoded header and its payload's hash.
+fn id_of(aad: &[u8], payload_hash: &[u8; 32]) -> DeltaId {
+    let mut b = Vec::with_capacity(SIGNING_DOMAIN.len() + aad.len() + 32);
+    b.extend_from_slice(SIGNING_DOMAIN);
+    b.extend_from_slice(aad);
+    b.extend_from_slice(payload_hash);
+    DeltaId(sha256(&b))
 }
 
 impl DeltaBody {
@@ -241,6 +247,16 @@ impl SignedDelta {
     /// assert!(moved.open(&key).is_err());
     /// ```
     pub fn create(author: &MemberSecret, key: &ContextKey, draft: Draft, op: &Op) -> Self {
+        Self::create_with_id(author, key, draft, op).1
+    }
+
+    /// [`create`](Self::create), also returning the id (computed once).
+    pub fn create_with_id(
+        author: &MemberSecret,
+        key: &ContextKey,
+        draft: Draft,
+        op: &Op,
+    ) -> (DeltaId, Self) {
         let header = DeltaHeader {
             context: draft.context,
             author: author.public(),
@@ -252,10 +268,12 @@ impl SignedDelta {
             clock: draft.clock,
         };
         let plain = postcard::to_allocvec(op).expect("operations serialize");
-        let payload = key.seal(&plain, &header.aad());
+        let aad = header.aad();
+        let payload = key.seal(&plain, &aad);
+        let id = id_of(&aad, &sha256(&payload));
+        let signature = author.sign(SIGNING_DOMAIN, &id.0);
         let body = DeltaBody { header, payload };
-        let signature = author.sign(SIGNING_DOMAIN, &body.id().0);
-        Self { body, signature }
+        (id, Self { body, signature })
     }
 
     /// The header.

@@ -239,19 +239,14 @@ impl Replica {
         if let Op::Call(p) = &op {
             draft.clock = own_update(&p.update, peer, draft.clock, None)?;
         }
-        let key = self.current_key().ok_or(Reject::NoKey)?.clone();
-        let d = SignedDelta::create(author, &key, draft, &op);
+        let key = self.current_key().ok_or(Reject::NoKey)?;
+        let (id, d) = SignedDelta::create_with_id(author, key, draft, &op);
         self.access().check(d.header(), &op)?;
-        let id = d.id();
-        let height = self
-            .dag
-            .heads()
-            .iter()
-            .filter_map(|h| self.dag.height(h))
-            .max();
+        let parents = &d.header().parents;
+        let height = parents.iter().filter_map(|h| self.dag.height(h)).max();
         let height = height.map_or(0, |h| h + 1);
         let mut keys = Vec::new();
-        let notes = self.note(id, height, self.current, &d, op, &mut keys);
+        let notes = self.note(id, height, self.current, &d, &op, &mut keys);
         let ready = self.dag.record(id, d.header(), notes);
         debug_assert!(ready.is_empty(), "nothing waits for a delta made here");
         self.refresh_current();
@@ -352,7 +347,7 @@ impl Replica {
         } else if h.clock != prev {
             return Err(Reject::BadUpdate("only calls move the op counter".into()));
         }
-        let notes = self.note(*id, ready.height, view, d, op.clone(), keys);
+        let notes = self.note(*id, ready.height, view, d, &op, keys);
         Ok((notes, op))
     }
 
@@ -364,7 +359,7 @@ impl Replica {
         height: u64,
         before: u32,
         d: &SignedDelta,
-        op: Op,
+        op: &Op,
         keys: &mut Vec<(DeltaId, ContextKey)>,
     ) -> Notes {
         let h = d.header();
@@ -375,7 +370,7 @@ impl Replica {
                 clock,
             };
         }
-        if let Op::Remove { keys: sealed, .. } | Op::Rotate { keys: sealed } = &op
+        if let Op::Remove { keys: sealed, .. } | Op::Rotate { keys: sealed } = op
             && let Some(key) = self
                 .openers
                 .iter()
@@ -386,14 +381,14 @@ impl Replica {
         }
         let base = &self.views[before as usize];
         let mut access = base.access.clone();
-        access.apply(id, h, &op);
+        access.apply(id, h, op);
         let mut ops = base.ops.clone();
         ops.push(self.control.len() as u32);
         self.control.push(Control {
             id,
             height,
             header: h.clone(),
-            op,
+            op: op.clone(),
         });
         Notes {
             view: self.intern(ops, access),
@@ -542,7 +537,7 @@ impl Replica {
             {
                 updates.push(p.update.clone());
             }
-            let notes = self.note(id, height, before, d, op, &mut keys);
+            let notes = self.note(id, height, before, d, &op, &mut keys);
             if self.dag.by_seq(&h.author, h.seq).is_some() {
                 self.forked.insert(h.author);
             }
