@@ -369,7 +369,7 @@ impl ContextRuntime {
                 .access()
                 .role(&member)
                 .is_some_and(Role::writes);
-        let mut pos = self.dag().len() as u64;
+        let first = self.dag().len() as u64;
         let out = self.replica.receive(deltas, &mut self.state);
         let mut report = ReceiveReport {
             applied: out.applied.len(),
@@ -378,9 +378,8 @@ impl ContextRuntime {
             reasons: Vec::new(),
         };
         let mut batch = db.batch();
-        for (id, d, op) in out.applied {
+        for (pos, (id, d, op)) in (first..).zip(out.applied) {
             batch.put_delta(db, pos, &d);
-            pos += 1;
             self.unsnapshotted += d.body.payload.len();
             match op {
                 Op::Call(p) => fx.call_events(id, d.header().author, false, p.events, run_handlers),

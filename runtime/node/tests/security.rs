@@ -192,8 +192,8 @@ fn an_equivocating_member_is_flagged_everywhere_and_stalls_nothing() {
     };
     let (d1, d2) = (fork(1), fork(2));
     assert_ne!(d1.id(), d2.id());
-    assert_eq!(m.send(&nodes[0], &[d1.clone()])["rejected"], 0);
-    assert_eq!(m.send(&nodes[1], &[d2.clone()])["rejected"], 0);
+    assert_eq!(m.send(&nodes[0], std::slice::from_ref(&d1))["rejected"], 0);
+    assert_eq!(m.send(&nodes[1], std::slice::from_ref(&d2))["rejected"], 0);
     // Honest writes on both sides.
     nodes[0].execute(&ctx, "set", json!({"key": "a", "value": "1"}));
     nodes[1].execute(&ctx, "set", json!({"key": "b", "value": "2"}));

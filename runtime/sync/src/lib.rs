@@ -13,7 +13,7 @@
 //! - [`access`]: members, roles, invitations, key epochs: who may do what,
 //!   folded from the DAG.
 //! - [`replica`]: the rules that accept, buffer, refuse or flag a received
-//!   delta, over a DAG and the access view of every delta.
+//!   delta, over a DAG and the access view of every delta (`views`).
 //! - [`invitation`]: the token a joiner is given.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
@@ -31,6 +31,7 @@ pub mod ids;
 pub mod invitation;
 pub mod protocol;
 pub mod replica;
+mod views;
 
 pub use access::{Access, Role};
 pub use crypto::{ContextKey, MemberSecret};

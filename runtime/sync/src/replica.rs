@@ -27,16 +27,16 @@
 //! publishes an [`Op::Evidence`] after which the author's deltas are refused.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 use mero_engine::update_span;
 
 use crate::access::Access;
 use crate::crypto::{ContextKey, MemberSecret, SealedKeys};
 use crate::dag::{Dag, Notes, Ready, Reject};
-use crate::delta::{DeltaHeader, Draft, Evidence, GENESIS_EPOCH, Op, SignedDelta, SignedHeader};
+use crate::delta::{Draft, Evidence, GENESIS_EPOCH, Op, SignedDelta, SignedHeader};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::protocol::DeltaSource;
+use crate::views::Views;
 
 /// Where a replica's state lives: the node's Loro doc, or the simulation's.
 pub trait Engine {
@@ -62,29 +62,6 @@ impl Default for Limits {
     }
 }
 
-/// The access state after some delta, and the control deltas it folds.
-#[derive(Debug)]
-pub struct View {
-    /// Indices of the folded control deltas, sorted.
-    ops: Vec<u32>,
-    access: Access,
-}
-
-impl View {
-    /// Who may do what at this point.
-    pub fn access(&self) -> &Access {
-        &self.access
-    }
-}
-
-#[derive(Debug)]
-struct Control {
-    id: DeltaId,
-    height: u64,
-    header: DeltaHeader,
-    op: Op,
-}
-
 /// What [`Replica::receive`] did.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -108,9 +85,8 @@ pub struct Outcome {
 pub struct Replica {
     context: ContextId,
     dag: Dag,
-    control: Vec<Control>,
-    views: Vec<Arc<View>>,
-    interned: HashMap<Vec<u32>, u32>,
+    views: Views,
+    /// The view of the current heads.
     current: u32,
     keys: BTreeMap<DeltaId, ContextKey>,
     /// Secrets that may open epoch keys sealed to them.
@@ -122,16 +98,10 @@ pub struct Replica {
 impl Replica {
     /// An empty replica of the context `creator` made.
     pub fn new(context: ContextId, creator: MemberKey) -> Self {
-        let genesis = View {
-            ops: Vec::new(),
-            access: Access::genesis(context, creator),
-        };
         Self {
             context,
             dag: Dag::new(context),
-            control: Vec::new(),
-            views: vec![Arc::new(genesis)],
-            interned: HashMap::from([(Vec::new(), 0)]),
+            views: Views::new(Access::genesis(context, creator)),
             current: 0,
             keys: BTreeMap::new(),
             openers: Vec::new(),
@@ -164,7 +134,7 @@ impl Replica {
 
     /// Who may do what now (after every applied delta).
     pub fn access(&self) -> &Access {
-        &self.views[self.current as usize].access
+        self.views.access(self.current)
     }
 
     /// Adds the key of an epoch.
@@ -319,8 +289,8 @@ impl Replica {
         keys: &mut Vec<(DeltaId, ContextKey)>,
     ) -> Result<(Notes, Op), Reject> {
         let h = d.header();
-        let view = self.view_of(&ready.parents);
-        let access = &self.views[view as usize].access;
+        let view = self.views.of(&ready.parents);
+        let access = self.views.access(view);
         if h.epoch != access.epoch() {
             return Err(Reject::WrongEpoch);
         }
@@ -379,75 +349,10 @@ impl Replica {
             self.keys.insert(id, key.clone());
             keys.push((id, key));
         }
-        let base = &self.views[before as usize];
-        let mut access = base.access.clone();
-        access.apply(id, h, op);
-        let mut ops = base.ops.clone();
-        ops.push(self.control.len() as u32);
-        self.control.push(Control {
-            id,
-            height,
-            header: h.clone(),
-            op: op.clone(),
-        });
         Notes {
-            view: self.intern(ops, access),
+            view: self.views.after(before, id, height, h, op),
             clock,
         }
-    }
-
-    fn intern(&mut self, ops: Vec<u32>, access: Access) -> u32 {
-        if let Some(i) = self.interned.get(&ops) {
-            return *i;
-        }
-        let i = self.views.len() as u32;
-        self.interned.insert(ops.clone(), i);
-        self.views.push(Arc::new(View { ops, access }));
-        i
-    }
-
-    /// The view of a causal past with these parents: one of theirs when it
-    /// covers the others (the common case), else the fold of the union of
-    /// their control deltas in `(height, id)` order.
-    fn view_of(&mut self, parents: &[Notes]) -> u32 {
-        let mut distinct: Vec<u32> = parents.iter().map(|n| n.view).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        match distinct.as_slice() {
-            [] => return 0,
-            [one] => return *one,
-            _ => {}
-        }
-        let covers = |a: &View, b: &View| {
-            b.ops.len() <= a.ops.len() && b.ops.iter().all(|o| a.ops.binary_search(o).is_ok())
-        };
-        if let Some(v) = distinct.iter().find(|&&a| {
-            distinct
-                .iter()
-                .all(|&b| covers(&self.views[a as usize], &self.views[b as usize]))
-        }) {
-            return *v;
-        }
-        let mut ops: Vec<u32> = distinct
-            .iter()
-            .flat_map(|v| self.views[*v as usize].ops.iter().copied())
-            .collect();
-        ops.sort_unstable();
-        ops.dedup();
-        if let Some(i) = self.interned.get(&ops) {
-            return *i;
-        }
-        let mut order = ops.clone();
-        order.sort_by_key(|i| {
-            let c = &self.control[*i as usize];
-            (c.height, c.id)
-        });
-        let mut access = self.views[0].access.clone();
-        for i in order {
-            let c = &self.control[i as usize];
-            access.fold(c.id, &c.header, &c.op);
-        }
-        self.intern(ops, access)
     }
 
     fn refresh_current(&mut self) {
@@ -457,7 +362,7 @@ impl Replica {
             .iter()
             .filter_map(|h| self.dag.notes(h))
             .collect();
-        self.current = self.view_of(&heads);
+        self.current = self.views.of(&heads);
     }
 
     /// Rebuilds the state from every applied call delta, reading them from
@@ -498,7 +403,7 @@ impl Replica {
                 honest.push(p.update);
             }
         }
-        forked.sort_by(|a, b| a.0.cmp(&b.0));
+        forked.sort_unstable_by_key(|(order, _)| *order);
         honest.extend(forked.into_iter().map(|(_, u)| u));
         engine.rebuild(&honest)
     }
@@ -520,7 +425,7 @@ impl Replica {
             let id = d.id();
             let h = d.header();
             let parents: Vec<Notes> = h.parents.iter().filter_map(|p| self.dag.notes(p)).collect();
-            let before = self.view_of(&parents);
+            let before = self.views.of(&parents);
             let height = h
                 .parents
                 .iter()

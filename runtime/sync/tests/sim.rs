@@ -71,7 +71,7 @@ impl World {
         let mut tokens = vec![None];
         let mut peers = Vec::new();
         for i in 1..n {
-            let role = if i == n - 1 && seed % 5 == 0 {
+            let role = if i == n - 1 && seed.is_multiple_of(5) {
                 Role::Reader
             } else {
                 Role::Writer
