@@ -384,3 +384,29 @@ fn a_payload_of_another_kind_does_not_open() {
     assert_eq!(reasons(&a.receive(vec![d])), ["bad_payload"]);
     assert!(a.replica.access().role(&w.public()).is_some());
 }
+
+#[test]
+fn a_leave_makes_an_admin_rotate_and_the_leaver_reads_nothing_after() {
+    let (mut a, mut m) = context(&[Role::Writer, Role::Writer]);
+    let old_keys: Vec<ContextKey> = m[0].replica.keys().values().cloned().collect();
+    let leave = m[0].author(Op::Leave).unwrap();
+    assert!(reasons(&a.receive(vec![leave])).is_empty());
+    // The leaver still holds the current key: the admin's replica says so.
+    assert!(a.replica.access().rotation_due());
+    let keys = a.replica.seal_new_epoch(None);
+    a.author(Op::Rotate { keys }).unwrap();
+    assert!(!a.replica.access().rotation_due());
+    let after = a
+        .write(|d| d.get_map("m").insert("after", 1).unwrap())
+        .unwrap();
+    assert!(old_keys.iter().all(|k| after.open(k).is_err()));
+    // The member who stays gets the new key from the rotation.
+    let out = m[1].sync_from(&a);
+    assert!(reasons(&out).is_empty());
+    assert_eq!(out.keys.len(), 1);
+    assert_eq!(m[1].state(), a.state());
+    // A revoked invitation's key held the current epoch key too.
+    let (inv, _) = a.invite(Role::Writer, 1, LATER);
+    a.author(Op::Revoke { invite: inv.id() }).unwrap();
+    assert!(a.replica.access().rotation_due());
+}
