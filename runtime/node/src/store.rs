@@ -140,13 +140,27 @@ fn scoped_key(ctx: &ContextId, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Creates `path` (and its parents) and makes it readable by its owner only.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> NodeError {
     NodeError::Corrupt(format!("{what}: {e}"))
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`. The directory
+    /// holds member and epoch keys: it is made (or tightened to) 0700.
     pub fn open(path: &Path) -> Result<Self, NodeError> {
+        private_dir(path).map_err(|e| {
+            NodeError::Corrupt(format!("cannot make {} private: {e}", path.display()))
+        })?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -456,5 +470,21 @@ impl Batch {
             Some(v) => self.0.put_cf(store.cf(CF_PRIVATE), k, v),
             None => self.0.delete_cf(store.cf(CF_PRIVATE), k),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_data_directory_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _store = super::Store::open(&data).unwrap();
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }
