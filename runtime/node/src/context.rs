@@ -381,10 +381,9 @@ impl ContextRuntime {
         for (pos, (id, d, op)) in (first..).zip(out.applied) {
             batch.put_delta(db, pos, &d);
             self.unsnapshotted += d.body.payload.len();
-            match op {
-                Op::Call(p) => fx.call_events(id, d.header().author, false, p.events, run_handlers),
-                Op::Upgrade { app } => fx.apps.push(app),
-                _ => {}
+            // An upgrade's app is fetched, if missing, by `Node::after_change`.
+            if let Op::Call(p) = op {
+                fx.call_events(id, d.header().author, false, p.events, run_handlers);
             }
         }
         for (id, why) in &out.rejected {

@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use mero_sync::access::{Invite, Join, Standing};
-use mero_sync::delta::Evidence;
 use mero_sync::{ContextKey, InvitationToken, MemberSecret, Op, Role};
 use serde::Serialize;
 
@@ -183,6 +182,7 @@ impl Node {
     /// the app this node runs to the one the context chose, once installed.
     pub(crate) fn after_change(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
         self.complete_join(rt, fx);
+        self.follow_app(rt, fx);
         if rt.meta.joining.is_some() {
             return;
         }
@@ -212,7 +212,6 @@ impl Node {
                 Err(e) => tracing::error!(context = %rt.id, "rotating the key failed: {e}"),
             }
         }
-        self.follow_app(rt, fx);
     }
 
     /// Runs the app the context's upgrades chose, if this node has it;
@@ -405,19 +404,5 @@ impl Node {
         let info = self.write_control(ctx, Op::Upgrade { app: *app }, |rt, _| context_info(rt))?;
         tracing::info!(context = %ctx, app = %app, "upgraded context");
         Ok(info)
-    }
-
-    /// Evidence of an equivocation, for tests and operators.
-    pub fn evidence(&self, ctx: &ContextId) -> Result<Vec<Evidence>, NodeError> {
-        let slot = self.context(ctx)?;
-        let rt = slot.lock().unwrap();
-        let db = self.db();
-        let source = |id: &DeltaId| db.delta(ctx, rt.dag().position(id)?).ok().flatten();
-        Ok(rt
-            .dag()
-            .forks()
-            .iter()
-            .filter_map(|f| rt.replica.evidence(f, &source))
-            .collect())
     }
 }

@@ -33,7 +33,7 @@ use mero_engine::update_span;
 use crate::access::Access;
 use crate::crypto::{ContextKey, MemberSecret, SealedKeys};
 use crate::dag::{Dag, Notes, Ready, Reject};
-use crate::delta::{Draft, Evidence, GENESIS_EPOCH, Op, SignedDelta, SignedHeader};
+use crate::delta::{Draft, Evidence, Op, SignedDelta, SignedHeader};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::protocol::DeltaSource;
 use crate::views::Views;
@@ -464,11 +464,6 @@ impl Replica {
             engine.import(u)?;
         }
         Ok(())
-    }
-
-    /// The genesis epoch id, for a creator's first key.
-    pub fn genesis_epoch() -> DeltaId {
-        GENESIS_EPOCH
     }
 }
 

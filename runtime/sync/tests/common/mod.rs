@@ -94,8 +94,9 @@ impl Peer {
         let ctx = context_id(&creator, &[salt; 32]);
         let mut p = Self::empty(secret, ctx, creator);
         let key = ContextKey::generate();
-        p.replica.add_key(Replica::genesis_epoch(), key.clone());
-        p.keys.push((Replica::genesis_epoch(), key));
+        p.replica
+            .add_key(mero_sync::delta::GENESIS_EPOCH, key.clone());
+        p.keys.push((mero_sync::delta::GENESIS_EPOCH, key));
         p.write(|d| d.get_map("m").insert("created", true).unwrap())
             .unwrap();
         p
