@@ -21,6 +21,10 @@ use crate::ids::{AppHash, ContextId, DeltaId};
 
 /// Most deltas in one catch-up page.
 pub const PAGE_LIMIT: usize = 500;
+/// Most payload bytes in one answer with deltas (a page, or deltas by id);
+/// an answer holds at least one delta, whatever its size, so any delta
+/// pages. Well under the transport's largest response (64 MiB).
+pub const PAGE_BYTES: usize = 4 << 20;
 /// Most deltas asked for by id at once.
 pub const BY_ID_LIMIT: usize = 256;
 /// Most heads a digest answer carries.
@@ -139,16 +143,14 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
         Request::Page { since, limit, .. } => {
             let limit = (*limit as usize).clamp(1, PAGE_LIMIT);
             let (ids, more) = dag.missing_for(since, limit);
-            let deltas = ids.iter().filter_map(|id| source.delta(id)).collect();
+            let (deltas, cut) = within_budget(ids.iter(), source);
+            let more = more || cut;
             (Response::Deltas { deltas, more }, false)
         }
         Request::ById { ids, .. } => {
-            let deltas = ids
-                .iter()
-                .take(BY_ID_LIMIT)
-                .filter(|id| dag.contains(id))
-                .filter_map(|id| source.delta(id))
-                .collect();
+            let known = ids.iter().take(BY_ID_LIMIT).filter(|id| dag.contains(id));
+            // What did not fit is asked for again by the next round.
+            let (deltas, _) = within_budget(known, source);
             (
                 Response::Deltas {
                     deltas,
@@ -164,6 +166,27 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
             false,
         ),
     }
+}
+
+/// The stored deltas of `ids`, in order, up to [`PAGE_BYTES`] of payload
+/// (at least one); and whether some were left out.
+fn within_budget<'a>(
+    ids: impl Iterator<Item = &'a DeltaId>,
+    source: &impl DeltaSource,
+) -> (Vec<SignedDelta>, bool) {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for id in ids {
+        let Some(d) = source.delta(id) else {
+            continue;
+        };
+        bytes += d.body.payload.len();
+        if bytes > PAGE_BYTES && !out.is_empty() {
+            return (out, true);
+        }
+        out.push(d);
+    }
+    (out, false)
 }
 
 /// What a node does after a [`Response::Digest`]: ask for a page if the

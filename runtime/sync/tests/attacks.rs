@@ -410,3 +410,49 @@ fn a_leave_makes_an_admin_rotate_and_the_leaver_reads_nothing_after() {
     a.author(Op::Revoke { invite: inv.id() }).unwrap();
     assert!(a.replica.access().rotation_due());
 }
+
+#[test]
+fn pages_are_bounded_in_bytes_so_any_delta_size_pages() {
+    use mero_sync::protocol::{PAGE_BYTES, Request, Response, answer};
+    let mut a = Peer::create(1);
+    let big = "x".repeat(700 << 10);
+    for i in 0..12 {
+        a.write(|d| {
+            d.get_map("m")
+                .insert(&format!("k{i}"), big.as_str())
+                .unwrap()
+        })
+        .unwrap();
+    }
+    let source = |id: &mero_sync::ids::DeltaId| a.index.get(id).map(|i| a.disk[*i].clone());
+    let mut since = Default::default();
+    let mut pages = 0;
+    let mut got = 0;
+    loop {
+        let req = Request::Page {
+            context: a.ctx(),
+            since,
+            limit: 500,
+        };
+        let (Response::Deltas { deltas, more }, _) = answer(a.replica.dag(), &source, &req) else {
+            panic!("a page");
+        };
+        let bytes: usize = deltas.iter().map(|d| d.body.payload.len()).sum();
+        assert!(!deltas.is_empty());
+        assert!(
+            bytes <= PAGE_BYTES || deltas.len() == 1,
+            "{bytes} bytes in a page"
+        );
+        pages += 1;
+        got += deltas.len();
+        // The requester's vector after applying the page.
+        let mut v = mero_sync::dag::SeqVector::new();
+        v.insert(a.key(), got as u64);
+        since = v;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(got, 13, "the init delta and twelve big ones");
+    assert!(pages >= 3, "{pages} pages");
+}
