@@ -14,6 +14,14 @@ use crate::ids::{ContextId, DeltaId, MemberKey, sha256};
 
 /// Deltas a context buffers by default while their parents are missing.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// Bytes of buffered deltas (payloads and parent lists) a context holds by
+/// default while their parents are missing.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+/// Most parents a delta may name. Honest deltas name the heads the author
+/// had (one per concurrent branch) and its own previous delta.
+pub const MAX_PARENTS: usize = 256;
+/// Most missing ids [`Dag::wanted`] returns at once.
+pub const WANTED_LIMIT: usize = 256;
 
 /// Applied deltas per author: `seq -> id`, as a count per member.
 pub type SeqVector = BTreeMap<MemberKey, u64>;
@@ -153,6 +161,8 @@ pub struct Dag {
     pending: HashMap<DeltaId, Pending>,
     waiting: HashMap<DeltaId, Vec<DeltaId>>,
     max_pending: usize,
+    pending_bytes: usize,
+    max_pending_bytes: usize,
     /// Equivocations seen: (the delta first applied, the other).
     forks: Vec<(DeltaId, DeltaId)>,
 }
@@ -169,6 +179,8 @@ impl Dag {
             pending: HashMap::new(),
             waiting: HashMap::new(),
             max_pending: DEFAULT_MAX_PENDING,
+            pending_bytes: 0,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             forks: Vec::new(),
         }
     }
@@ -177,6 +189,13 @@ impl Dag {
     /// refused with [`Reject::BufferFull`] and left to catch-up.
     pub fn with_max_pending(mut self, n: usize) -> Self {
         self.max_pending = n;
+        self
+    }
+
+    /// Sets how many bytes of deltas may wait for parents; beyond that new
+    /// ones are refused with [`Reject::BufferFull`] and left to catch-up.
+    pub fn with_max_pending_bytes(mut self, n: usize) -> Self {
+        self.max_pending_bytes = n;
         self
     }
 
@@ -273,7 +292,7 @@ impl Dag {
     }
 
     /// Parents that buffered deltas wait for and nobody has sent yet: what
-    /// to ask peers for.
+    /// to ask peers for (at most [`WANTED_LIMIT`], the smallest ids).
     pub fn wanted(&self) -> Vec<DeltaId> {
         let mut v: Vec<_> = self
             .waiting
@@ -282,6 +301,7 @@ impl Dag {
             .copied()
             .collect();
         v.sort();
+        v.truncate(WANTED_LIMIT);
         v
     }
 
@@ -324,6 +344,7 @@ impl Dag {
                 p.missing -= 1;
                 if p.missing == 0 {
                     let p = self.pending.remove(&child).expect("present");
+                    self.pending_bytes -= buffered_size(&p.delta);
                     ready.push((child, p.delta));
                 }
             }
@@ -384,6 +405,9 @@ impl Dag {
         if self.applied.contains_key(&id) || self.pending.contains_key(&id) {
             return Err(Reject::Duplicate);
         }
+        if delta.body.header.parents.len() > MAX_PARENTS {
+            return Err(Reject::Invalid("more parents than a delta may name"));
+        }
         if !signed.unwrap_or_else(|| delta.verify_id(&id)) {
             return Err(Reject::BadSignature);
         }
@@ -400,9 +424,13 @@ impl Dag {
         if missing.is_empty() {
             return Ok(Some((id, delta)));
         }
-        if self.pending.len() >= self.max_pending {
+        let size = buffered_size(&delta);
+        if self.pending.len() >= self.max_pending
+            || self.pending_bytes + size > self.max_pending_bytes
+        {
             return Err(Reject::BufferFull);
         }
+        self.pending_bytes += size;
         for p in &missing {
             self.waiting.entry(*p).or_default().push(id);
         }
@@ -416,12 +444,18 @@ impl Dag {
         Ok(None)
     }
 
+    /// Bytes of buffered deltas.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// Drops buffered deltas that descend from `id`, which was refused.
     fn discard(&mut self, id: DeltaId, out: &mut Vec<(DeltaId, Reject)>) {
         let mut stack = vec![id];
         while let Some(id) = stack.pop() {
             for child in self.waiting.remove(&id).unwrap_or_default() {
-                if self.pending.remove(&child).is_some() {
+                if let Some(p) = self.pending.remove(&child) {
+                    self.pending_bytes -= buffered_size(&p.delta);
                     out.push((child, Reject::Orphaned));
                     stack.push(child);
                 }
@@ -533,4 +567,9 @@ impl Dag {
         }
         (out, false)
     }
+}
+
+/// What a buffered delta counts against [`DEFAULT_MAX_PENDING_BYTES`].
+fn buffered_size(d: &SignedDelta) -> usize {
+    d.body.payload.len() + 32 * d.body.header.parents.len() + 256
 }

@@ -144,3 +144,38 @@ fn missing_for_pages_exactly_what_a_vector_lacks_parents_first() {
     assert_eq!(rest, all[3..].to_vec());
     assert!(dag.missing_for(&dag.vector(), 100).0.is_empty());
 }
+
+#[test]
+fn parents_are_bounded_and_the_buffer_is_bounded_in_bytes() {
+    let a = MemberSecret::generate();
+    let mut dag = Dag::new(CTX).with_max_pending_bytes(4096);
+    let many: Vec<DeltaId> = (0..=mero_sync::dag::MAX_PARENTS as u32)
+        .map(|i| {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_le_bytes());
+            DeltaId(id)
+        })
+        .collect();
+    let r = accept_all(&mut dag, delta(&a, 2, many));
+    assert_eq!(
+        r.rejected[0].1,
+        Reject::Invalid("more parents than a delta may name")
+    );
+    assert_eq!(dag.pending_len(), 0);
+    // Deltas waiting for a missing parent fill the byte budget, then are refused.
+    let missing = DeltaId([7; 32]);
+    let big = |seq| {
+        let op = Op::Call(DeltaPayload {
+            update: vec![0; 1500],
+            events: vec![],
+        });
+        SignedDelta::create(&a, &ContextKey([9; 32]), draft(seq, vec![missing]), &op)
+    };
+    assert!(accept_all(&mut dag, big(2)).buffered);
+    assert!(accept_all(&mut dag, big(3)).buffered);
+    assert_eq!(
+        accept_all(&mut dag, big(4)).rejected[0].1,
+        Reject::BufferFull
+    );
+    assert!(dag.pending_bytes() <= 4096);
+}
