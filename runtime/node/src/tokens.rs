@@ -191,6 +191,13 @@ impl Tokens {
 
     /// Checks a token's signature, expiry, revocation and use.
     pub fn verify(&self, token: &str, expected: TokenUse) -> Result<Claims, TokenError> {
+        let c = self.decode(token, expected)?;
+        self.check_live(&c)?;
+        Ok(c)
+    }
+
+    /// Checks signature, expiry and use, not revocation.
+    fn decode(&self, token: &str, expected: TokenUse) -> Result<Claims, TokenError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
         v.set_required_spec_claims(&["exp"]);
@@ -207,27 +214,47 @@ impl Tokens {
         if c.exp <= now_secs() {
             return Err(TokenError::Expired);
         }
-        {
-            let revoked = self.revoked.read().unwrap();
-            if revoked.contains_key(&c.jti) || revoked.contains_key(&c.fam) {
-                return Err(TokenError::Revoked);
-            }
-        }
         if c.token_use != expected {
             return Err(TokenError::WrongUse(expected));
         }
         Ok(c)
     }
 
+    /// Whether already verified claims still hold: not expired, not
+    /// revoked. Long-lived streams (WebSocket, SSE) call it while open.
+    pub fn check_live(&self, c: &Claims) -> Result<(), TokenError> {
+        if c.exp <= now_secs() {
+            return Err(TokenError::Expired);
+        }
+        let revoked = self.revoked.read().unwrap();
+        if revoked.contains_key(&c.jti) || revoked.contains_key(&c.fam) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    }
+
     /// Spends a refresh token for a new pair in the same family and scope.
+    /// A refresh token used a second time means it was copied: the whole
+    /// family is revoked, including the pair the first use made.
     pub fn refresh(&self, refresh_token: &str, ttl_secs: u64) -> Result<IssuedTokens, TokenError> {
-        let c = self.verify(refresh_token, TokenUse::Refresh)?;
-        {
+        let c = self.decode(refresh_token, TokenUse::Refresh)?;
+        let reused = {
             let mut revoked = self.revoked.write().unwrap();
-            // Two concurrent refreshes with one token: only the first wins.
-            if revoked.insert(c.jti.clone(), c.exp).is_some() {
+            if revoked.contains_key(&c.fam) {
                 return Err(TokenError::Revoked);
             }
+            // Two concurrent refreshes with one token: only the first wins.
+            revoked.insert(c.jti.clone(), c.exp).is_some()
+        };
+        if reused {
+            tracing::warn!(
+                family = c.fam,
+                "a refresh token was used twice; revoking its family"
+            );
+            if let Err(e) = self.revoke(&c.fam) {
+                tracing::error!("persisting a family revocation failed: {e}");
+            }
+            return Err(TokenError::Revoked);
         }
         if let Err(e) = self.db.put_revoked(&c.jti, c.exp) {
             tracing::error!("persisting a spent refresh token failed: {e}");

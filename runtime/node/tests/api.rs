@@ -1098,3 +1098,111 @@ fn bad_requests_get_documented_errors_and_change_nothing() {
         1
     );
 }
+
+/// Reads a WebSocket until the node closes it; the close code.
+fn close_code(
+    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+) -> Option<u16> {
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn open_streams_end_when_their_token_expires_or_is_revoked_and_a_reused_refresh_revokes_the_family()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _app, ctx) = kv_node(dir.path());
+    let ws_of = |token: &str| {
+        let url = format!(
+            "{}/ws?context={ctx}&token={token}",
+            node.url.replace("http://", "ws://")
+        );
+        let (ws, _) = tungstenite::connect(url.as_str()).expect("websocket connects");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        }
+        ws
+    };
+    // A WebSocket whose token expires is closed with 1008.
+    let short = issue(&node, json!({"context": ctx, "ttlSecs": 2}))["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = std::time::Instant::now();
+    let mut ws = ws_of(&short);
+    assert_eq!(close_code(&mut ws), Some(1008));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    // Revoking the grant closes an open WebSocket.
+    let grant = issue(&node, json!({"context": ctx}));
+    let mut ws = ws_of(grant["accessToken"].as_str().unwrap());
+    let id = grant["tokenId"].as_str().unwrap();
+    let r = admin(&node, "DELETE", &format!("/admin/tokens/{id}"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let revoked_at = std::time::Instant::now();
+    assert_eq!(close_code(&mut ws), Some(1008));
+    assert!(revoked_at.elapsed() < Duration::from_secs(4));
+    // An SSE stream whose token expires ends with an `error` message.
+    let short = issue(&node, json!({"context": ctx, "ttlSecs": 2}))["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let resp = agent
+        .get(format!("{}/events?context={ctx}&token={short}", node.url))
+        .call()
+        .expect("SSE connects");
+    let mut lines = BufReader::new(resp.into_body().into_reader()).lines();
+    let mut saw_error = false;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if line == "event: error" {
+            saw_error = true;
+        }
+        if saw_error && line.starts_with("data:") {
+            assert!(line.contains("token_expired"), "{line}");
+            break;
+        }
+    }
+    assert!(saw_error, "the stream says why it ends");
+    // A refresh token used twice revokes its whole family.
+    let grant = issue(&node, json!({"context": ctx}));
+    let refresh = grant["refreshToken"].as_str().unwrap();
+    let refresh_with = |t: &str| {
+        call(
+            &node,
+            "POST",
+            "/auth/refresh",
+            None,
+            Some(json!({"refreshToken": t})),
+        )
+    };
+    let first = refresh_with(refresh);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let access2 = first.body["accessToken"].as_str().unwrap().to_owned();
+    let again = refresh_with(refresh);
+    assert_eq!((again.status, again.code()), (401, "token_revoked"));
+    let r = call(
+        &node,
+        "POST",
+        "/jsonrpc",
+        Some(&access2),
+        Some(rpc("query", &ctx, "get", json!({"key": "a"}))),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "token_revoked"),
+        "the pair the first refresh made is revoked too"
+    );
+}

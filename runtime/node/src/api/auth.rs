@@ -35,6 +35,23 @@ pub enum Principal {
     Client(Arc<Claims>),
 }
 
+impl Principal {
+    /// Whether the token this principal came with still holds (the admin
+    /// token always does): streams call it while they stay open.
+    pub fn still_valid(
+        &self,
+        tokens: &crate::tokens::Tokens,
+    ) -> Result<(), crate::tokens::TokenError> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Client(c) => tokens.check_live(c),
+        }
+    }
+}
+
+/// How often long-lived streams re-check their token's expiry and revocation.
+pub(crate) const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a token may not do something: HTTP 403, JSON-RPC -32006.
 #[derive(Debug)]
 pub struct Denied(pub String);
@@ -94,14 +111,18 @@ fn unauthorized(code: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
+/// The stable code of a token failure.
+pub(crate) fn token_code(e: &TokenError) -> &'static str {
+    match e {
+        TokenError::Expired => "token_expired",
+        TokenError::Revoked => "token_revoked",
+        TokenError::Invalid(_) | TokenError::WrongUse(_) => "invalid_token",
+    }
+}
+
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
-        let code = match e {
-            TokenError::Expired => "token_expired",
-            TokenError::Revoked => "token_revoked",
-            TokenError::Invalid(_) | TokenError::WrongUse(_) => "invalid_token",
-        };
-        unauthorized(code, e.to_string())
+        unauthorized(token_code(&e), e.to_string())
     }
 }
 

@@ -74,7 +74,7 @@ pub(crate) async fn events(
     // Subscribe before reading the log so nothing falls between the two.
     let live = node.subscribe();
     let (tx, mut rx) = mpsc::channel::<Event>(node.config().events.subscriber_buffer);
-    tokio::spawn(produce(node, ctx, after, live, tx));
+    tokio::spawn(produce(node, who, ctx, after, live, tx));
     let stream =
         futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, Infallible>)));
     Ok(Sse::new(stream)
@@ -84,13 +84,14 @@ pub(crate) async fn events(
 
 async fn produce(
     node: Arc<Node>,
+    who: Principal,
     ctx: ContextId,
     after: Option<u64>,
     live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
     tx: mpsc::Sender<Event>,
 ) {
     node.metrics().subscriber(1);
-    forward(&node, ctx, after, live, &tx).await;
+    forward(&node, &who, ctx, after, live, &tx).await;
     node.metrics().subscriber(-1);
 }
 
@@ -98,6 +99,7 @@ async fn produce(
 /// client goes away, falls behind or the node stops.
 async fn forward(
     node: &Arc<Node>,
+    who: &Principal,
     ctx: ContextId,
     after: Option<u64>,
     mut live: tokio::sync::broadcast::Receiver<Arc<StreamItem>>,
@@ -112,8 +114,18 @@ async fn forward(
             None => return,
         }
     }
+    let mut recheck = tokio::time::interval(super::auth::RECHECK);
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                // An expired or revoked token ends the stream, with a last
+                // `error` message saying why.
+                if let Err(e) = who.still_valid(node.tokens()) {
+                    let why = serde_json::json!({"code": super::auth::token_code(&e), "message": e.to_string()});
+                    let _ = tx.try_send(Event::default().event("error").data(why.to_string()));
+                    return;
+                }
+            }
             item = live.recv() => match item {
                 Ok(item) if item.context == ctx && item.id > last => {
                     last = item.id;

@@ -41,6 +41,8 @@ const MAX_IN_FLIGHT: usize = 64;
 
 /// Close code for a subscriber dropped for reading too slowly (policy violation).
 pub const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code when the token expired or was revoked while connected.
+pub const CLOSE_POLICY: u16 = 1008;
 
 /// Query of `/ws`.
 #[derive(Debug, Deserialize)]
@@ -110,8 +112,14 @@ async fn session(
             ),
         )
     };
+    let mut recheck = tokio::time::interval(super::auth::RECHECK);
     let frame = loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                if let Err(e) = who.still_valid(node.tokens()) {
+                    break Some(close(CLOSE_POLICY, &format!("{e}")));
+                }
+            }
             msg = stream.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     let Some(reply) =
