@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mero_engine::{ContextState, EmittedEvent, PrivateStorage};
-use mero_sync::{ContextKey, MemberSecret, Op, Reject, Replica, Role, SignedDelta};
+use mero_sync::protocol::DeltaSource;
+use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, Replica, Role, SignedDelta};
 use serde::Serialize;
 
 use crate::error::NodeError;
@@ -86,6 +87,12 @@ impl Effects {
             });
         }
     }
+}
+
+/// A context's applied deltas as the store holds them, by id: what
+/// catch-up answers, canonical rebuilds and evidence read.
+pub(crate) fn stored<'a>(db: &'a Store, ctx: ContextId, dag: &'a Dag) -> impl DeltaSource + 'a {
+    move |id: &DeltaId| db.delta(&ctx, dag.position(id)?).ok().flatten()
 }
 
 /// How commits persist beyond the deltas themselves.
@@ -404,11 +411,7 @@ impl ContextRuntime {
             self.commit(db, batch, policy, fx)?;
         }
         if out.rebuild {
-            let (ctx, dag) = (self.id, self.replica.dag());
-            let source = |id: &DeltaId| {
-                let pos = dag.position(id)?;
-                db.delta(&ctx, pos).ok().flatten()
-            };
+            let source = stored(db, self.id, self.replica.dag());
             if let Err(e) = self.replica.rebuild(&mut self.state, &source) {
                 tracing::error!(context = %self.id, "rebuilding the state failed: {e}");
             }

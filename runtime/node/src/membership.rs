@@ -74,31 +74,35 @@ impl Node {
             expires_at_ms,
         });
         let addrs = self.net().map(|n| n.addresses()).unwrap_or_default();
-        self.write_control(ctx, op, |rt, id| {
-            let epoch = rt.replica.access().epoch();
-            let key = rt.replica.key(&epoch).map_or([0; 32], |k| k.0);
-            let token = InvitationToken {
-                context: *ctx,
-                creator: rt.meta.creator,
-                salt: rt.meta.salt,
-                app: rt.meta.app,
-                invite: id,
-                secret: secret.to_bytes(),
-                epoch,
-                key,
-                heads: rt.dag().heads(),
-                expires_at_ms,
-                addrs,
-            };
-            Invitation { token, id }
-        })
+        self.write_control(
+            ctx,
+            |_| op,
+            |rt, id| {
+                let epoch = rt.replica.access().epoch();
+                let key = rt.replica.key(&epoch).map_or([0; 32], |k| k.0);
+                let token = InvitationToken {
+                    context: *ctx,
+                    creator: rt.meta.creator,
+                    salt: rt.meta.salt,
+                    app: rt.meta.app,
+                    invite: id,
+                    secret: secret.to_bytes(),
+                    epoch,
+                    key,
+                    heads: rt.dag().heads(),
+                    expires_at_ms,
+                    addrs,
+                };
+                Invitation { token, id }
+            },
+        )
     }
 
     /// Revokes an unused invitation; a join with it that comes after the
     /// revocation is refused everywhere. The epoch key its token carried
     /// is replaced (see [`mero_sync::Access::rotation_due`]).
     pub fn revoke(&self, ctx: &ContextId, invite: DeltaId) -> Result<ContextInfo, NodeError> {
-        self.write_control(ctx, Op::Revoke { invite }, |rt, _| context_info(rt))
+        self.write_control(ctx, |_| Op::Revoke { invite }, |rt, _| context_info(rt))
     }
 
     /// Removes a member: a new epoch key goes to everyone else, so the
@@ -108,15 +112,9 @@ impl Node {
         ctx: &ContextId,
         member: &MemberKey,
     ) -> Result<ContextInfo, NodeError> {
-        let keys = self
-            .context(ctx)?
-            .lock()
-            .unwrap()
-            .replica
-            .seal_new_epoch(Some(member));
-        let op = Op::Remove {
+        let op = |rt: &ContextRuntime| Op::Remove {
             member: *member,
-            keys,
+            keys: rt.replica.seal_new_epoch(Some(member)),
         };
         let info = self.write_control(ctx, op, |rt, _| context_info(rt))?;
         tracing::info!(context = %ctx, %member, "removed member");
@@ -134,7 +132,7 @@ impl Node {
             member: *member,
             role,
         };
-        self.write_control(ctx, op, |rt, _| context_info(rt))
+        self.write_control(ctx, |_| op, |rt, _| context_info(rt))
     }
 
     /// Writes a control delta by this node's member, commits it, runs what
@@ -143,7 +141,7 @@ impl Node {
     fn write_control<T>(
         &self,
         ctx: &ContextId,
-        op: Op,
+        op: impl FnOnce(&ContextRuntime) -> Op,
         then: impl FnOnce(&ContextRuntime, DeltaId) -> T,
     ) -> Result<T, NodeError> {
         let slot = self.context(ctx)?;
@@ -152,6 +150,7 @@ impl Node {
             return Err(NodeError::Joining(*ctx));
         }
         let mut fx = Effects::default();
+        let op = op(&rt);
         let id = self.author_control(&mut rt, op, &mut fx)?;
         self.after_change(&mut rt, &mut fx);
         let out = then(&rt, id);
@@ -195,9 +194,11 @@ impl Node {
             if role.is_none() || rt.replica.access().flagged().contains_key(&forker) {
                 continue;
             }
-            let (ctx, db) = (rt.id, self.db());
-            let source = |id: &DeltaId| db.delta(&ctx, rt.dag().position(id)?).ok().flatten();
-            let Some(evidence) = rt.replica.evidence(&fork, &source) else {
+            let evidence = {
+                let source = crate::context::stored(self.db(), rt.id, rt.dag());
+                rt.replica.evidence(&fork, &source)
+            };
+            let Some(evidence) = evidence else {
                 continue;
             };
             tracing::warn!(context = %rt.id, member = %forker, "member signed two deltas with one seq; publishing the evidence");
@@ -401,7 +402,8 @@ impl Node {
     /// State is kept. Only admins upgrade.
     pub fn upgrade(&self, ctx: &ContextId, app: &AppHash) -> Result<ContextInfo, NodeError> {
         self.app(app)?;
-        let info = self.write_control(ctx, Op::Upgrade { app: *app }, |rt, _| context_info(rt))?;
+        let info =
+            self.write_control(ctx, |_| Op::Upgrade { app: *app }, |rt, _| context_info(rt))?;
         tracing::info!(context = %ctx, app = %app, "upgraded context");
         Ok(info)
     }

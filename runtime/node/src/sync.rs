@@ -56,7 +56,9 @@ impl Node {
         let received = deltas.len();
         let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
         self.metrics().received(ctx, received, &report.reasons);
-        self.metrics().equivocations(ctx, fx.forks.len());
+        if !fx.forks.is_empty() {
+            self.metrics().equivocations(ctx, fx.forks.len());
+        }
         if report.applied > 0 {
             self.after_change(&mut rt, &mut fx);
         }
@@ -79,11 +81,7 @@ impl Node {
             return (error(&format!("unknown context {ctx}")), false);
         };
         let rt = rt.lock().unwrap();
-        let db = self.db();
-        let source = |id: &DeltaId| {
-            let pos = rt.dag().position(id)?;
-            db.delta(&ctx, pos).ok().flatten()
-        };
+        let source = crate::context::stored(self.db(), ctx, rt.dag());
         protocol::answer(rt.dag(), &source, req)
     }
 

@@ -41,6 +41,12 @@ fn call(
     )
 }
 
+/// A kv-store `get` query on `ctx` with `token`.
+fn query_with(node: &NodeProc, token: &str, ctx: &str) -> Reply {
+    let body = rpc("query", ctx, "get", json!({"key": "a"}));
+    call(node, "POST", "/jsonrpc", Some(token), Some(body))
+}
+
 fn admin(node: &NodeProc, method: &str, path: &str, body: Option<Value>) -> Reply {
     call(node, method, path, Some(&node.token.clone()), body)
 }
@@ -487,13 +493,7 @@ fn client_tokens_are_scoped_expire_refresh_and_revoke() {
     }
     drop(node);
     let node = NodeProc::start(dir.path());
-    let r = call(
-        &node,
-        "POST",
-        "/jsonrpc",
-        Some(&access2),
-        Some(rpc("query", &ctx, "get", json!({"key": "a"}))),
-    );
+    let r = query_with(&node, &access2, &ctx);
     assert_eq!(
         (r.status, r.code()),
         (401, "token_revoked"),
@@ -1193,13 +1193,7 @@ fn open_streams_end_when_their_token_expires_or_is_revoked_and_a_reused_refresh_
     let access2 = first.body["accessToken"].as_str().unwrap().to_owned();
     let again = refresh_with(refresh);
     assert_eq!((again.status, again.code()), (401, "token_revoked"));
-    let r = call(
-        &node,
-        "POST",
-        "/jsonrpc",
-        Some(&access2),
-        Some(rpc("query", &ctx, "get", json!({"key": "a"}))),
-    );
+    let r = query_with(&node, &access2, &ctx);
     assert_eq!(
         (r.status, r.code()),
         (401, "token_revoked"),

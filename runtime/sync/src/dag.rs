@@ -353,7 +353,7 @@ impl Dag {
     }
 
     /// The height a delta with these (applied) parents gets.
-    fn height_after(&self, parents: &[DeltaId]) -> u64 {
+    pub fn height_after(&self, parents: &[DeltaId]) -> u64 {
         parents
             .iter()
             .filter_map(|p| self.applied.get(p))

@@ -212,9 +212,7 @@ impl Replica {
         let key = self.current_key().ok_or(Reject::NoKey)?;
         let (id, d) = SignedDelta::create_with_id(author, key, draft, &op);
         self.access().check(d.header(), &op)?;
-        let parents = &d.header().parents;
-        let height = parents.iter().filter_map(|h| self.dag.height(h)).max();
-        let height = height.map_or(0, |h| h + 1);
+        let height = self.dag.height_after(&d.header().parents);
         let mut keys = Vec::new();
         let notes = self.note(id, height, self.current, &d, &op, &mut keys);
         let ready = self.dag.record(id, d.header(), notes);
@@ -426,12 +424,7 @@ impl Replica {
             let h = d.header();
             let parents: Vec<Notes> = h.parents.iter().filter_map(|p| self.dag.notes(p)).collect();
             let before = self.views.of(&parents);
-            let height = h
-                .parents
-                .iter()
-                .filter_map(|p| self.dag.height(p))
-                .max()
-                .map_or(0, |x| x + 1);
+            let height = self.dag.height_after(&h.parents);
             let op = match self.keys.get(&h.epoch).map(|k| d.open(k)) {
                 Some(Ok(op)) => op,
                 _ => return Err(format!("stored delta {id} does not open")),
