@@ -186,20 +186,29 @@ impl AppAbi {
                 "no #[app::state] found: an app needs exactly one state struct".into(),
             ));
         }
-        abi.methods.sort_by(|a, b| a.name.cmp(&b.name));
-        abi.events.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(w) = abi.methods.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(AbiError(format!(
-                "method `{}` is exported twice",
-                w[0].name
-            )));
-        }
+        abi.sort()?;
         if abi.methods.iter().filter(|m| m.init).count() != 1 {
             return Err(AbiError(
                 "an app needs exactly one #[app::init] method in its #[app::logic] impl".into(),
             ));
         }
         Ok(abi)
+    }
+
+    /// Sorts methods and events by name, as [`method`](Self::method)
+    /// needs, refusing a method exported twice. An assembled ABI read from
+    /// a module goes through this too: the module may come from a peer, and
+    /// an unsorted list would hide methods from lookups.
+    pub(crate) fn sort(&mut self) -> Result<(), AbiError> {
+        self.methods.sort_by(|a, b| a.name.cmp(&b.name));
+        self.events.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(w) = self.methods.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(AbiError(format!(
+                "method `{}` is exported twice",
+                w[0].name
+            )));
+        }
+        Ok(())
     }
 
     /// Finds a method by export name.

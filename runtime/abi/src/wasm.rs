@@ -133,12 +133,14 @@ pub fn replace_custom_section(
 /// written by `cargo mero build`, or else the raw fragments the macros wrote.
 pub fn read_abi(module: &[u8]) -> Result<AppAbi, AbiError> {
     if let Some(json) = custom_section(module, crate::ABI_SECTION)? {
-        return serde_json::from_slice(&json).map_err(|e| {
+        let mut abi: AppAbi = serde_json::from_slice(&json).map_err(|e| {
             AbiError(format!(
                 "the module's `{}` section is not a valid ABI: {e}",
                 crate::ABI_SECTION
             ))
-        });
+        })?;
+        abi.sort()?;
+        return Ok(abi);
     }
     match custom_section(module, crate::ABI_FRAGMENT_SECTION)? {
         Some(fragments) => AppAbi::from_fragments(&fragments),
@@ -161,6 +163,29 @@ mod tests {
         assert_eq!(custom_section(&replaced, "x").unwrap().unwrap(), b"bye");
         let stripped = replace_custom_section(&replaced, &["x"], "y", b"").unwrap();
         assert!(custom_section(&stripped, "x").unwrap().is_none());
+    }
+
+    /// Found by `fuzz/fuzz_targets/app_abi.rs`: an assembled section
+    /// listing methods out of order made `AppAbi::method` miss some.
+    #[test]
+    fn an_assembled_abi_is_sorted_on_read() {
+        let method = |name: &str| {
+            format!(r#"{{"name":"{name}","mutability":"view","params":[],"returns":"()"}}"#)
+        };
+        let section = |names: &[&str]| {
+            let methods: Vec<String> = names.iter().map(|n| method(n)).collect();
+            let json = format!(
+                r#"{{"protocol":1,"state":{{"name":"App","fields":[]}},"methods":[{}],"events":[]}}"#,
+                methods.join(",")
+            );
+            replace_custom_section(MAGIC, &[], crate::ABI_SECTION, json.as_bytes()).unwrap()
+        };
+        let abi = read_abi(&section(&["get", "zap", "set"])).unwrap();
+        for name in ["get", "set", "zap"] {
+            assert!(abi.method(name).is_some(), "{name}");
+        }
+        let err = read_abi(&section(&["get", "get"])).unwrap_err();
+        assert!(err.0.contains("exported twice"), "{}", err.0);
     }
 
     #[test]

@@ -23,8 +23,14 @@ pub struct CallLimits {
     pub max_log_bytes: usize,
     /// Total bytes of event payloads.
     pub max_event_bytes: usize,
-    /// Most collection handles one call may hold.
+    /// Most collection handles one call may hold (detached collections
+    /// included).
     pub max_handles: usize,
+    /// Most bytes one call may write: keys, values and text it stores, and
+    /// its private-storage writes, plus a fixed cost per write for the
+    /// operation itself. Bounds the host memory a call can fill and the
+    /// size of the delta it makes.
+    pub max_write_bytes: usize,
 }
 
 impl Default for CallLimits {
@@ -34,6 +40,7 @@ impl Default for CallLimits {
             max_log_bytes: 64 << 10,
             max_event_bytes: 1 << 20,
             max_handles: 1 << 20,
+            max_write_bytes: 16 << 20,
         }
     }
 }

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use loro::{
-    Container, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap, LoroMovableList, LoroText,
-    ValueOrContainer, VersionVector,
+    Container, ContainerID, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap,
+    LoroMovableList, LoroText, ValueOrContainer, VersionVector,
 };
 use mero_abi::host::{
     ContainerKind, Handle, HostRequest, HostResponse, HostResult, SlotIn, SlotOut,
@@ -16,7 +16,7 @@ use mero_abi::host::{
 
 use crate::env::{CallEnv, CallMode, EmittedEvent};
 use crate::error::EngineError;
-use crate::state::FIELDS_ROOT;
+use crate::state::{FIELDS_ROOT, valid_root_name};
 use crate::value::{json_bytes_to_loro, loro_to_json_bytes};
 
 /// Largest `RandomBytes` request.
@@ -36,6 +36,10 @@ pub struct Session {
     events: Vec<EmittedEvent>,
     event_bytes: usize,
     private_writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Values and collections copied by storing collections, this call.
+    copied: usize,
+    /// Bytes written this call ([`CallLimits::max_write_bytes`](crate::CallLimits)).
+    written: usize,
 }
 
 /// What [`ContextState::finish`](crate::ContextState::finish) needs from a session.
@@ -66,6 +70,8 @@ impl Session {
             events: Vec::new(),
             event_bytes: 0,
             private_writes: BTreeMap::new(),
+            copied: 0,
+            written: 0,
         }
     }
 
@@ -90,6 +96,16 @@ impl Session {
     fn dispatch_inner(&mut self, req: HostRequest<'_>) -> Result<HostResponse, EngineError> {
         use HostRequest as R;
         use HostResponse as A;
+        let cost = write_cost(&req);
+        if cost > 0 {
+            self.written = self.written.saturating_add(cost);
+            if self.written > self.env.limits.max_write_bytes {
+                return Err(EngineError::Limit(format!(
+                    "the call wrote more than {} bytes; split the work over several calls",
+                    self.env.limits.max_write_bytes
+                )));
+            }
+        }
         Ok(match req {
             R::Input => A::Bytes(self.env.input.clone()),
             R::Return { ok, data } => {
@@ -189,7 +205,7 @@ impl Session {
                 self.check_writable("initialize state")?;
                 let src = self.get(src)?.clone();
                 let root = self.root(name, kind_of(&src)?)?;
-                replace_contents(&src, &root)?;
+                replace_contents(&src, &root, &mut self.copied)?;
                 A::Handle(self.push(root)?)
             }
             R::MapGet { map, key } => {
@@ -209,7 +225,7 @@ impl Session {
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = map_child(&m, key, kind_of(&src)?)?;
-                        replace_contents(&src, &child)?;
+                        replace_contents(&src, &child, &mut self.copied)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -274,7 +290,7 @@ impl Session {
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = list_insert_container(&l, index, kind_of(&src)?)?;
-                        replace_contents(&src, &child)?;
+                        replace_contents(&src, &child, &mut self.copied)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -291,7 +307,7 @@ impl Session {
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = list_set_container(&l, index, kind_of(&src)?)?;
-                        replace_contents(&src, &child)?;
+                        replace_contents(&src, &child, &mut self.copied)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -363,7 +379,7 @@ impl Session {
     }
 
     fn root(&self, name: &str, kind: ContainerKind) -> Result<Container, EngineError> {
-        if name == FIELDS_ROOT || name.is_empty() {
+        if name == FIELDS_ROOT || !valid_root_name(name) {
             return Err(EngineError::invalid(format!(
                 "`{name}` is not a valid state field name"
             )));
@@ -460,6 +476,30 @@ fn kind_of(c: &Container) -> Result<ContainerKind, EngineError> {
     })
 }
 
+/// What a request counts against [`CallLimits::max_write_bytes`](crate::CallLimits):
+/// the bytes it stores and a fixed cost for the operation. Events have a
+/// budget of their own.
+fn write_cost(req: &HostRequest<'_>) -> usize {
+    /// About what one operation costs the state engine beyond its bytes.
+    const OP: usize = 32;
+    let slot = |v: &SlotIn<'_>| match v {
+        SlotIn::Value(json) => json.len(),
+        SlotIn::Container(_) => 0,
+    };
+    let bytes = match req {
+        HostRequest::PrivateSet { key, value } => key.len() + value.map_or(0, <[u8]>::len),
+        HostRequest::RootValueSet { name, value } => name.len() + value.len(),
+        HostRequest::MapInsert { key, value, .. } => key.len() + slot(value),
+        HostRequest::MapEnsure { key, .. } => key.len(),
+        HostRequest::ListInsert { value, .. } | HostRequest::ListSet { value, .. } => slot(value),
+        HostRequest::TextInsert { s, .. } => s.len(),
+        HostRequest::Emit { .. } => return 0,
+        r if r.mutates_state() => 0,
+        _ => return 0,
+    };
+    bytes + OP
+}
+
 fn detached(kind: ContainerKind) -> Container {
     match kind {
         ContainerKind::Map => Container::Map(LoroMap::new()),
@@ -531,9 +571,76 @@ fn list_set_container(
 /// Makes `dst` hold what `src` holds. Only what `dst` shows locally is
 /// cleared, so concurrent writes from other replicas into a shared (mergeable)
 /// child survive.
-fn replace_contents(src: &Container, dst: &Container) -> Result<(), EngineError> {
+///
+/// `dst` must not be inside `src` (found by the fuzz target `host_request`:
+/// storing a map under a key of its own copied it into itself forever).
+/// Attached collections are checked up front; detached ones have no
+/// identity to check, and a copy into itself stops at [`MAX_COPY_DEPTH`].
+/// `copied` counts what the call copied, up to [`MAX_COPIED`].
+fn replace_contents(
+    src: &Container,
+    dst: &Container,
+    copied: &mut usize,
+) -> Result<(), EngineError> {
     if src.is_attached() && src.id() == dst.id() {
         return Ok(());
+    }
+    if src.is_attached() && dst.is_attached() && holds(src, &dst.id()) {
+        return Err(EngineError::invalid(
+            "cannot store a collection inside itself",
+        ));
+    }
+    copy_contents(src, dst, 0, copied)
+}
+
+/// Deepest nesting a stored collection is copied to.
+const MAX_COPY_DEPTH: usize = 256;
+/// Most values and collections one call may copy by storing collections
+/// (each copy of a collection holding another doubles what is stored).
+const MAX_COPIED: usize = 1 << 20;
+
+/// Whether the attached collection `c` is `id` or holds it, at any depth.
+fn holds(c: &Container, id: &ContainerID) -> bool {
+    if c.id() == *id {
+        return true;
+    }
+    let mut children = Vec::new();
+    match c {
+        Container::Map(m) => m.for_each(|_, v| children.extend(container(v))),
+        Container::MovableList(l) => l.for_each(|v| children.extend(container(v))),
+        _ => {}
+    }
+    children.iter().any(|child| holds(child, id))
+}
+
+fn container(v: ValueOrContainer) -> Option<Container> {
+    match v {
+        ValueOrContainer::Container(c) => Some(c),
+        ValueOrContainer::Value(_) => None,
+    }
+}
+
+/// Counts one more copied item against [`MAX_COPIED`].
+fn count(copied: &mut usize) -> Result<(), EngineError> {
+    *copied += 1;
+    if *copied > MAX_COPIED {
+        return Err(EngineError::Limit(format!(
+            "a call may copy at most {MAX_COPIED} values and collections"
+        )));
+    }
+    Ok(())
+}
+
+fn copy_contents(
+    src: &Container,
+    dst: &Container,
+    depth: usize,
+    copied: &mut usize,
+) -> Result<(), EngineError> {
+    if depth > MAX_COPY_DEPTH {
+        return Err(EngineError::Limit(format!(
+            "collections nested deeper than {MAX_COPY_DEPTH} cannot be stored (or one was stored inside itself)"
+        )));
     }
     match (src, dst) {
         (Container::Map(s), Container::Map(d)) => {
@@ -542,10 +649,14 @@ fn replace_contents(src: &Container, dst: &Container) -> Result<(), EngineError>
             s.for_each(|k, v| entries.push((k.to_owned(), v)));
             for (k, v) in entries {
                 match v {
-                    ValueOrContainer::Value(v) => d.insert(&k, v)?,
+                    ValueOrContainer::Value(v) => {
+                        count(copied)?;
+                        d.insert(&k, v)?;
+                    }
                     ValueOrContainer::Container(c) => {
+                        count(copied)?;
                         let child = map_child(d, &k, kind_of(&c)?)?;
-                        replace_contents(&c, &child)?;
+                        copy_contents(&c, &child, depth + 1, copied)?;
                     }
                 }
             }
@@ -556,10 +667,14 @@ fn replace_contents(src: &Container, dst: &Container) -> Result<(), EngineError>
             s.for_each(|v| items.push(v));
             for (i, v) in items.into_iter().enumerate() {
                 match v {
-                    ValueOrContainer::Value(v) => d.insert(i, v)?,
+                    ValueOrContainer::Value(v) => {
+                        count(copied)?;
+                        d.insert(i, v)?;
+                    }
                     ValueOrContainer::Container(c) => {
+                        count(copied)?;
                         let child = list_insert_container(d, i, kind_of(&c)?)?;
-                        replace_contents(&c, &child)?;
+                        copy_contents(&c, &child, depth + 1, copied)?;
                     }
                 }
             }

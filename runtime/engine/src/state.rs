@@ -37,6 +37,11 @@ pub struct CallOutcome {
     pub private_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+/// Bytes of a Loro blob's header: `loro`, checksum, mode.
+const HEADER: usize = 22;
+/// The mode bytes of an update blob (the others are snapshots).
+const UPDATES_MODE: [u8; 2] = [0, 4];
+
 /// The ops an update holds, as Loro peer id → counters `start..end`, read
 /// from the update's block headers without decoding its ops (receivers run
 /// this on every delta, so it must cost far less than the import).
@@ -48,6 +53,12 @@ pub struct CallOutcome {
 /// and the change header, which starts with the block's peer table (the
 /// block's own peer first). `tests::update_span_agrees_with_loro` checks it
 /// against Loro's full decoder.
+///
+/// It also refuses a block whose change header claims more changes or
+/// dependencies than its bytes can describe: Loro reserves memory for those
+/// counts before reading them, so a crafted update of a hundred bytes could
+/// make it ask for hundreds of gigabytes and abort the process (found by
+/// `fuzz/fuzz_targets/delta.rs`). No real update is refused by it.
 ///
 /// ```
 /// use mero_engine::update_span;
@@ -61,8 +72,6 @@ pub struct CallOutcome {
 /// ```
 pub fn update_span(update: &[u8]) -> Result<Vec<(u64, u32, u32)>, EngineError> {
     let bad = |why: &str| EngineError::Encode(format!("not a Loro update: {why}"));
-    const HEADER: usize = 22;
-    const UPDATES_MODE: [u8; 2] = [0, 4];
     if update.len() < HEADER || &update[..4] != b"loro" {
         return Err(bad("no Loro header"));
     }
@@ -80,13 +89,15 @@ pub fn update_span(update: &[u8]) -> Result<Vec<(u64, u32, u32)>, EngineError> {
         body = rest;
         let counter_start = leb(&mut block).ok_or_else(|| bad("counter"))?;
         let counter_len = leb(&mut block).ok_or_else(|| bad("counter length"))?;
-        for _ in 0..3 {
+        for _ in 0..2 {
             leb(&mut block).ok_or_else(|| bad("block fields"))?;
         }
+        let changes = leb(&mut block).ok_or_else(|| bad("block fields"))?;
         let header_len = leb(&mut block).ok_or_else(|| bad("header length"))? as usize;
         let mut header = block
             .get(..header_len)
             .ok_or_else(|| bad("truncated header"))?;
+        check_change_header(header, changes).map_err(bad)?;
         let peers = leb(&mut header).ok_or_else(|| bad("peer table"))?;
         let peer = header
             .get(..8)
@@ -108,6 +119,74 @@ pub fn update_span(update: &[u8]) -> Result<Vec<(u64, u32, u32)>, EngineError> {
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// Bounds the counts Loro allocates for, up front, when it decodes a
+/// block's change header (`decode_changes_header`): a real header holds a
+/// length (one byte or more) for every change but the last, and a counter
+/// (one bit or more, the first one bytes) for every dependency.
+fn check_change_header(header: &[u8], changes: u64) -> Result<(), &'static str> {
+    let limit = header.len() as u64 + 1;
+    if changes > limit {
+        return Err("more changes than the block header can describe");
+    }
+    match dependency_count(header, changes) {
+        Some(deps) if deps > 8 * limit => {
+            Err("more dependencies than the block header can describe")
+        }
+        Some(_) => Ok(()),
+        None => {
+            #[cfg(test)]
+            UNREAD_HEADERS.with(|n| n.set(n.get() + 1));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Change headers [`dependency_count`] could not read, on this thread:
+    /// a test checks that it reads every real one.
+    pub(crate) static UNREAD_HEADERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many dependencies (besides "the previous change of the block's
+/// peer") the `changes` changes of a change header declare, read as Loro
+/// lays it out: the peer table, a LEB128 length per change but the last,
+/// the bool runs of "depends on its own previous change", then the
+/// dependency counts as `serde_columnar` RLE (a zigzag run length, then one
+/// value for a run or that many values for a literal). `None` if it does
+/// not read so; Loro then refuses it itself.
+fn dependency_count(mut h: &[u8], changes: u64) -> Option<u64> {
+    let peers = leb(&mut h)?;
+    h = h.get(usize::try_from(peers.checked_mul(8)?).ok()?..)?;
+    for _ in 1..changes {
+        leb(&mut h)?;
+    }
+    let mut seen = 0u64;
+    while seen < changes {
+        seen = seen.saturating_add(leb(&mut h)?);
+    }
+    let (mut seen, mut deps) = (0u64, 0u64);
+    while seen < changes {
+        let raw = leb(&mut h)?;
+        let run = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+        let n = run.unsigned_abs().min(changes - seen);
+        match run {
+            0 => return None,
+            1.. => {
+                let value = leb(&mut h)?;
+                deps = deps.saturating_add(value.saturating_mul(n));
+            }
+            _ => {
+                for _ in 0..n {
+                    deps = deps.saturating_add(leb(&mut h)?);
+                }
+            }
+        }
+        seen += n;
+    }
+    Some(deps)
 }
 
 /// Reads an unsigned LEB128 value of at most 64 bits.
@@ -134,21 +213,79 @@ fn leb(bytes: &mut &[u8]) -> Option<u64> {
 pub struct ContextState {
     doc: LoroDoc,
     peer: u64,
+    /// Why this state can no longer be trusted (a rollback failed).
+    broken: Option<String>,
+    /// Test hook: the next rollback fails ([`Self::fail_next_rollback`]).
+    fail_rollback: bool,
+    /// This replica's own op counter from which its ops are in no delta
+    /// yet (a failed call's ops and their reversal); `None`: all are.
+    unpublished_from: Option<i32>,
+    /// Encoded size of those ops, about.
+    unpublished_bytes: usize,
 }
+
+/// Most bytes of failed calls' ops (and their reversals) held for the next
+/// delta; a failed call that would pass it is rolled back the slow way, so
+/// no delta grows past what receivers accept.
+const MAX_UNPUBLISHED_BYTES: usize = 1 << 20;
 
 impl ContextState {
     /// An empty state writing as `peer`.
     pub fn new(peer: u64) -> Self {
         let doc = LoroDoc::new();
         configure(&doc, peer);
-        Self { doc, peer }
+        Self::with_doc(doc, peer)
+    }
+
+    fn with_doc(doc: LoroDoc, peer: u64) -> Self {
+        Self {
+            doc,
+            peer,
+            broken: None,
+            fail_rollback: false,
+            unpublished_from: None,
+            unpublished_bytes: 0,
+        }
+    }
+
+    /// Tells a restored state that this replica's deltas so far end at op
+    /// counter `clock`: any own ops after it (a failed call and its
+    /// reversal, caught in a snapshot) go out with the next delta.
+    pub fn set_published(&mut self, clock: u32) {
+        let own = self.doc.oplog_vv().get(&self.peer).copied().unwrap_or(0);
+        let clock = i32::try_from(clock).unwrap_or(i32::MAX);
+        self.unpublished_from = (own > clock).then_some(clock);
+        self.unpublished_bytes = match self.unpublished_from {
+            Some(c) => {
+                let mut from = self.doc.oplog_vv();
+                from.insert(self.peer, c);
+                self.doc
+                    .export(ExportMode::updates(&from))
+                    .map_or(MAX_UNPUBLISHED_BYTES, |u| u.len())
+            }
+            None => 0,
+        };
+    }
+
+    /// Why this state must not be used any more, if so: a failed call
+    /// could not be rolled back, so the doc may hold its operations. The
+    /// owner must stop using it (the node quarantines the context) and
+    /// reload the state from its store.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// Fault injection for tests: the next rollback of a failed call that
+    /// wrote something fails, as a corrupt doc would make it.
+    pub fn fail_next_rollback(&mut self) {
+        self.fail_rollback = true;
     }
 
     /// Restores a state from [`snapshot`](Self::snapshot) bytes.
     pub fn from_snapshot(bytes: &[u8], peer: u64) -> Result<Self, EngineError> {
         let doc = LoroDoc::from_snapshot(bytes)?;
         configure(&doc, peer);
-        Ok(Self { doc, peer })
+        Ok(Self::with_doc(doc, peer))
     }
 
     /// Derives a Loro peer id from a member key: stable per member, distinct
@@ -169,8 +306,40 @@ impl ContextState {
     /// Importing the same update twice is harmless. Returns `false` if
     /// some ops wait inside the doc for Loro dependencies that are not here
     /// yet (they apply once those arrive).
+    /// An update [`update_span`] refuses is refused unread, and one the
+    /// CRDT engine panics on is an error (see the body).
     pub fn import(&mut self, update: &[u8]) -> Result<bool, EngineError> {
-        let status = self.doc.import(update)?;
+        if update.get(20..HEADER) == Some(&UPDATES_MODE[..]) {
+            update_span(update)?;
+            // Loro panics on some malformed updates (found by the fuzz
+            // targets `delta` and `gossip`: an index out of bounds in its
+            // column decoder, an invalid root name), and a member could send
+            // one. A panic poisons the doc's locks, so the update is first
+            // decoded into an empty scratch doc, where a panic costs nothing
+            // and is an error like any refused update (the scratch doc is
+            // leaked then: dropping a poisoned doc panics again). Should the
+            // real import still panic, the state is marked broken: its owner
+            // must reload it.
+            let scratch = LoroDoc::new();
+            if let Err(why) = without_panic(|| scratch.import(update).map(|_| ())) {
+                std::mem::forget(scratch);
+                return Err(EngineError::Encode(format!(
+                    "the update does not decode (the CRDT engine panicked: {why})"
+                )));
+            }
+        }
+        let status = match without_panic(|| self.doc.import(update)) {
+            Ok(imported) => imported?,
+            Err(why) => {
+                let why = format!("importing an update panicked the CRDT engine: {why}");
+                // Its locks are poisoned: every later use would panic too.
+                let poisoned = std::mem::replace(&mut self.doc, LoroDoc::new());
+                std::mem::forget(poisoned);
+                configure(&self.doc, self.peer);
+                self.broken = Some(why.clone());
+                return Err(EngineError::Encode(why));
+            }
+        };
         Ok(status.pending.is_none())
     }
 
@@ -184,6 +353,7 @@ impl ContextState {
             // branch) is skipped.
             let _ = fresh.import(u);
         }
+        fresh.fail_rollback = self.fail_rollback;
         *self = fresh;
     }
 
@@ -198,21 +368,50 @@ impl ContextState {
     pub fn to_json(&self) -> serde_json::Value {
         let mut out = serde_json::Map::new();
         if let loro::LoroValue::Map(roots) = self.doc.get_deep_value() {
-            for (name, value) in roots.iter() {
+            for (name, listed) in roots.iter() {
                 if name == FIELDS_ROOT {
-                    if let serde_json::Value::Object(fields) = loro_to_json(value) {
+                    let fields = self.doc.get_map(FIELDS_ROOT).get_deep_value();
+                    if let serde_json::Value::Object(fields) = loro_to_json(&fields) {
                         out.extend(fields);
                     }
-                } else if matches!(value, loro::LoroValue::Double(v) if *v == 0.0) {
-                    // A root counter at zero: whether Loro lists it depends
-                    // on whether this replica happened to materialize it, so
-                    // treat it as absent, like other empty roots.
-                } else {
-                    out.insert(name.clone(), loro_to_json(value));
+                } else if let Some(value) = self.root_value(name, listed) {
+                    out.insert(name.clone(), loro_to_json(&value));
                 }
             }
         }
         serde_json::Value::Object(out)
+    }
+
+    /// The value of the root field `name`, if it holds anything. Roots are
+    /// named by name *and* kind, but Loro's deep value (`listed`) shows one
+    /// per name, and which one depends on what this replica happened to
+    /// fetch (fetching a root writes nothing: a view may fetch `name` as
+    /// another kind). So each kind mero uses is read, in a fixed order, and
+    /// the first that holds something wins; `listed` stands for the kinds
+    /// mero does not use. Empty roots and counters at zero are absent, as
+    /// whether Loro lists them depends on what this replica fetched.
+    fn root_value(&self, name: &str, listed: &loro::LoroValue) -> Option<loro::LoroValue> {
+        use loro::LoroValue as V;
+        if !valid_root_name(name) {
+            return Some(listed.clone());
+        }
+        let holds = |v: &V| match v {
+            V::Map(m) => !m.is_empty(),
+            V::List(l) => !l.is_empty(),
+            V::String(s) => !s.is_empty(),
+            V::Double(d) => *d != 0.0,
+            V::Null => false,
+            _ => true,
+        };
+        [
+            self.doc.get_map(name).get_deep_value(),
+            self.doc.get_movable_list(name).get_deep_value(),
+            V::from(self.doc.get_text(name).to_string()),
+            V::Double(self.doc.get_counter(name).get()),
+            listed.clone(),
+        ]
+        .into_iter()
+        .find(holds)
     }
 
     /// The version vector: which operations of which peer this replica holds.
@@ -250,13 +449,18 @@ impl ContextState {
         let output = match output {
             Ok(bytes) => bytes,
             Err(err) => {
-                if let Err(e) = self.rollback(&parts.start) {
-                    // The doc may still hold the failed operations: continuing
-                    // would replicate them. The owner must reload the replica.
-                    panic!("state rollback failed, the replica must be reloaded: {e}");
-                }
+                let result = match self.rollback(&parts.start, &parts.start_vv) {
+                    Ok(()) => Err(err),
+                    Err(e) => {
+                        // The doc may still hold the failed operations:
+                        // continuing would replicate them.
+                        let why = format!("rolling back a failed call failed: {e}");
+                        self.broken = Some(why.clone());
+                        Err(CallError::new(CallErrorKind::Host, why))
+                    }
+                };
                 return CallOutcome {
-                    result: Err(err),
+                    result,
                     delta: None,
                     logs: parts.logs,
                     private_writes: Vec::new(),
@@ -276,15 +480,26 @@ impl ContextState {
         }
     }
 
-    fn commit(&self, start_vv: &VersionVector, events: Vec<EmittedEvent>) -> Option<DeltaPayload> {
+    fn commit(
+        &mut self,
+        start_vv: &VersionVector,
+        events: Vec<EmittedEvent>,
+    ) -> Option<DeltaPayload> {
         self.doc.commit();
         let changed = self.doc.oplog_vv() != *start_vv;
         if !changed && events.is_empty() {
             return None;
         }
         let update = if changed {
+            // With the ops of failed calls and their reversals, which no
+            // delta carried yet: a delta's ops continue its author's last.
+            let mut from = start_vv.clone();
+            if let Some(c) = self.unpublished_from.take() {
+                from.insert(self.peer, c);
+            }
+            self.unpublished_bytes = 0;
             self.doc
-                .export(ExportMode::updates(start_vv))
+                .export(ExportMode::updates(&from))
                 .expect("exporting committed local updates cannot fail")
         } else {
             Vec::new()
@@ -292,14 +507,37 @@ impl ContextState {
         Some(DeltaPayload { update, events })
     }
 
-    /// Restores the doc to `start`. Loro has no public transaction abort, so
-    /// on this rare path the doc is rebuilt from a snapshot at the start
-    /// version; the success path never copies anything.
-    fn rollback(&mut self, start: &Frontiers) -> Result<(), EngineError> {
+    /// Restores the state to `start`, in time proportional to what the
+    /// call did. Loro has no public transaction abort, so the failed ops
+    /// are committed and then reverted by their inverse ops
+    /// (`LoroDoc::revert_to`): the state is as before, and both changes go
+    /// out with this replica's next delta (they cancel out everywhere).
+    /// Should the revert fail, the doc is rebuilt from a snapshot at the
+    /// start version, in time proportional to the history.
+    fn rollback(&mut self, start: &Frontiers, start_vv: &VersionVector) -> Result<(), EngineError> {
         if self.doc.get_pending_txn_len() == 0 {
             return Ok(());
         }
+        if std::mem::take(&mut self.fail_rollback) {
+            return Err(EngineError::Encode("injected rollback fault".into()));
+        }
         self.doc.commit();
+        let failed = self
+            .doc
+            .export(ExportMode::updates(start_vv))
+            .map_or(usize::MAX, |u| u.len());
+        // The reversal is about as big as what it reverses.
+        let held = failed
+            .saturating_mul(2)
+            .saturating_add(self.unpublished_bytes);
+        // All or nothing: if the revert fails, the doc is as it was.
+        if held <= MAX_UNPUBLISHED_BYTES && self.doc.revert_to(start).is_ok() {
+            self.doc.commit();
+            let own = start_vv.get(&self.peer).copied().unwrap_or(0);
+            self.unpublished_from.get_or_insert(own);
+            self.unpublished_bytes = held;
+            return Ok(());
+        }
         let bytes = self
             .doc
             .export(ExportMode::SnapshotAt {
@@ -311,6 +549,24 @@ impl ContextState {
         self.doc = doc;
         Ok(())
     }
+}
+
+/// Runs `f`, turning a panic into its message.
+fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// Whether Loro accepts `name` as a root collection's name (it panics on
+/// the others): not empty, no `/` or NUL, not in its namespace of
+/// mergeable children.
+pub(crate) fn valid_root_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with("🤝:") && !name.contains(['/', '\0'])
 }
 
 fn configure(doc: &LoroDoc, peer: u64) {

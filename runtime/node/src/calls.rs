@@ -12,7 +12,8 @@
 //! This module must not hold a context's lock while effects run (publishing,
 //! handlers: see [`Node::finish`]) or answer a call before it is persisted.
 
-use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use mero_abi::{CallError, CallErrorKind};
@@ -32,8 +33,13 @@ type Answer = Result<CallOutput, NodeError>;
 /// One context on this node: its replica behind a lock, and the mutating
 /// calls waiting for it.
 pub(crate) struct ContextSlot {
+    id: ContextId,
     rt: Mutex<ContextRuntime>,
     queue: Mutex<Queue>,
+    /// Why the replica was set aside, once it was.
+    quarantine: OnceLock<String>,
+    /// The context is being deleted: every later use finds it unknown.
+    gone: AtomicBool,
 }
 
 #[derive(Default)]
@@ -48,9 +54,17 @@ struct Queue {
 impl ContextSlot {
     pub fn new(rt: ContextRuntime) -> Self {
         Self {
+            id: rt.id,
             rt: Mutex::new(rt),
             queue: Mutex::default(),
+            quarantine: OnceLock::new(),
+            gone: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the context deleted (or, if deleting failed, not).
+    pub fn retire(&self, gone: bool) {
+        self.gone.store(gone, Ordering::SeqCst);
     }
 
     /// Queues a call; `true` if the caller should start a runner.
@@ -60,9 +74,44 @@ impl ContextSlot {
         start_runner && !std::mem::replace(&mut q.runner, true)
     }
 
-    /// Locks the replica.
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, ContextRuntime>> {
-        self.rt.lock()
+    /// Locks the replica, unless it is quarantined: a panic while it was
+    /// locked (the lock is poisoned), or a failure that left its state
+    /// untrustworthy. Then every use fails with [`NodeError::Quarantined`]
+    /// until the node restarts and reloads the context from its store.
+    pub fn lock(&self) -> Result<MutexGuard<'_, ContextRuntime>, NodeError> {
+        if let Some(why) = self.quarantine.get() {
+            return Err(NodeError::Quarantined(self.id, why.clone()));
+        }
+        let guard = self
+            .rt
+            .lock()
+            .map_err(|_| self.set_aside("a panic while it was being changed".into()))?;
+        if self.gone.load(Ordering::SeqCst) {
+            return Err(NodeError::UnknownContext(self.id));
+        }
+        if let Some(why) = guard.failure() {
+            return Err(self.set_aside(why.to_owned()));
+        }
+        Ok(guard)
+    }
+
+    /// Quarantines the context (the first reason sticks) and returns the
+    /// error its users get.
+    pub fn set_aside(&self, why: String) -> NodeError {
+        if self.quarantine.set(why.clone()).is_ok() {
+            tracing::error!(context = %self.id, "context quarantined: {why}");
+        }
+        NodeError::Quarantined(self.id, self.quarantine.get().cloned().unwrap_or(why))
+    }
+
+    /// Why the context is quarantined, if it is.
+    pub fn quarantined(&self) -> Option<&str> {
+        self.quarantine.get().map(String::as_str)
+    }
+
+    /// The replica for reading what it reports, quarantined or not.
+    pub fn inspect(&self) -> MutexGuard<'_, ContextRuntime> {
+        self.rt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -234,7 +283,7 @@ impl Node {
     }
 
     fn query(&self, slot: &ContextSlot, method: &str, args: &[u8]) -> Answer {
-        let mut rt = slot.lock().unwrap();
+        let mut rt = slot.lock()?;
         let (module, mode) = self.callable(&rt, method, CallKind::Query)?;
         let mut fx = Effects::default();
         let (out, _) = self.run_call(&mut rt, &module, method, args, mode, None, &mut fx)?;
@@ -246,9 +295,9 @@ impl Node {
     /// calls of whoever queued them ran in another group); a `runner` then
     /// stands down.
     fn run_queue(&self, ctx: &ContextId, slot: &ContextSlot, runner: bool) -> bool {
-        let mut rt = slot.lock().unwrap();
+        let locked = slot.lock();
         let calls = {
-            let mut q = slot.queue.lock().unwrap();
+            let mut q = slot.queue.lock().unwrap_or_else(PoisonError::into_inner);
             if q.calls.is_empty() {
                 if runner {
                     q.runner = false;
@@ -257,6 +306,22 @@ impl Node {
             }
             std::mem::take(&mut q.calls)
         };
+        let mut rt = match locked {
+            Ok(rt) => rt,
+            Err(e) => {
+                for q in calls {
+                    // Gone (deleted) or quarantined: each caller hears which.
+                    let answer = Err(match &e {
+                        NodeError::UnknownContext(c) => NodeError::UnknownContext(*c),
+                        NodeError::Quarantined(c, why) => NodeError::Quarantined(*c, why.clone()),
+                        other => NodeError::Quarantined(*ctx, other.to_string()),
+                    });
+                    self.count(ctx, q.kind, q.started, &answer);
+                    let _ = q.reply.send(answer);
+                }
+                return true;
+            }
+        };
         let mut fx = Effects::default();
         let mut answers: Vec<Answer> = Vec::with_capacity(calls.len());
         let mut batch = self.db().batch();
@@ -264,6 +329,10 @@ impl Node {
         // they published.
         let (mut open, mut published) = (0, 0);
         for q in &calls {
+            if let Some(why) = rt.state.broken() {
+                answers.push(Err(NodeError::Quarantined(*ctx, why.to_owned())));
+                continue;
+            }
             let answer = self.callable(&rt, &q.method, q.kind).and_then(|(m, mode)| {
                 let batch = Some(&mut batch);
                 self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
@@ -279,6 +348,9 @@ impl Node {
             }
         }
         self.persist(&mut rt, batch, &mut fx, &mut answers[open..], published);
+        if let Some(why) = rt.state.broken() {
+            slot.set_aside(why.to_owned());
+        }
         drop(rt);
         self.finish(*ctx, fx, None);
         for (q, answer) in calls.into_iter().zip(answers) {
@@ -428,9 +500,15 @@ impl Node {
                 getrandom::fill(buf).expect("the OS random source is available")
             }),
         };
+        if self.config().testing.fail_rollback_method.as_deref() == Some(method) {
+            rt.state.fail_next_rollback();
+        }
         let session = rt.state.begin(env);
         let (session, trap) = self.host().call(module, session, method);
         let outcome = rt.state.finish(session, trap);
+        if let Some(why) = rt.state.broken() {
+            return Err(NodeError::Quarantined(rt.id, why.to_owned()));
+        }
         for line in &outcome.logs {
             tracing::info!(target: "app", context = %rt.id, method, "{line}");
         }

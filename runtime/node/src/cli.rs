@@ -187,14 +187,20 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
     net.apply(&mut config.network);
     let net_config = config.network.clone();
     let addr = config.server.listen;
+    let secret = crate::identity::NodeIdentity::load_or_create(home)
+        .with_context(|| format!("reading the node key in {}", home.display()))?
+        .secret();
+    let pending = crate::net::Pending::new(secret, &net_config)
+        .context("the node key is not a valid libp2p key")?;
     let node = {
         let owned = home.to_owned();
-        tokio::task::spawn_blocking(move || Node::open(&owned, config))
+        let handle = pending.handle();
+        tokio::task::spawn_blocking(move || Node::open_with(&owned, config, Some(handle)))
             .await?
             .with_context(|| format!("opening the node at {}", home.display()))?
     };
     let node = Arc::new(node);
-    crate::net::start(node.clone(), &net_config)
+    crate::net::start(node.clone(), secret, pending, &net_config)
         .await
         .context("starting the peer-to-peer network; check [network] in config.toml")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -228,21 +234,10 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
     Ok(())
 }
 
-/// Closes the database before the process exits: left to exit-time
-/// destructors, RocksDB is torn down under its own background threads.
-async fn close(mut node: Arc<Node>) {
-    // Blocking tasks that still hold the node finish within moments.
-    for _ in 0..250 {
-        match Arc::try_unwrap(node) {
-            Ok(node) => {
-                let _ = tokio::task::spawn_blocking(move || drop(node)).await;
-                return;
-            }
-            Err(shared) => node = shared,
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tracing::warn!("the node was still in use after 5 s; exiting without closing the database");
+/// Closes the database before the process exits, whatever still holds
+/// the node (a blocking task finishing a request).
+async fn close(node: Arc<Node>) {
+    let _ = tokio::task::spawn_blocking(move || node.close()).await;
 }
 
 async fn shutdown_signal() {
@@ -263,7 +258,15 @@ async fn shutdown_signal() {
 /// Sets up logging to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // libp2p logs every inbound stream it drops at a peer's request
+        // limit: a peer opening thousands would fill the log. The node
+        // counts and bans such peers itself.
+        .add_directive(
+            "libp2p_request_response::handler=error"
+                .parse()
+                .expect("a valid directive"),
+        );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -31,6 +31,66 @@ pub struct NodeConfig {
     /// `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// What one received delta, and the deltas waiting for their parents,
+    /// may hold.
+    #[serde(default)]
+    pub replica: ReplicaConfig,
+    /// Fault injection for tests; leave empty.
+    #[serde(default)]
+    pub testing: TestingConfig,
+}
+
+/// `[replica]`: bounds on received deltas, per context.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaConfig {
+    /// Largest payload of one delta, in bytes; larger ones are refused.
+    pub max_delta_bytes: usize,
+    /// Most events one call delta may carry.
+    pub max_events_per_delta: usize,
+    /// Deltas waiting for missing parents; more are refused (catch-up
+    /// fetches them later, in order).
+    pub max_pending: usize,
+    /// Bytes of deltas waiting for missing parents.
+    pub max_pending_bytes: usize,
+    /// Deltas of one author waiting for missing parents.
+    pub max_pending_per_author: usize,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        let l = mero_sync::replica::Limits::default();
+        Self {
+            max_delta_bytes: l.max_payload,
+            max_events_per_delta: l.max_events,
+            max_pending: l.max_pending,
+            max_pending_bytes: l.max_pending_bytes,
+            max_pending_per_author: l.max_pending_per_author,
+        }
+    }
+}
+
+impl ReplicaConfig {
+    /// As the replica takes them.
+    pub fn limits(&self) -> mero_sync::replica::Limits {
+        mero_sync::replica::Limits {
+            max_payload: self.max_delta_bytes,
+            max_events: self.max_events_per_delta,
+            max_pending: self.max_pending,
+            max_pending_bytes: self.max_pending_bytes,
+            max_pending_per_author: self.max_pending_per_author,
+        }
+    }
+}
+
+/// `[testing]`: fault injection, for the node's own tests.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Calls of this method that fail after writing make the state's
+    /// rollback fail, as a corrupt document would: the context is
+    /// quarantined.
+    pub fail_rollback_method: Option<String>,
 }
 
 /// `[events]`.
@@ -74,6 +134,31 @@ pub struct NetworkConfig {
     pub mdns: bool,
     /// How often to compare heads with each peer, in milliseconds.
     pub sync_interval_ms: u64,
+    /// Largest gossip message, in bytes; larger ones are dropped unread.
+    pub max_gossip_bytes: usize,
+    /// Gossip messages waiting to be applied; when full, new ones are
+    /// dropped (not forwarded) and catch-up fetches their deltas later.
+    pub gossip_queue: usize,
+    /// Commands from the node to the network waiting for the swarm task;
+    /// when full, new ones are dropped and catch-up repairs the loss.
+    pub command_queue: usize,
+    /// Inbound requests one peer may have in flight; more are answered
+    /// "busy" at once.
+    pub max_inflight_per_peer: usize,
+    /// Inbound requests all peers together may have in flight.
+    pub max_inflight: usize,
+    /// Connections one peer may hold open to this node.
+    pub max_connections_per_peer: u32,
+    /// Inbound connections in all.
+    pub max_inbound_connections: u32,
+    /// Concurrent request streams per connection.
+    pub max_streams_per_connection: usize,
+    /// Garbage score at which a peer is disconnected and banned: a forged
+    /// or malformed message counts 10, a request without a valid
+    /// membership proof 1, and the score decays by this much per minute.
+    pub strike_limit: u32,
+    /// How long a ban lasts, in seconds.
+    pub ban_secs: u64,
 }
 
 impl Default for NetworkConfig {
@@ -83,6 +168,16 @@ impl Default for NetworkConfig {
             bootstrap: Vec::new(),
             mdns: false,
             sync_interval_ms: 2_000,
+            max_gossip_bytes: 8 << 20,
+            gossip_queue: 1_024,
+            command_queue: 16_384,
+            max_inflight_per_peer: 64,
+            max_inflight: 256,
+            max_connections_per_peer: 4,
+            max_inbound_connections: 512,
+            max_streams_per_connection: 64,
+            strike_limit: 100,
+            ban_secs: 600,
         }
     }
 }
@@ -197,6 +292,8 @@ impl NodeConfig {
             network: NetworkConfig::default(),
             events: EventsConfig::default(),
             metrics: MetricsConfig::default(),
+            replica: ReplicaConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mero_engine::{ContextState, EmittedEvent, PrivateStorage};
+use mero_sync::gate::Proof;
 use mero_sync::protocol::DeltaSource;
+use mero_sync::replica::Limits;
 use mero_sync::{ContextKey, Dag, MemberSecret, Op, Reject, Replica, Role, SignedDelta};
 use serde::Serialize;
 
@@ -43,6 +45,8 @@ pub struct Effects {
     pub apps: Vec<AppHash>,
     /// Equivocations newly seen: (the delta first applied, the other).
     pub forks: Vec<(DeltaId, DeltaId)>,
+    /// The context's gossip topic changed (a new key epoch): follow this one.
+    pub topic: Option<Option<String>>,
 }
 
 /// An event from a peer whose declared handler should run here.
@@ -116,6 +120,10 @@ pub struct ReceiveReport {
     /// Why each refused delta was refused.
     #[serde(skip)]
     pub reasons: Vec<&'static str>,
+    /// Refused deltas only a broken or lying sender could have sent
+    /// ([`Reject::is_garbage`]).
+    #[serde(skip)]
+    pub garbage: Vec<DeltaId>,
 }
 
 pub(crate) struct DbPrivate {
@@ -156,6 +164,12 @@ pub(crate) struct ContextRuntime {
     /// it: see [`ContextRuntime::snapshot_due`].
     snapshot_len: usize,
     unsnapshotted: usize,
+    /// What received deltas may hold.
+    limits: Limits,
+    /// Why this replica can no longer be trusted, if it failed.
+    failed: Option<String>,
+    /// The gossip topic the network was last told to follow.
+    pub announced: Option<String>,
 }
 
 impl ContextRuntime {
@@ -167,8 +181,9 @@ impl ContextRuntime {
         secret: MemberSecret,
         keys: Vec<(DeltaId, ContextKey)>,
         invite: Option<MemberSecret>,
+        limits: Limits,
     ) -> Self {
-        let mut replica = Replica::new(id, meta.creator);
+        let mut replica = Replica::new(id, meta.creator).with_limits(limits);
         for (epoch, key) in keys {
             replica.add_key(epoch, key);
         }
@@ -192,12 +207,37 @@ impl ContextRuntime {
             names: Names::new(&id),
             snapshot_len: 0,
             unsnapshotted: 0,
+            limits,
+            failed: None,
+            announced: None,
         }
+    }
+
+    /// Why this replica must be quarantined, if it must: its state could
+    /// not be rolled back or rebuilt.
+    pub fn failure(&self) -> Option<&str> {
+        self.state.broken().or(self.failed.as_deref())
     }
 
     /// The DAG.
     pub fn dag(&self) -> &mero_sync::Dag {
         self.replica.dag()
+    }
+
+    /// This node's proof, for requests it sends from transport id `peer`,
+    /// that it belongs here: its invitation while joining, its member key
+    /// after.
+    pub fn proof(&self, peer: &[u8]) -> Proof {
+        match (&self.meta.joining, &self.invite) {
+            (Some(j), Some(invite)) => Proof::invite(invite, j.invite, &self.id, peer),
+            _ => Proof::member(&self.secret, &self.id, peer),
+        }
+    }
+
+    /// The gossip topic of the current key epoch, if this node holds its key.
+    pub fn topic(&self) -> Option<String> {
+        let key = self.replica.current_key()?;
+        Some(mero_sync::gate::topic_name(&self.id, key))
     }
 
     /// Stages this replica's secrets (member key, epoch keys, invitation
@@ -213,7 +253,12 @@ impl ContextRuntime {
 
     /// Rebuilds a replica from the store: the DAG and access views from the
     /// whole log, the state from the latest snapshot plus the deltas after it.
-    pub fn restore(db: &Arc<Store>, id: ContextId, meta: ContextMeta) -> Result<Self, NodeError> {
+    pub fn restore(
+        db: &Arc<Store>,
+        id: ContextId,
+        meta: ContextMeta,
+        limits: Limits,
+    ) -> Result<Self, NodeError> {
         let secrets = db.secrets(&id)?;
         let log = db.log(&id)?;
         if log.len() as u64 != meta.log_len {
@@ -230,7 +275,7 @@ impl ContextRuntime {
             .collect();
         let invite = secrets.invite.as_ref().map(MemberSecret::from_bytes);
         let member = MemberSecret::from_bytes(&secrets.member);
-        let mut rt = Self::fresh(db, id, meta, member, keys, invite);
+        let mut rt = Self::fresh(db, id, meta, member, keys, invite, limits);
         rt.event_seq = db.last_event_id(&id)?;
         let peer = rt.state.peer();
         let from = match db.snapshot(&id)? {
@@ -248,6 +293,10 @@ impl ContextRuntime {
         rt.replica
             .restore(&log, from as usize, &mut rt.state)
             .map_err(|e| NodeError::Corrupt(format!("context {id}: {e}")))?;
+        // A snapshot may hold a failed call's reverted ops: they go out
+        // with this node's next delta.
+        let clock = rt.replica.clock_of(&rt.meta.member);
+        rt.state.set_published(clock);
         Ok(rt)
     }
 
@@ -352,7 +401,7 @@ impl ContextRuntime {
     /// change that could not be completed; the refusal counters stay.
     pub fn reload(&mut self, db: &Arc<Store>) {
         if let Ok(Some(meta)) = db.context(&self.id)
-            && let Ok(fresh) = Self::restore(db, self.id, meta)
+            && let Ok(fresh) = Self::restore(db, self.id, meta, self.limits)
         {
             let rejected = std::mem::take(&mut self.rejected);
             *self = fresh;
@@ -383,6 +432,7 @@ impl ContextRuntime {
             rejected: out.rejected.len(),
             buffered: out.buffered,
             reasons: Vec::new(),
+            garbage: Vec::new(),
         };
         let mut batch = db.batch();
         for (pos, (id, d, op)) in (first..).zip(out.applied) {
@@ -396,9 +446,15 @@ impl ContextRuntime {
         for (id, why) in &out.rejected {
             *self.rejected.entry(why.label()).or_default() += 1;
             report.reasons.push(why.label());
-            if !matches!(why, Reject::Duplicate) {
-                tracing::warn!(context = %self.id, delta = %id, "refused a delta: {why}");
+            if why.is_garbage() {
+                report.garbage.push(*id);
             }
+            // One line per receive, not per delta: a flood of forgeries
+            // must not become a flood of log lines.
+            tracing::debug!(context = %self.id, delta = %id, "refused a delta: {why}");
+        }
+        if let Some((_, why)) = out.rejected.iter().find(|(_, w)| *w != Reject::Duplicate) {
+            tracing::warn!(context = %self.id, refused = out.rejected.len(), "refused deltas, e.g.: {why}");
         }
         if !out.keys.is_empty() {
             self.stage_secrets(db, &mut batch);
@@ -413,7 +469,7 @@ impl ContextRuntime {
         if out.rebuild {
             let source = stored(db, self.id, self.replica.dag());
             if let Err(e) = self.replica.rebuild(&mut self.state, &source) {
-                tracing::error!(context = %self.id, "rebuilding the state failed: {e}");
+                self.failed = Some(format!("rebuilding the state failed: {e}"));
             }
         }
         Ok(report)

@@ -54,6 +54,13 @@ pub enum NodeError {
     /// The state engine failed.
     #[error("state engine: {0}")]
     Engine(#[from] mero_engine::EngineError),
+    /// The context's replica failed and was set aside: its calls and deltas
+    /// are refused until the node restarts and reloads it from the store.
+    /// Every other context keeps working.
+    #[error(
+        "context {0} is quarantined: {1}; other contexts are unaffected, restart the node to reload it from its store"
+    )]
+    Quarantined(ContextId, String),
 }
 
 impl NodeError {
@@ -83,6 +90,7 @@ impl NodeError {
             NodeError::Wasm(_) => "wasm_engine",
             NodeError::Corrupt(_) => "corrupt_store",
             NodeError::Engine(_) => "state_engine",
+            NodeError::Quarantined(..) => "quarantined",
         }
     }
 }

@@ -145,7 +145,7 @@ impl Node {
         then: impl FnOnce(&ContextRuntime, DeltaId) -> T,
     ) -> Result<T, NodeError> {
         let slot = self.context(ctx)?;
-        let mut rt = slot.lock().unwrap();
+        let mut rt = slot.lock()?;
         if rt.meta.joining.is_some() {
             return Err(NodeError::Joining(*ctx));
         }
@@ -182,6 +182,11 @@ impl Node {
     pub(crate) fn after_change(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
         self.complete_join(rt, fx);
         self.follow_app(rt, fx);
+        let topic = rt.topic();
+        if topic != rt.announced {
+            rt.announced = topic.clone();
+            fx.topic = Some(topic);
+        }
         if rt.meta.joining.is_some() {
             return;
         }
@@ -242,8 +247,13 @@ impl Node {
 
     /// Switches every context waiting for `app` to it (called once it is installed).
     pub(crate) fn app_arrived(&self, app: &AppHash) {
+        if let Some(net) = self.net() {
+            net.app_arrived(*app);
+        }
         for slot in self.runtimes() {
-            let mut rt = slot.lock().unwrap();
+            let Ok(mut rt) = slot.lock() else {
+                continue;
+            };
             if rt.replica.access().app() == Some(*app) && rt.meta.app != *app {
                 let mut fx = Effects::default();
                 self.follow_app(&mut rt, &mut fx);
@@ -279,7 +289,8 @@ impl Node {
         );
         let keys = vec![(token.epoch, ContextKey(token.key))];
         let invite = Some(MemberSecret::from_bytes(&token.secret));
-        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, keys, invite);
+        let limits = self.replica_limits();
+        let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, keys, invite, limits);
         let mut batch = self.db().batch();
         rt.stage_secrets(self.db(), &mut batch);
         let mut fx = Effects::default();
@@ -288,9 +299,7 @@ impl Node {
         let info = self.register(rt);
         if let Some(net) = self.net() {
             net.dial(&token.addrs);
-            if !self.has_app(&token.app) {
-                net.fetch_app(token.app);
-            }
+            self.fetch_app(id, token.app);
             net.sync(id);
         }
         self.finish(id, fx, None);
@@ -340,7 +349,7 @@ impl Node {
     /// The members of a context, as this node's replica knows them.
     pub fn members(&self, ctx: &ContextId) -> Result<Vec<MemberInfo>, NodeError> {
         let rt = self.context(ctx)?;
-        let rt = rt.lock().unwrap();
+        let rt = rt.inspect();
         let access = rt.replica.access();
         Ok(access
             .members()
@@ -361,7 +370,7 @@ impl Node {
     /// An admin that stays starts a new key epoch without this member.
     pub fn leave(&self, ctx: &ContextId) -> Result<(), NodeError> {
         let rt = self.context(ctx)?;
-        let mut rt = rt.lock().unwrap();
+        let mut rt = rt.lock()?;
         let mut fx = Effects::default();
         if rt.meta.joining.is_none() {
             self.author_control(&mut rt, Op::Leave, &mut fx)?;
@@ -377,21 +386,29 @@ impl Node {
     /// members (use [`Node::leave`] for that): its log, state, keys, event
     /// log and private data are gone; the others keep the context.
     pub fn delete_context(&self, ctx: &ContextId) -> Result<(), NodeError> {
-        // Wait for any change in progress, then keep others out.
-        let rt = self.context(ctx)?;
-        let _guard = rt.lock().unwrap();
         self.forget_context(ctx)?;
         tracing::info!(context = %ctx, "deleted context");
         Ok(())
     }
 
+    /// Removes a context from the node and the store. A change waiting for
+    /// its lock (a call, gossip) finds it gone and writes nothing, so no
+    /// stray rows survive to trouble the next start.
     fn forget_context(&self, ctx: &ContextId) -> Result<(), NodeError> {
+        let slot = self.context(ctx)?;
+        // Wait for any change in progress (quarantined or not), then keep
+        // every later one out.
+        let _guard = slot.inspect();
+        slot.retire(true);
         let mut batch = self.db().batch();
         batch.delete_context(self.db(), ctx);
-        self.db().write(batch)?;
+        if let Err(e) = self.db().write(batch) {
+            slot.retire(false);
+            return Err(e);
+        }
         self.contexts.write().unwrap().remove(ctx);
         if let Some(net) = self.net() {
-            net.unsubscribe(*ctx);
+            net.unfollow(*ctx);
         }
         self.metrics().forget(ctx);
         Ok(())

@@ -68,6 +68,10 @@ pub struct Metrics {
     buffered: Family<ContextLabel, Gauge>,
     events: Family<ContextLabel, Counter>,
     sync_rounds: Family<ContextLabel, Counter>,
+    requests_refused: Family<ContextLabel, Counter>,
+    gossip_invalid: Counter,
+    peers_banned: Counter,
+    quarantined: Gauge,
     peers: Gauge,
     contexts: Gauge,
     subscribers: Gauge,
@@ -105,6 +109,10 @@ impl Metrics {
             buffered: Family::default(),
             events: Family::default(),
             sync_rounds: Family::default(),
+            requests_refused: Family::default(),
+            gossip_invalid: Counter::default(),
+            peers_banned: Counter::default(),
+            quarantined: Gauge::default(),
             peers: Gauge::default(),
             contexts: Gauge::default(),
             subscribers: Gauge::default(),
@@ -162,6 +170,26 @@ impl Metrics {
             "sync_rounds",
             "Catch-up rounds started with a peer",
             m.sync_rounds.clone(),
+        );
+        r.register(
+            "requests_refused",
+            "Peer requests about a context refused: no valid proof of membership",
+            m.requests_refused.clone(),
+        );
+        r.register(
+            "gossip_invalid",
+            "Gossip messages refused as garbage (undecodable, forged, malformed) and not forwarded",
+            m.gossip_invalid.clone(),
+        );
+        r.register(
+            "peers_banned",
+            "Peers disconnected and banned for sending garbage",
+            m.peers_banned.clone(),
+        );
+        r.register(
+            "contexts_quarantined",
+            "Contexts whose replica failed and whose calls and deltas are refused until restart",
+            m.quarantined.clone(),
         );
         r.register("peers", "Connected peers", m.peers.clone());
         r.register("contexts", "Contexts on this node", m.contexts.clone());
@@ -232,6 +260,21 @@ impl Metrics {
         self.events.get_or_create(&label(ctx)).inc_by(n as u64);
     }
 
+    /// Counts a peer request refused for want of a valid membership proof.
+    pub fn request_refused(&self, ctx: &ContextId) {
+        self.requests_refused.get_or_create(&label(ctx)).inc();
+    }
+
+    /// Counts a gossip message refused as garbage.
+    pub fn gossip_invalid(&self) {
+        self.gossip_invalid.inc();
+    }
+
+    /// Counts a banned peer.
+    pub fn peer_banned(&self) {
+        self.peers_banned.inc();
+    }
+
     /// Counts a catch-up round.
     pub fn sync_round(&self, ctx: &ContextId) {
         self.sync_rounds.get_or_create(&label(ctx)).inc();
@@ -265,8 +308,15 @@ impl Metrics {
     }
 
     /// Encodes everything, after setting the scrape-time gauges:
-    /// `buffered` per context, `peers` and the context count.
-    pub fn encode(&self, buffered: &[(ContextId, usize)], peers: usize) -> String {
+    /// `buffered` per context, `peers`, the context count and how many
+    /// contexts are `quarantined`.
+    pub fn encode(
+        &self,
+        buffered: &[(ContextId, usize)],
+        peers: usize,
+        quarantined: usize,
+    ) -> String {
+        self.quarantined.set(quarantined as i64);
         for (ctx, n) in buffered {
             self.buffered.get_or_create(&label(ctx)).set(*n as i64);
         }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mero_abi::AppAbi;
@@ -91,6 +91,10 @@ pub struct ContextInfo {
     /// serving `app`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_app: Option<AppHash>,
+    /// Why the context is quarantined, if it is: its calls and deltas are
+    /// refused until the node restarts (other contexts are unaffected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
 }
 
 /// Stream items the subscription channel holds for its slowest receiver.
@@ -100,12 +104,14 @@ pub const EVENT_CHANNEL: usize = 4096;
 pub struct Node {
     config: NodeConfig,
     identity: crate::identity::NodeIdentity,
+    /// The libp2p peer id (bytes) of the node key: what request proofs bind.
+    transport: Vec<u8>,
     db: Arc<Store>,
     host: Arc<WasmHost>,
     apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
     pub(crate) contexts: RwLock<HashMap<ContextId, Arc<ContextSlot>>>,
     events: broadcast::Sender<Arc<StreamItem>>,
-    net: OnceLock<NetHandle>,
+    net: Option<NetHandle>,
     metrics: Metrics,
     tokens: Tokens,
     closing: tokio::sync::watch::Sender<bool>,
@@ -126,20 +132,37 @@ impl Node {
     /// Opens the node in `home`: the store, every installed app and every
     /// context, restored from its latest snapshot plus the deltas after it.
     pub fn open(home: &Path, config: NodeConfig) -> Result<Self, NodeError> {
+        Self::open_with(home, config, None)
+    }
+
+    /// [`Node::open`], connected to the network behind `net` (see
+    /// [`crate::net::Pending`]; the network starts with [`crate::net::start`]).
+    pub fn open_with(
+        home: &Path,
+        config: NodeConfig,
+        net: Option<NetHandle>,
+    ) -> Result<Self, NodeError> {
         // Homes made without `merod init` (embedders, tests) get one now.
         let identity = crate::identity::NodeIdentity::load_or_create(home)?;
         let db = Arc::new(Store::open(&home.join("data"))?);
         let host = WasmHost::new(config.limits)?;
         let tokens = Tokens::open(db.clone(), &identity.secret())?;
+        let mut secret = identity.secret();
+        let transport = libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
+            .map_err(|e| NodeError::Corrupt(format!("node key: {e}")))?
+            .public()
+            .to_peer_id()
+            .to_bytes();
         let node = Self {
             config,
             identity,
+            transport,
             db,
             host,
             apps: RwLock::default(),
             contexts: RwLock::default(),
             events: broadcast::channel(EVENT_CHANNEL).0,
-            net: OnceLock::new(),
+            net,
             metrics: Metrics::new(),
             tokens,
             closing: tokio::sync::watch::channel(false).0,
@@ -149,13 +172,43 @@ impl Node {
             node.apps.write().unwrap().insert(hash, Arc::new(module));
         }
         for (id, meta) in node.db.contexts()? {
-            let rt = ContextRuntime::restore(&node.db, id, meta)?;
-            node.contexts
-                .write()
-                .unwrap()
-                .insert(id, Arc::new(ContextSlot::new(rt)));
+            let slot =
+                match ContextRuntime::restore(&node.db, id, meta.clone(), node.replica_limits()) {
+                    Ok(rt) => ContextSlot::new(rt),
+                    // One context that does not load must not keep the node
+                    // (and every other context) down: it is quarantined, shown
+                    // by /admin/contexts, and can be deleted.
+                    Err(e) => node.unloadable(id, meta, e),
+                };
+            node.contexts.write().unwrap().insert(id, Arc::new(slot));
         }
         Ok(node)
+    }
+
+    /// A quarantined placeholder for a stored context that failed to load.
+    fn unloadable(&self, id: ContextId, meta: ContextMeta, e: NodeError) -> ContextSlot {
+        let member = self.db.secrets(&id).map_or_else(
+            |_| MemberSecret::generate(),
+            |s| MemberSecret::from_bytes(&s.member),
+        );
+        let rt = ContextRuntime::fresh(
+            &self.db,
+            id,
+            meta,
+            member,
+            Vec::new(),
+            None,
+            self.replica_limits(),
+        );
+        let slot = ContextSlot::new(rt);
+        slot.set_aside(format!("it could not be loaded from the store: {e}"));
+        slot
+    }
+
+    /// Makes the store safe for the process to exit (see [`Store::close`]).
+    /// Call it last: writes after it may fail.
+    pub fn close(&self) {
+        self.db.close();
     }
 
     /// The node's public identity key.
@@ -163,18 +216,14 @@ impl Node {
         self.identity.public()
     }
 
-    /// Connects the node to the peer-to-peer layer (once) and subscribes
-    /// to every context.
-    pub fn set_network(&self, net: NetHandle) {
-        for ctx in self.contexts.read().unwrap().keys() {
-            net.subscribe(*ctx);
-        }
-        let _ = self.net.set(net);
+    /// The network, if the node has one.
+    pub fn net(&self) -> Option<&NetHandle> {
+        self.net.as_ref()
     }
 
-    /// The network, once started.
-    pub fn net(&self) -> Option<&NetHandle> {
-        self.net.get()
+    /// The node's libp2p peer id, as bytes.
+    pub fn transport_id(&self) -> Vec<u8> {
+        self.transport.clone()
     }
 
     /// The node's libp2p identity secret (the node key).
@@ -226,12 +275,25 @@ impl Node {
         &self.tokens
     }
 
+    /// What received deltas may hold, from `[replica]`.
+    pub(crate) fn replica_limits(&self) -> mero_sync::replica::Limits {
+        self.config.replica.limits()
+    }
+
+    /// How many contexts are quarantined.
+    pub fn quarantined(&self) -> usize {
+        self.runtimes()
+            .iter()
+            .filter(|c| c.quarantined().is_some())
+            .count()
+    }
+
     /// Deltas waiting for missing parents, per context.
     pub fn buffered(&self) -> Vec<(ContextId, usize)> {
         self.runtimes()
             .iter()
             .map(|c| {
-                let c = c.lock().unwrap();
+                let c = c.inspect();
                 (c.id, c.dag().pending_len())
             })
             .collect()
@@ -293,7 +355,7 @@ impl Node {
             .runtimes()
             .iter()
             .filter_map(|c| {
-                let c = c.lock().unwrap();
+                let c = c.inspect();
                 (c.meta.app == *hash).then(|| c.id.to_string())
             })
             .collect();
@@ -333,6 +395,12 @@ impl Node {
             .ok_or(NodeError::UnknownApp(*hash))
     }
 
+    /// Whether the node has this context: no context lock, no storage, so
+    /// async handlers may ask.
+    pub fn has_context(&self, id: &ContextId) -> Result<(), NodeError> {
+        self.context(id).map(drop)
+    }
+
     pub(crate) fn context(&self, id: &ContextId) -> Result<Arc<ContextSlot>, NodeError> {
         self.contexts
             .read()
@@ -359,7 +427,8 @@ impl Node {
         let id = context_id(&member, &salt);
         let meta = ContextMeta::empty(*app, member, member, salt, now_ms(), None);
         let keys = vec![(GENESIS_EPOCH, key)];
-        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, keys, None);
+        let limits = self.replica_limits();
+        let mut rt = ContextRuntime::fresh(&self.db, id, meta, secret, keys, None, limits);
         let mut batch = self.db.batch();
         rt.stage_secrets(&self.db, &mut batch);
         let mut fx = Effects::default();
@@ -380,26 +449,24 @@ impl Node {
     }
 
     /// Makes a new, persisted context live: callable and followed on the network.
-    pub(crate) fn register(&self, rt: ContextRuntime) -> ContextInfo {
+    pub(crate) fn register(&self, mut rt: ContextRuntime) -> ContextInfo {
         let info = context_info(&rt);
         let id = rt.id;
+        let topic = rt.topic();
+        rt.announced = topic.clone();
         self.contexts
             .write()
             .unwrap()
             .insert(id, Arc::new(ContextSlot::new(rt)));
         if let Some(net) = self.net() {
-            net.subscribe(id);
+            net.follow(id, topic);
         }
         info
     }
 
     /// Contexts on this node.
     pub fn contexts(&self) -> Vec<ContextInfo> {
-        let mut v: Vec<_> = self
-            .runtimes()
-            .iter()
-            .map(|c| context_info(&c.lock().unwrap()))
-            .collect();
+        let mut v: Vec<_> = self.runtimes().iter().map(|c| slot_info(c)).collect();
         v.sort_by_key(|c| c.id);
         v
     }
@@ -412,17 +479,18 @@ impl Node {
 
     /// The member this node acts as in a context.
     pub fn member(&self, id: &ContextId) -> Result<MemberKey, NodeError> {
-        Ok(self.context(id)?.lock().unwrap().meta.member)
+        Ok(self.context(id)?.inspect().meta.member)
     }
 
     /// One context.
     pub fn context_info(&self, id: &ContextId) -> Result<ContextInfo, NodeError> {
-        Ok(context_info(&self.context(id)?.lock().unwrap()))
+        let slot = self.context(id)?;
+        Ok(slot_info(&slot))
     }
 
     /// A context's state as JSON.
     pub fn state_json(&self, id: &ContextId) -> Result<serde_json::Value, NodeError> {
-        Ok(self.context(id)?.lock().unwrap().state.to_json())
+        Ok(self.context(id)?.lock()?.state.to_json())
     }
 
     /// Carries out what a change asked for, outside the context lock:
@@ -445,19 +513,48 @@ impl Node {
             // No subscribers is fine.
             let _ = self.events.send(item);
         }
+        let Some(net) = net else {
+            return self.run_handlers(ctx, fx.handlers);
+        };
+        if let Some(topic) = fx.topic {
+            net.follow(ctx, topic);
+        }
         for app in fx.apps {
-            if !self.has_app(&app)
-                && let Some(net) = net
-            {
-                net.fetch_app(app);
-            }
+            self.fetch_app(ctx, app);
         }
-        if !fx.want.is_empty()
-            && let Some(net) = net
-        {
-            net.want(ctx, fx.want, from);
+        if !fx.want.is_empty() {
+            let requests = fx
+                .want
+                .chunks(mero_sync::protocol::BY_ID_LIMIT)
+                .filter_map(|ids| {
+                    self.envelope(mero_sync::protocol::Request::ById {
+                        context: ctx,
+                        ids: ids.to_vec(),
+                    })
+                })
+                .collect();
+            net.want(requests, from);
         }
-        for h in fx.handlers {
+        self.run_handlers(ctx, fx.handlers);
+    }
+
+    /// Asks peers of `ctx` for the app it runs, unless the node has it.
+    pub(crate) fn fetch_app(&self, ctx: ContextId, app: AppHash) {
+        if self.has_app(&app) {
+            return;
+        }
+        let request = mero_sync::protocol::Request::App {
+            context: ctx,
+            hash: app,
+        };
+        if let (Some(net), Some(env)) = (self.net(), self.envelope(request)) {
+            net.fetch_app(app, env);
+        }
+    }
+
+    /// Runs the handlers the app declares for events received from peers.
+    fn run_handlers(&self, ctx: ContextId, handlers: Vec<crate::context::HandlerCall>) {
+        for h in handlers {
             // The handler is the one the running app's ABI declares for the
             // event's kind, never a name that came with the event.
             let declared = self.handler_of(&ctx, &h.kind);
@@ -480,7 +577,7 @@ impl Node {
     /// The method the running app of `ctx` declares as the handler of
     /// events of `kind`.
     fn handler_of(&self, ctx: &ContextId, kind: &str) -> Option<String> {
-        let app = self.context(ctx).ok()?.lock().unwrap().meta.app;
+        let app = self.context(ctx).ok()?.lock().ok()?.meta.app;
         let module = self.app(&app).ok()?;
         module
             .abi
@@ -523,5 +620,14 @@ pub(crate) fn context_info(rt: &ContextRuntime) -> ContextInfo {
             .count(),
         joining: rt.meta.joining.is_some(),
         pending_app: rt.replica.access().app().filter(|a| *a != rt.meta.app),
+        quarantined: None,
+    }
+}
+
+/// What `/admin/contexts` shows of a context, quarantined or not.
+fn slot_info(slot: &ContextSlot) -> ContextInfo {
+    ContextInfo {
+        quarantined: slot.quarantined().map(str::to_owned),
+        ..context_info(&slot.inspect())
     }
 }

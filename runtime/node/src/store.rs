@@ -155,6 +155,17 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> NodeError {
 }
 
 impl Store {
+    /// Makes the store safe to drop at process exit, whoever still holds
+    /// it: syncs the write-ahead log and stops RocksDB's background work
+    /// (left to exit-time destructors, it is torn down under its own
+    /// threads). Writes after this may fail.
+    pub fn close(&self) {
+        if let Err(e) = self.db.flush_wal(true) {
+            tracing::warn!("syncing the write-ahead log at shutdown: {e}");
+        }
+        self.db.cancel_all_background_work(true);
+    }
+
     /// Opens (creating if needed) the database at `path`. The directory
     /// holds member and epoch keys: it is made (or tightened to) 0700.
     pub fn open(path: &Path) -> Result<Self, NodeError> {

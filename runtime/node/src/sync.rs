@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use mero_sync::SignedDelta;
 use mero_sync::dag::SeqVector;
-use mero_sync::protocol::{self, Request, Response};
+use mero_sync::gate;
+use mero_sync::protocol::{self, Envelope, Request, Response};
 use serde::Serialize;
 
 use crate::context::{Effects, ReceiveReport};
 use crate::error::NodeError;
 use crate::ids::{ContextId, DeltaId, sha256};
-use crate::node::Node;
+use crate::node::{Node, now_ms};
 
 /// A context's replication state, for `/admin/contexts/{id}/sync`.
 #[derive(Debug, Clone, Serialize)]
@@ -50,8 +51,8 @@ impl Node {
         deltas: Vec<SignedDelta>,
         from: Option<String>,
     ) -> Result<ReceiveReport, NodeError> {
-        let rt = self.context(ctx)?;
-        let mut rt = rt.lock().unwrap();
+        let slot = self.context(ctx)?;
+        let mut rt = slot.lock()?;
         let mut fx = Effects::default();
         let received = deltas.len();
         let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
@@ -67,31 +68,61 @@ impl Node {
         Ok(report)
     }
 
-    /// Answers a peer's request. The flag says the peer's heads differ from
-    /// ours, so the caller should start a round of its own towards it.
-    pub fn answer(&self, req: &Request) -> (Response, bool) {
-        if let Request::App { hash } = req {
-            let wasm = self.app_wasm(hash).ok().flatten();
-            return (Response::App { wasm }, false);
+    /// Answers a peer's request if its proof admits it to the request's
+    /// context ([`mero_sync::gate`]); `peer` is the requester's transport id.
+    /// A non-member gets the same answer whether or not the context is here.
+    pub fn answer(&self, peer: &[u8], env: &Envelope) -> Answer {
+        let ctx = env.request.context();
+        let refused = Answer {
+            response: error(NOT_ADMITTED),
+            differ: false,
+            admitted: false,
+        };
+        let Ok(slot) = self.context(&ctx) else {
+            return refused;
+        };
+        let Ok(rt) = slot.lock() else {
+            return refused;
+        };
+        if let Err(why) = gate::admit(rt.replica.access(), &ctx, &env.proof, peer, now_ms()) {
+            tracing::debug!(context = %ctx, "request refused: {why}");
+            self.metrics().request_refused(&ctx);
+            return refused;
         }
-        let Some(ctx) = req.context() else {
-            return (error("unsupported request"), false);
-        };
-        let Ok(rt) = self.context(&ctx) else {
-            return (error(&format!("unknown context {ctx}")), false);
-        };
-        let rt = rt.lock().unwrap();
+        if let Request::App { hash, .. } = &env.request {
+            // Only the apps this context runs, not whatever the node holds.
+            let runs = *hash == rt.meta.app || rt.replica.access().app() == Some(*hash);
+            drop(rt);
+            let wasm = runs.then(|| self.app_wasm(hash).ok().flatten()).flatten();
+            return Answer {
+                response: Response::App { wasm },
+                differ: false,
+                admitted: true,
+            };
+        }
         let source = crate::context::stored(self.db(), ctx, rt.dag());
-        protocol::answer(rt.dag(), &source, req)
+        let (response, differ) = protocol::answer(rt.dag(), &source, &env.request);
+        Answer {
+            response,
+            differ,
+            admitted: true,
+        }
+    }
+
+    /// `request` with this node's proof that it belongs to the context.
+    pub fn envelope(&self, request: Request) -> Option<Envelope> {
+        let rt = self.context(&request.context()).ok()?;
+        let rt = rt.lock().ok()?;
+        let proof = rt.proof(&self.transport_id());
+        Some(Envelope { request, proof })
     }
 
     /// The request that opens a catch-up round for `ctx`.
-    pub fn digest_request(&self, ctx: &ContextId) -> Option<Request> {
-        let rt = self.context(ctx).ok()?;
-        let rt = rt.lock().unwrap();
-        Some(Request::Digest {
+    pub fn digest_request(&self, ctx: &ContextId) -> Option<Envelope> {
+        let digest = self.context(ctx).ok()?.lock().ok()?.dag().digest();
+        self.envelope(Request::Digest {
             context: *ctx,
-            digest: rt.dag().digest(),
+            digest,
         })
     }
 
@@ -102,12 +133,23 @@ impl Node {
 
     /// Handles the response to `req` from peer `from`; returns the next
     /// request to send that peer, if any.
-    pub fn on_response(&self, req: &Request, resp: Response, from: &str) -> Option<Request> {
+    pub fn on_response(&self, req: &Request, resp: Response, from: &str) -> Option<Envelope> {
+        let next = self.after_response(req, resp, from)?;
+        self.envelope(next)
+    }
+
+    fn after_response(&self, req: &Request, resp: Response, from: &str) -> Option<Request> {
         match resp {
             Response::App { wasm: Some(wasm) } => {
-                let Request::App { hash } = req else {
+                let Request::App { hash, .. } = req else {
                     return None;
                 };
+                // Nothing larger than an upload may be gets hashed or compiled.
+                let max = self.config().limits.max_app_bytes;
+                if wasm.len() > max {
+                    tracing::warn!(peer = from, app = %hash, bytes = wasm.len(), "peer sent an app over limits.max_app_bytes ({max}); not installed");
+                    return None;
+                }
                 if sha256(&wasm) != hash.0 {
                     tracing::warn!(peer = from, app = %hash, "peer sent WASM with the wrong hash");
                     return None;
@@ -123,13 +165,13 @@ impl Node {
                 None
             }
             Response::Digest { .. } => {
-                let ctx = req.context()?;
+                let ctx = req.context();
                 let rt = self.context(&ctx).ok()?;
-                let rt = rt.lock().unwrap();
+                let rt = rt.lock().ok()?;
                 protocol::after_digest(rt.dag(), ctx, &resp)
             }
             Response::Deltas { deltas, more } => {
-                let ctx = req.context()?;
+                let ctx = req.context();
                 let report = match self.receive(&ctx, deltas, Some(from.to_owned())) {
                     Ok(r) => r,
                     Err(e) => {
@@ -141,7 +183,7 @@ impl Node {
                     return None;
                 }
                 let rt = self.context(&ctx).ok()?;
-                let rt = rt.lock().unwrap();
+                let rt = rt.lock().ok()?;
                 protocol::next_page(rt.dag(), ctx, more)
             }
         }
@@ -155,7 +197,7 @@ impl Node {
         from: u64,
         limit: usize,
     ) -> Result<Vec<SignedDelta>, NodeError> {
-        let len = self.context(ctx)?.lock().unwrap().dag().len() as u64;
+        let len = self.context(ctx)?.lock()?.dag().len() as u64;
         let end = from.saturating_add(limit as u64).min(len);
         let mut out = Vec::new();
         for pos in from..end {
@@ -168,8 +210,8 @@ impl Node {
 
     /// A context's replication state.
     pub fn sync_status(&self, ctx: &ContextId) -> Result<SyncStatus, NodeError> {
-        let rt = self.context(ctx)?;
-        let rt = rt.lock().unwrap();
+        let slot = self.context(ctx)?;
+        let rt = slot.inspect();
         Ok(SyncStatus {
             context: *ctx,
             deltas: rt.dag().len() as u64,
@@ -184,8 +226,61 @@ impl Node {
     }
 }
 
+/// What a peer gets when it is not admitted (or the context is not here).
+const NOT_ADMITTED: &str = "unknown context, or not a member of it";
+
+/// A node's answer to a peer's request.
+#[derive(Debug)]
+pub struct Answer {
+    /// What to send back.
+    pub response: Response,
+    /// The peer's heads differ from ours: start a round towards it too.
+    pub differ: bool,
+    /// The peer proved it belongs to the request's context.
+    pub admitted: bool,
+}
+
 fn error(message: &str) -> Response {
     Response::Error {
         message: message.to_owned(),
+    }
+}
+
+impl crate::net::Replication for Node {
+    fn followed(&self) -> Vec<(ContextId, Option<String>)> {
+        self.runtimes()
+            .iter()
+            .filter_map(|slot| {
+                let mut rt = slot.lock().ok()?;
+                let topic = rt.topic();
+                rt.announced = topic.clone();
+                Some((rt.id, topic))
+            })
+            .collect()
+    }
+
+    fn opening(&self, ctx: &ContextId) -> Option<Envelope> {
+        self.digest_request(ctx)
+    }
+
+    fn answer(&self, peer: &[u8], request: &Envelope) -> Answer {
+        Node::answer(self, peer, request)
+    }
+
+    fn on_response(&self, request: &Envelope, response: Response, from: &str) -> Option<Envelope> {
+        Node::on_response(self, &request.request, response, from)
+    }
+
+    fn metrics(&self) -> &crate::metrics::Metrics {
+        Node::metrics(self)
+    }
+
+    fn gossip(
+        &self,
+        ctx: &ContextId,
+        deltas: Vec<SignedDelta>,
+        from: &str,
+    ) -> Result<ReceiveReport, NodeError> {
+        self.receive(ctx, deltas, Some(from.to_owned()))
     }
 }

@@ -186,3 +186,52 @@ fn env_and_private_storage() {
     let node = self::node(dir.path());
     assert_eq!(private_get(&node, &info.id), json!("secret"));
 }
+
+/// Deleting a context while calls keep arriving for it leaves nothing
+/// behind that would stop the next start; the node opens with its other
+/// contexts intact.
+#[test]
+fn deleting_a_busy_context_leaves_a_node_that_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = std::sync::Arc::new(node(dir.path()));
+    let busy = support::context_of(&node, FAULTY);
+    let kept = support::context_of(&node, FAULTY);
+    call(
+        &node,
+        &kept,
+        "set",
+        json!({"key": "k", "value": "v"}),
+        CallKind::Execute,
+    )
+    .unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let node = node.clone();
+            std::thread::spawn(move || {
+                for i in 0u64.. {
+                    let args = json!({"key": format!("{w}-{i}"), "value": "x"});
+                    match call(&node, &busy, "set", args, CallKind::Execute) {
+                        Ok(_) => {}
+                        Err(NodeError::UnknownContext(_)) => return i,
+                        Err(e) => panic!("unexpected: {e}"),
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    node.delete_context(&busy).unwrap();
+    let done: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(done > 0, "the writers were busy");
+    drop(node);
+    let node = self::node(dir.path());
+    assert!(matches!(
+        node.context_info(&busy),
+        Err(NodeError::UnknownContext(_))
+    ));
+    assert_eq!(
+        call(&node, &kept, "get", json!({"key": "k"}), CallKind::Query).unwrap(),
+        json!("v")
+    );
+}

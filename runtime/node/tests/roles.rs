@@ -84,14 +84,23 @@ fn readers_writers_admins_and_removal() {
         c.query(&ctx, "get", json!({"key": "secret"})),
         json!("after removal")
     );
-    // B got the deltas but cannot open what follows its removal: it holds
-    // only the old epoch keys.
+    // B learns of its removal, the last delta of the epoch it had, and
+    // nothing after it: the new epoch gossips on a topic named by the new
+    // key, and the members' nodes refuse B's catch-up requests.
     wait_for(Duration::from_secs(30), || {
-        let s = b.sync(&ctx);
-        (s["rejected"]["no_key"].as_u64().unwrap_or(0) >= 1).then_some(())
+        let refused = a
+            .metric_lines(|l| l.starts_with("mero_requests_refused_total"))
+            .iter()
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        (refused >= 1.0).then_some(())
     })
-    .expect("the removed member lacks the new epoch's key");
+    .expect("the removed member's requests are refused");
     assert_eq!(b.query(&ctx, "get", json!({"key": "secret"})), json!(null));
+    assert!(
+        rejected_no_key(b, &ctx) == 0,
+        "B never even receives the new epoch's deltas"
+    );
     // Its node knows it is out and refuses to write.
     let r = b.rpc("execute", &ctx, "set", json!({"key": "late", "value": "1"}));
     assert!(r.get("error").is_some(), "{r}");
@@ -108,4 +117,8 @@ fn readers_writers_admins_and_removal() {
     a.execute(&ctx, "set", json!({"key": "more", "value": "2"}));
     wait_converged(&[a, &c], &ctx, Duration::from_secs(30));
     assert_eq!(a.state(&ctx), c.state(&ctx));
+}
+
+fn rejected_no_key(node: &NodeProc, ctx: &str) -> u64 {
+    node.sync(ctx)["rejected"]["no_key"].as_u64().unwrap_or(0)
 }

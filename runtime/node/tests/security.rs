@@ -18,22 +18,11 @@ fn rejected(node: &NodeProc, ctx: &str, reason: &str) -> u64 {
     node.sync(ctx)["rejected"][reason].as_u64().unwrap_or(0)
 }
 
-/// The lines of `node`'s `/metrics` for which `keep` holds.
-fn metric_lines(node: &NodeProc, keep: impl Fn(&str) -> bool) -> Vec<String> {
-    let (_, body) = node.send("GET", "/metrics", None, true);
-    let text = body.as_str().unwrap_or_default();
-    text.lines()
-        .filter(|l| keep(l))
-        .map(str::to_owned)
-        .collect()
-}
-
 fn metric_has(node: &NodeProc, reason: &str) -> bool {
     let reason = format!("reason=\"{reason}\"");
-    !metric_lines(node, |l| {
-        l.contains("deltas_rejected") && l.contains(&reason)
-    })
-    .is_empty()
+    !node
+        .metric_lines(|l| l.contains("deltas_rejected") && l.contains(&reason))
+        .is_empty()
 }
 
 fn resign(author: &MemberSecret, mut d: SignedDelta) -> SignedDelta {
@@ -151,9 +140,8 @@ fn copied_payloads_forged_authorship_and_injected_handlers_are_refused() {
     }
     // Both receivers of the injected event counted it and ran nothing.
     for n in &nodes {
-        let counted = metric_lines(n, |l| {
-            l.starts_with("mero_handlers_refused_total") && l.ends_with(" 1")
-        });
+        let counted =
+            n.metric_lines(|l| l.starts_with("mero_handlers_refused_total") && l.ends_with(" 1"));
         assert!(!counted.is_empty(), "the injected handler is counted");
     }
     // Nothing joined, nothing switched app, nothing was stolen.
@@ -247,7 +235,7 @@ fn an_equivocating_member_is_flagged_everywhere_and_stalls_nothing() {
     assert_eq!(nodes[0].query(&ctx, "get", json!({"key": "c"})), json!("3"));
     assert_eq!(nodes[0].state(&ctx), nodes[1].state(&ctx));
     assert!(nodes[0].sync(&ctx)["forks"].as_u64().unwrap() >= 1);
-    let lines = metric_lines(&nodes[1], |l| l.starts_with("mero_equivocations_total"));
+    let lines = nodes[1].metric_lines(|l| l.starts_with("mero_equivocations_total"));
     assert!(
         lines.iter().any(|l| !l.ends_with(" 0")),
         "the equivocation is counted: {lines:?}"

@@ -20,6 +20,10 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 /// Most parents a delta may name. Honest deltas name the heads the author
 /// had (one per concurrent branch) and its own previous delta.
 pub const MAX_PARENTS: usize = 256;
+/// Default most deltas of one author waiting for parents.
+pub const DEFAULT_MAX_PENDING_PER_AUTHOR: usize = 2_500;
+/// Default largest payload of one delta (a call's sealed update and events).
+pub const DEFAULT_MAX_PAYLOAD: usize = 16 << 20;
 /// Most missing ids [`Dag::wanted`] returns at once.
 pub const WANTED_LIMIT: usize = 256;
 
@@ -78,6 +82,30 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// Whether only a broken or lying sender could have sent it. Every
+    /// reason here is judged on the delta alone or against its own causal
+    /// past, so every node that sees the delta agrees, and an honest node
+    /// never signs one (it checks its own deltas with the same rules):
+    /// forged or malformed deltas, and deltas whose author was not a member
+    /// allowed to do it, or used another key epoch, in the delta's own
+    /// causal past. Refusals an honest sender can cause (a missing key here,
+    /// a full buffer, a duplicate, a seq far ahead of this node, a flag it
+    /// had not seen) are not garbage. Gossip with garbage is not forwarded
+    /// and counts against the peer that sent it.
+    pub fn is_garbage(&self) -> bool {
+        matches!(
+            self,
+            Reject::WrongContext
+                | Reject::BadSignature
+                | Reject::Invalid(_)
+                | Reject::BadPayload(_)
+                | Reject::BadUpdate(_)
+                | Reject::NotMember(_)
+                | Reject::Forbidden(_)
+                | Reject::WrongEpoch
+        )
+    }
+
     /// A short stable name, for counters.
     pub fn label(&self) -> &'static str {
         match self {
@@ -163,6 +191,10 @@ pub struct Dag {
     max_pending: usize,
     pending_bytes: usize,
     max_pending_bytes: usize,
+    /// Buffered deltas per author, at most `max_pending_per_author` each.
+    pending_authors: HashMap<MemberKey, usize>,
+    max_pending_per_author: usize,
+    max_payload: usize,
     /// Equivocations seen: (the delta first applied, the other).
     forks: Vec<(DeltaId, DeltaId)>,
 }
@@ -181,6 +213,9 @@ impl Dag {
             max_pending: DEFAULT_MAX_PENDING,
             pending_bytes: 0,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            pending_authors: HashMap::new(),
+            max_pending_per_author: DEFAULT_MAX_PENDING_PER_AUTHOR,
+            max_payload: DEFAULT_MAX_PAYLOAD,
             forks: Vec::new(),
         }
     }
@@ -190,6 +225,34 @@ impl Dag {
     pub fn with_max_pending(mut self, n: usize) -> Self {
         self.max_pending = n;
         self
+    }
+
+    /// Sets how many deltas of one author may wait for parents, so one
+    /// member cannot fill the buffer for everyone.
+    pub fn with_max_pending_per_author(mut self, n: usize) -> Self {
+        self.max_pending_per_author = n;
+        self
+    }
+
+    /// Sets the largest payload a delta may carry; larger ones are refused
+    /// ([`Reject::Invalid`]) before anything else is done with them.
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Takes a delta out of the buffer.
+    fn unbuffer(&mut self, id: &DeltaId) -> Option<Pending> {
+        let p = self.pending.remove(id)?;
+        self.pending_bytes -= buffered_size(&p.delta);
+        let author = p.delta.body.header.author;
+        if let Some(n) = self.pending_authors.get_mut(&author) {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_authors.remove(&author);
+            }
+        }
+        Some(p)
     }
 
     /// Sets how many bytes of deltas may wait for parents; beyond that new
@@ -343,8 +406,7 @@ impl Dag {
             if let Some(p) = self.pending.get_mut(&child) {
                 p.missing -= 1;
                 if p.missing == 0 {
-                    let p = self.pending.remove(&child).expect("present");
-                    self.pending_bytes -= buffered_size(&p.delta);
+                    let p = self.unbuffer(&child).expect("present");
                     ready.push((child, p.delta));
                 }
             }
@@ -408,6 +470,9 @@ impl Dag {
         if delta.body.header.parents.len() > MAX_PARENTS {
             return Err(Reject::Invalid("more parents than a delta may name"));
         }
+        if delta.body.payload.len() > self.max_payload {
+            return Err(Reject::Invalid("a payload larger than a delta may carry"));
+        }
         if !signed.unwrap_or_else(|| delta.verify_id(&id)) {
             return Err(Reject::BadSignature);
         }
@@ -425,12 +490,15 @@ impl Dag {
             return Ok(Some((id, delta)));
         }
         let size = buffered_size(&delta);
+        let by_author = self.pending_authors.get(&b.author).copied().unwrap_or(0);
         if self.pending.len() >= self.max_pending
             || self.pending_bytes + size > self.max_pending_bytes
+            || by_author >= self.max_pending_per_author
         {
             return Err(Reject::BufferFull);
         }
         self.pending_bytes += size;
+        *self.pending_authors.entry(b.author).or_default() += 1;
         for p in &missing {
             self.waiting.entry(*p).or_default().push(id);
         }
@@ -454,8 +522,7 @@ impl Dag {
         let mut stack = vec![id];
         while let Some(id) = stack.pop() {
             for child in self.waiting.remove(&id).unwrap_or_default() {
-                if let Some(p) = self.pending.remove(&child) {
-                    self.pending_bytes -= buffered_size(&p.delta);
+                if self.unbuffer(&child).is_some() {
                     out.push((child, Reject::Orphaned));
                     stack.push(child);
                 }

@@ -14,6 +14,8 @@
 //!   folded from the DAG.
 //! - [`replica`]: the rules that accept, buffer, refuse or flag a received
 //!   delta, over a DAG and the access view of every delta (`views`).
+//! - [`gate`]: who may ask a node about a context (a signed proof of
+//!   membership in every request), and the secret gossip topic.
 //! - [`invitation`]: the token a joiner is given.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
@@ -27,6 +29,7 @@ pub mod access;
 pub mod crypto;
 pub mod dag;
 pub mod delta;
+pub mod gate;
 pub mod ids;
 pub mod invitation;
 pub mod protocol;

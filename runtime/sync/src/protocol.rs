@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dag::{Dag, SeqVector};
 use crate::delta::SignedDelta;
+use crate::gate::Proof;
 use crate::ids::{AppHash, ContextId, DeltaId};
 
 /// Most deltas in one catch-up page.
@@ -56,11 +57,23 @@ pub enum Request {
         /// Wanted ids.
         ids: Vec<DeltaId>,
     },
-    /// "Send me this app's WASM."
+    /// "Send me this app's WASM" (an app the context runs).
     App {
+        /// The context that runs it.
+        context: ContextId,
         /// Its content hash.
         hash: AppHash,
     },
+}
+
+/// A request as it goes on the wire: with the requester's proof that it
+/// belongs to the request's context ([`crate::gate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// What is asked.
+    pub request: Request,
+    /// Who asks.
+    pub proof: Proof,
 }
 
 /// An answer.
@@ -97,13 +110,13 @@ pub enum Response {
 }
 
 impl Request {
-    /// The context a request is about, if any.
-    pub fn context(&self) -> Option<ContextId> {
+    /// The context a request is about.
+    pub fn context(&self) -> ContextId {
         match self {
             Request::Digest { context, .. }
             | Request::Page { context, .. }
-            | Request::ById { context, .. } => Some(*context),
-            Request::App { .. } => None,
+            | Request::ById { context, .. }
+            | Request::App { context, .. } => *context,
         }
     }
 }

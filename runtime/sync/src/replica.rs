@@ -49,16 +49,31 @@ pub trait Engine {
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String>;
 }
 
-/// Bounds on what one received delta may carry.
+/// Bounds on what one received delta may carry, and on the deltas a
+/// replica holds while their parents are missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most events one call delta may carry.
     pub max_events: usize,
+    /// Largest payload of one delta (see [`Dag::with_max_payload`]).
+    pub max_payload: usize,
+    /// Most deltas waiting for parents (see [`Dag::with_max_pending`]).
+    pub max_pending: usize,
+    /// Most bytes waiting for parents.
+    pub max_pending_bytes: usize,
+    /// Most deltas of one author waiting for parents.
+    pub max_pending_per_author: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_events: 256 }
+        Self {
+            max_events: 256,
+            max_payload: crate::dag::DEFAULT_MAX_PAYLOAD,
+            max_pending: crate::dag::DEFAULT_MAX_PENDING,
+            max_pending_bytes: crate::dag::DEFAULT_MAX_PENDING_BYTES,
+            max_pending_per_author: crate::dag::DEFAULT_MAX_PENDING_PER_AUTHOR,
+        }
     }
 }
 
@@ -116,9 +131,14 @@ impl Replica {
         self
     }
 
-    /// Sets the receive limits.
+    /// Sets the receive limits. Call it on a new replica, before any delta.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.dag = Dag::new(self.context)
+            .with_max_pending(limits.max_pending)
+            .with_max_pending_bytes(limits.max_pending_bytes)
+            .with_max_pending_per_author(limits.max_pending_per_author)
+            .with_max_payload(limits.max_payload);
         self
     }
 
@@ -168,6 +188,16 @@ impl Replica {
     /// Authors that equivocated, as this node has seen.
     pub fn forked(&self) -> &BTreeSet<MemberKey> {
         &self.forked
+    }
+
+    /// The state engine op counter at which `author`'s newest applied delta
+    /// ends (0 before its first).
+    pub fn clock_of(&self, author: &MemberKey) -> u32 {
+        let seq = self.dag.seq_of(author);
+        self.dag
+            .by_seq(author, seq)
+            .and_then(|p| self.dag.notes(&p))
+            .map_or(0, |n| n.clock)
     }
 
     /// The header fields of `author`'s next delta.

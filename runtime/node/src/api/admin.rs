@@ -28,22 +28,28 @@ pub(crate) async fn install_app(
     Ok((StatusCode::CREATED, axum::Json(info)))
 }
 
-pub(crate) async fn node_status(State(node): State<Arc<Node>>) -> axum::Json<Value> {
-    axum::Json(json!({
-        "identity": node.identity(),
-        "peerId": node.net().map(|n| n.peer_id().to_string()),
-        "p2pAddrs": node.net().map(|n| n.addresses()).unwrap_or_default(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "listen": node.config().server.listen,
-        "apps": node.apps().len(),
-        "contexts": node.contexts().len(),
-    }))
+pub(crate) async fn node_status(
+    State(node): State<Arc<Node>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let counts = blocking(move || {
+        Ok(json!({
+            "identity": node.identity(),
+            "peerId": node.net().map(|n| n.peer_id().to_string()),
+            "p2pAddrs": node.net().map(|n| n.addresses()).unwrap_or_default(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "listen": node.config().server.listen,
+            "apps": node.apps().len(),
+            "contexts": node.contexts().len(),
+        }))
+    })
+    .await?;
+    Ok(axum::Json(counts))
 }
 
 pub(crate) async fn list_apps(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(node.apps()))
+    Ok(axum::Json(blocking(move || Ok(node.apps())).await?))
 }
 
 pub(crate) async fn get_app(
@@ -51,7 +57,7 @@ pub(crate) async fn get_app(
     Path(hash): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash: AppHash = parse_id(&hash)?;
-    Ok(axum::Json(node.app_abi(&hash)?))
+    Ok(axum::Json(blocking(move || node.app_abi(&hash)).await?))
 }
 
 #[derive(Deserialize)]
@@ -76,7 +82,7 @@ pub(crate) async fn create_context(
 pub(crate) async fn list_contexts(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(node.contexts()))
+    Ok(axum::Json(blocking(move || Ok(node.contexts())).await?))
 }
 
 pub(crate) async fn get_context(
@@ -84,7 +90,7 @@ pub(crate) async fn get_context(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(node.context_info(&id)?))
+    Ok(axum::Json(blocking(move || node.context_info(&id)).await?))
 }
 
 pub(crate) async fn get_state(
@@ -92,7 +98,7 @@ pub(crate) async fn get_state(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(node.state_json(&id)?))
+    Ok(axum::Json(blocking(move || node.state_json(&id)).await?))
 }
 
 pub(crate) async fn get_sync(
@@ -100,7 +106,7 @@ pub(crate) async fn get_sync(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(node.sync_status(&id)?))
+    Ok(axum::Json(blocking(move || node.sync_status(&id)).await?))
 }
 
 pub(crate) async fn get_members(
@@ -108,7 +114,7 @@ pub(crate) async fn get_members(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(node.members(&id)?))
+    Ok(axum::Json(blocking(move || node.members(&id)).await?))
 }
 
 #[derive(Deserialize, Default)]

@@ -236,7 +236,8 @@ pub(crate) async fn issue_token(
         _ => info.member,
     };
     if let Some(methods) = &req.methods {
-        let abi = node.app_abi(&info.app)?;
+        let n = node.clone();
+        let abi = blocking(move || n.app_abi(&info.app)).await?;
         for m in methods {
             if abi.method(m).is_none_or(|a| a.init) {
                 return Err(bad_request(format!(
@@ -271,7 +272,9 @@ pub(crate) async fn refresh_token(
 ) -> Result<impl IntoResponse, ApiError> {
     let req: RefreshToken = parse_json(&body_or_error(body)?)?;
     let ttl = ttl(req.ttl_secs)?;
-    Ok(axum::Json(node.tokens().refresh(&req.refresh_token, ttl)?))
+    // Spending a refresh token writes to the store.
+    let issued = blocking(move || Ok(node.tokens().refresh(&req.refresh_token, ttl))).await??;
+    Ok(axum::Json(issued))
 }
 
 /// `DELETE /admin/tokens/{id}`: revokes every token of a grant.
@@ -284,7 +287,8 @@ pub(crate) async fn revoke_token(
             "a token id is the 32 hex digits `tokenId` returned when it was issued",
         ));
     }
-    node.tokens().revoke(&id)?;
+    let revoked = id.clone();
+    blocking(move || node.tokens().revoke(&revoked)).await?;
     Ok(axum::Json(json!({"revoked": id})))
 }
 

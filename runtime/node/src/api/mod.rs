@@ -201,6 +201,7 @@ impl From<NodeError> for ApiError {
             NodeError::Forbidden(_) | NodeError::Refused(_) => StatusCode::FORBIDDEN,
             NodeError::Joining(_) | NodeError::Conflict(_) => StatusCode::CONFLICT,
             NodeError::Call(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Quarantined(..) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut body = json!({"error": {"code": e.code(), "message": e.to_string()}});
@@ -237,9 +238,9 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
         Some(n) => n.status().await.map_or(0, |s| s.peers.len()),
         None => 0,
     };
-    let buffered = {
+    let (buffered, quarantined) = {
         let node = node.clone();
-        tokio::task::spawn_blocking(move || node.buffered())
+        tokio::task::spawn_blocking(move || (node.buffered(), node.quarantined()))
             .await
             .unwrap_or_default()
     };
@@ -248,7 +249,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        node.metrics().encode(&buffered, peers),
+        node.metrics().encode(&buffered, peers, quarantined),
     )
         .into_response()
 }

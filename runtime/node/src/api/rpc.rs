@@ -1,21 +1,7 @@
 //! JSON-RPC 2.0: `execute` and `query`, single or batched, over HTTP
-//! (`POST /jsonrpc`) and the WebSocket. Error codes:
-//!
-//! | code | meaning |
-//! |---|---|
-//! | -32700 | body is not JSON |
-//! | -32600 | not a JSON-RPC 2.0 request (or too large) |
-//! | -32601 | unknown RPC method |
-//! | -32602 | bad params, or arguments that do not match the app method |
-//! | -32001 | unknown context |
-//! | -32002 | unknown app method |
-//! | -32003 | the app returned an error (`data` holds it) |
-//! | -32004 | the call failed: panic, trap, timeout, out of memory, limit |
-//! | -32005 | a view tried to write, or a mutating method was queried |
-//! | -32006 | the token does not allow this context or method (HTTP 403) |
-//! | -32007 | the node is still joining the context; retry shortly |
-//! | -32008 | this node's member may not do this in the context (a reader writing, a removed member) |
-//! | -32000 | node failure (storage) |
+//! (`POST /jsonrpc`) and the WebSocket. Parsing (the envelope, the params,
+//! batches) and the error codes live in `mero-rpc`; see [`mero_rpc::code`]
+//! for what each code means. This module checks scopes and runs the calls.
 
 use std::sync::Arc;
 
@@ -26,7 +12,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mero_abi::{CallError, CallErrorKind};
-use serde::Deserialize;
+use mero_rpc::{Body, Method, code};
 use serde_json::{Value, json};
 
 use super::auth::Principal;
@@ -36,28 +22,12 @@ use crate::error::NodeError;
 use crate::ids::ContextId;
 use crate::node::{CallKind, CallOutput, Node};
 
-/// Most requests in one JSON-RPC batch.
-pub const MAX_BATCH: usize = 1000;
-
-/// JSON-RPC code for a token that does not allow the call.
-pub const FORBIDDEN: i64 = -32006;
+pub use mero_rpc::code::FORBIDDEN;
+pub use mero_rpc::envelope;
 
 /// A JSON-RPC error response.
 pub fn rpc_error(id: Value, code: i64, message: impl Into<String>, data: Option<Value>) -> Value {
-    let mut err = json!({"code": code, "message": message.into()});
-    if let Some(d) = data {
-        err["data"] = d;
-    }
-    json!({"jsonrpc": "2.0", "id": id, "error": err})
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallParams {
-    context: String,
-    method: String,
-    #[serde(default)]
-    args: Option<Value>,
+    mero_rpc::error(id, code, message, data)
 }
 
 /// A well-formed `execute` or `query` request.
@@ -69,80 +39,35 @@ pub struct Call {
     args: Vec<u8>,
 }
 
-/// The JSON-RPC envelope: (id, method, params), or the error response.
-pub fn envelope(req: Value) -> Result<(Value, String, Option<Value>), Value> {
-    let Value::Object(mut obj) = req else {
-        return Err(rpc_error(
-            Value::Null,
-            -32600,
-            "a JSON-RPC request must be an object",
-            None,
-        ));
-    };
-    let id = obj.remove("id").unwrap_or(Value::Null);
-    if obj.get("jsonrpc") != Some(&json!("2.0")) {
-        return Err(rpc_error(id, -32600, "`jsonrpc` must be \"2.0\"", None));
+impl Call {
+    fn new(kind: CallKind, call: mero_rpc::Call<ContextId>) -> Self {
+        let mero_rpc::Call {
+            id,
+            context,
+            method,
+            args,
+        } = call;
+        Self {
+            id,
+            kind,
+            context,
+            method,
+            args,
+        }
     }
-    let method = match obj.remove("method") {
-        Some(Value::String(m)) => m,
-        Some(_) => return Err(rpc_error(id, -32600, "`method` must be a string", None)),
-        None => return Err(rpc_error(id, -32600, "missing `method`", None)),
-    };
-    Ok((id, method, obj.remove("params")))
+
+    fn from_http((method, call): (Method, mero_rpc::Call<ContextId>)) -> Self {
+        let kind = match method {
+            Method::Execute => CallKind::Execute,
+            Method::Query => CallKind::Query,
+        };
+        Self::new(kind, call)
+    }
 }
 
 /// Parses the params of `execute`/`query`.
 pub fn parse_call(id: Value, kind: CallKind, params: Option<Value>) -> Result<Call, Value> {
-    let params: CallParams = match params.map(serde_json::from_value) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => {
-            return Err(rpc_error(
-                id,
-                -32602,
-                format!("invalid params: {e}; expected {{\"context\", \"method\", \"args\"}}"),
-                None,
-            ));
-        }
-        None => return Err(rpc_error(id, -32602, "missing `params`", None)),
-    };
-    let context: ContextId = match params.context.parse() {
-        Ok(c) => c,
-        Err(e) => return Err(rpc_error(id, -32602, e, None)),
-    };
-    let args = params.args.unwrap_or_else(|| json!({}));
-    if !args.is_object() {
-        return Err(rpc_error(
-            id,
-            -32602,
-            "`args` must be a JSON object keyed by parameter name",
-            None,
-        ));
-    }
-    Ok(Call {
-        id,
-        kind,
-        context,
-        method: params.method,
-        args: serde_json::to_vec(&args).expect("JSON serializes"),
-    })
-}
-
-/// Parses one HTTP JSON-RPC request (only `execute` and `query` exist there).
-fn parse_one(req: Value) -> Result<Call, Value> {
-    let (id, method, params) = envelope(req)?;
-    let kind = match method.as_str() {
-        "execute" => CallKind::Execute,
-        "query" => CallKind::Query,
-        other => {
-            return Err(rpc_error(
-                id,
-                -32601,
-                format!("unknown RPC method `{other}`; use `execute` or `query`"),
-                None,
-            ));
-        }
-    };
-    parse_call(id, kind, params)
+    mero_rpc::parse_call(id, params).map(|c| Call::new(kind, c))
 }
 
 /// Checks the caller's scope for a call: `Err` holds the -32006 response.
@@ -206,15 +131,16 @@ fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
     match result {
         Ok(out) => json!({"jsonrpc": "2.0", "id": id, "result": out}),
         Err(e) => {
-            let (code, data) = match &e {
-                NodeError::UnknownContext(_) => (-32001, None),
-                NodeError::Joining(_) => (-32007, None),
-                NodeError::BadRequest(_) => (-32602, None),
-                NodeError::Forbidden(_) | NodeError::Refused(_) => (-32008, None),
+            let (rpc_code, data) = match &e {
+                NodeError::UnknownContext(_) => (code::UNKNOWN_CONTEXT, None),
+                NodeError::Joining(_) => (code::JOINING, None),
+                NodeError::BadRequest(_) => (code::INVALID_PARAMS, None),
+                NodeError::Forbidden(_) | NodeError::Refused(_) => (code::REFUSED, None),
+                NodeError::Quarantined(..) => (code::QUARANTINED, None),
                 NodeError::Call(c) => (call_code(c), serde_json::to_value(c).ok()),
-                _ => (-32000, None),
+                _ => (code::NODE_FAILURE, None),
             };
-            rpc_error(id, code, e.to_string(), data)
+            rpc_error(id, rpc_code, e.to_string(), data)
         }
     }
 }
@@ -234,7 +160,7 @@ pub(crate) async fn jsonrpc(
             );
             return (
                 r.status(),
-                axum::Json(rpc_error(Value::Null, -32600, msg, None)),
+                axum::Json(rpc_error(Value::Null, code::INVALID_REQUEST, msg, None)),
             )
                 .into_response();
         }
@@ -244,73 +170,41 @@ pub(crate) async fn jsonrpc(
 }
 
 async fn handle(node: Arc<Node>, who: &Principal, body: &[u8]) -> (StatusCode, Value) {
-    let req: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            return (
-                StatusCode::OK,
-                rpc_error(Value::Null, -32700, format!("parse error: {e}"), None),
-            );
-        }
-    };
-    match req {
-        Value::Array(reqs) if reqs.is_empty() || reqs.len() > MAX_BATCH => (
-            StatusCode::OK,
-            rpc_error(
-                Value::Null,
-                -32600,
-                format!("a batch holds 1 to {MAX_BATCH} requests"),
-                None,
-            ),
-        ),
+    match mero_rpc::parse_body::<ContextId>(body) {
+        Err(e) | Ok(Body::Single(Err(e))) => (StatusCode::OK, e),
         // A batch runs in order; each call succeeds or fails on its own,
         // except that a token out of scope for any of them runs none.
-        Value::Array(reqs) => {
-            let calls: Vec<_> = reqs.into_iter().map(parse_one).collect();
-            for c in calls.iter().flatten() {
+        Ok(Body::Batch(batch)) => {
+            let calls: Vec<Call> = batch.calls.into_iter().map(Call::from_http).collect();
+            for c in &calls {
                 if let Err(e) = check_scope(&node, who, c) {
                     return (StatusCode::FORBIDDEN, e);
                 }
             }
-            let mut out: Vec<Option<Value>> = Vec::with_capacity(calls.len());
-            let mut valid = Vec::new();
-            for c in calls {
-                match c {
-                    Ok(c) => {
-                        valid.push(c);
-                        out.push(None);
-                    }
-                    Err(e) => out.push(Some(e)),
-                }
-            }
-            let mut answers = execute_all(node, valid).await.into_iter();
-            let out: Vec<Value> = out
-                .into_iter()
-                .map(|o| o.unwrap_or_else(|| answers.next().expect("one answer per call")))
-                .collect();
-            (StatusCode::OK, Value::Array(out))
+            let answers = execute_all(node, calls).await;
+            (StatusCode::OK, batch.answers.join(answers))
         }
-        other => match parse_one(other) {
-            Err(e) => (StatusCode::OK, e),
-            Ok(c) => match check_scope(&node, who, &c) {
+        Ok(Body::Single(Ok(c))) => {
+            let c = Call::from_http(c);
+            match check_scope(&node, who, &c) {
                 Err(e) => (StatusCode::FORBIDDEN, e),
                 Ok(()) => (StatusCode::OK, execute(node, c).await),
-            },
-        },
+            }
+        }
     }
 }
 
 fn call_code(e: &CallError) -> i64 {
     match e.kind {
-        CallErrorKind::InvalidArgs => -32602,
-        CallErrorKind::UnknownMethod => -32002,
-        CallErrorKind::App => -32003,
-        CallErrorKind::Mutability => -32005,
+        CallErrorKind::InvalidArgs => code::INVALID_PARAMS,
+        CallErrorKind::UnknownMethod => code::UNKNOWN_METHOD,
+        CallErrorKind::App => code::APP_ERROR,
+        CallErrorKind::Mutability => code::MUTABILITY,
         CallErrorKind::Panic
         | CallErrorKind::Trap
         | CallErrorKind::Timeout
         | CallErrorKind::OutOfMemory
         | CallErrorKind::Limit
-        | CallErrorKind::Host => -32004,
+        | CallErrorKind::Host => code::CALL_FAILED,
     }
 }

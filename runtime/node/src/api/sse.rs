@@ -60,7 +60,7 @@ pub(crate) async fn events(
             .ok_or_else(|| bad_request("`?context=<context id>` is required"))?,
     )?;
     who.check_context(&ctx)?;
-    node.context_info(&ctx)?;
+    node.has_context(&ctx)?;
     let header_id = headers
         .get("last-event-id")
         .map(|v| {

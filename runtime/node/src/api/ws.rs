@@ -63,7 +63,7 @@ pub(crate) async fn websocket(
     for c in q.context.iter().flat_map(|s| s.split(',')) {
         let ctx: ContextId = parse_id(c)?;
         who.check_context(&ctx)?;
-        node.context_info(&ctx)?;
+        node.has_context(&ctx)?;
         initial.insert(ctx);
     }
     let max = node.config().limits.max_request_bytes;
@@ -278,7 +278,7 @@ fn subscription(
             if let Err(d) = who.check_context(&ctx) {
                 return rpc_error(id, rpc::FORBIDDEN, d.0, None);
             }
-            if let Err(e) = node.context_info(&ctx) {
+            if let Err(e) = node.has_context(&ctx) {
                 return rpc_error(id, -32001, e.to_string(), None);
             }
         }

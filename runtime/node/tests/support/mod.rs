@@ -327,6 +327,16 @@ impl NodeProc {
     }
 
     /// The context's replication status.
+    /// The lines of `/metrics` for which `keep` holds.
+    pub fn metric_lines(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let (_, body) = self.send("GET", "/metrics", None, true);
+        let text = body.as_str().unwrap_or_default();
+        text.lines()
+            .filter(|l| keep(l))
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn sync(&self, ctx: &str) -> Value {
         self.get(&format!("/admin/contexts/{ctx}/sync"))
     }

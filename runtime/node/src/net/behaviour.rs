@@ -1,0 +1,101 @@
+//! The libp2p protocols a node runs and their limits.
+
+use std::time::Duration;
+
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
+use libp2p::{
+    Swarm, allow_block_list, connection_limits, gossipsub, identify, mdns, noise, ping, tcp, yamux,
+};
+
+use super::{NetError, codec};
+use crate::config::NetworkConfig;
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub sync: request_response::Behaviour<codec::Codec>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub limits: connection_limits::Behaviour,
+    /// Peers cut off by the partition test hook.
+    pub paused: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Peers banned for sending garbage.
+    pub banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+}
+
+/// The swarm: TCP, Noise, Yamux, and [`Behaviour`].
+pub(crate) fn build_swarm(
+    secret: [u8; 32],
+    cfg: &NetworkConfig,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let mut secret = secret;
+    let key = libp2p::identity::Keypair::ed25519_from_bytes(&mut secret)
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    let gossip_cfg = gossipsub::ConfigBuilder::default()
+        .flood_publish(true)
+        // The first heartbeat builds meshes; flood publish does not wait for it.
+        .heartbeat_initial_delay(Duration::from_millis(100))
+        .heartbeat_interval(Duration::from_millis(700))
+        .max_transmit_size(cfg.max_gossip_bytes)
+        // A message is forwarded only once the node checked its deltas
+        // (signature, membership, size): see `applier`.
+        .validate_messages()
+        // Deltas carry their author's signature; signing every gossip message
+        // again with the node key would only double the cost.
+        .validation_mode(gossipsub::ValidationMode::None)
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(crate::ids::sha256(&m.data).to_vec())
+        })
+        .build()
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    let mdns_on = cfg.mdns;
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
+        .with_max_established_incoming(Some(cfg.max_inbound_connections))
+        .with_max_pending_incoming(Some(cfg.max_inbound_connections));
+    let streams = cfg.max_streams_per_connection;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|key| {
+            let peer = key.public().to_peer_id();
+            Ok(Behaviour {
+                gossipsub: gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    gossip_cfg,
+                )?,
+                sync: request_response::Behaviour::with_codec(
+                    codec::Codec,
+                    [(codec::PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(20))
+                        .with_max_concurrent_streams(streams),
+                ),
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/mero/1.0.0".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+                mdns: if mdns_on {
+                    Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?)
+                } else {
+                    None
+                }
+                .into(),
+                limits: connection_limits::Behaviour::new(limits),
+                paused: Default::default(),
+                banned: Default::default(),
+            })
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build();
+    Ok(swarm)
+}

@@ -1,0 +1,187 @@
+//! The node's side of the network: a handle that queues commands for the
+//! swarm task. Every method returns at once; none blocks or fails.
+
+use std::sync::{Arc, RwLock};
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use libp2p::request_response::ResponseChannel;
+use mero_sync::SignedDelta;
+use mero_sync::protocol::{Envelope, Response};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ids::{AppHash, ContextId};
+
+/// One connected peer, as `/admin/network` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Contexts whose gossip it shares with this node.
+    pub contexts: Vec<ContextId>,
+}
+
+/// The network's state, for `/admin/network`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Where it listens (with `/p2p/<peer id>`: give these to other nodes).
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<PeerInfo>,
+    /// Peers banned for sending garbage, until the ban expires.
+    pub banned: Vec<String>,
+    /// Whether the node is cut off from the network (test hook).
+    pub paused: bool,
+}
+
+pub(crate) enum Command {
+    Publish(SignedDelta),
+    /// Follow a context: catch-up rounds, and gossip on this topic (none
+    /// while this node lacks the current epoch key).
+    Follow(ContextId, Option<String>),
+    Unfollow(ContextId),
+    /// Ask peers (this one first, if connected) for these requests.
+    Want(Vec<Envelope>, Option<String>),
+    FetchApp(AppHash, Envelope),
+    AppArrived(AppHash),
+    Sync(ContextId),
+    Dial(Vec<String>),
+    Status(oneshot::Sender<NetStatus>),
+    Pause(bool),
+    /// Stop: drain the workers, then answer.
+    Shutdown(oneshot::Sender<()>),
+    /// A worker's answer to an inbound request about `context`;
+    /// `admitted`: the peer proved it belongs there.
+    Respond {
+        peer: PeerId,
+        channel: ResponseChannel<Response>,
+        response: Response,
+        context: ContextId,
+        admitted: bool,
+        differ: bool,
+    },
+    /// A worker's next request after a response (`None`: the exchange
+    /// about `ctx` is over).
+    Next(PeerId, ContextId, Option<Envelope>),
+    /// Requests a worker prepared for a peer (round openings).
+    Requests(PeerId, Vec<Envelope>),
+    /// The applier's verdict on a gossip message.
+    Validated(MessageId, PeerId, MessageAcceptance),
+}
+
+/// The node's handle on the network.
+#[derive(Clone)]
+pub struct NetHandle {
+    tx: mpsc::Sender<Command>,
+    addrs: Arc<RwLock<Vec<String>>>,
+    peer_id: PeerId,
+}
+
+impl NetHandle {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Command>,
+        addrs: Arc<RwLock<Vec<String>>>,
+        peer_id: PeerId,
+    ) -> Self {
+        Self { tx, addrs, peer_id }
+    }
+
+    /// Queues a command. A full queue (the swarm task is far behind) drops
+    /// it: every command is either repeated by the periodic catch-up or
+    /// answered by it (a dropped publish arrives by catch-up instead).
+    fn send(&self, cmd: Command) {
+        match self.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    "the network's command queue is full; dropping a command (catch-up repairs it)"
+                )
+            }
+            // The swarm task has stopped: the node is shutting down.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The network's state.
+    pub async fn status(&self) -> Option<NetStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Status(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Cuts the node off from every peer (`true`) or reconnects it (`false`).
+    /// A test hook for partitions.
+    pub fn pause(&self, paused: bool) {
+        self.send(Command::Pause(paused));
+    }
+
+    /// Stops the network: closes every connection and waits until gossip
+    /// already received has been applied. Later calls do nothing.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Publishes a delta on its context's topic (together with whatever
+    /// else was committed meanwhile: see [`mero_sync::protocol::encode_gossip`]).
+    pub fn publish(&self, delta: SignedDelta) {
+        self.send(Command::Publish(delta));
+    }
+
+    /// Follows a context: catch-up with every peer, and its gossip topic
+    /// (`None` while this node lacks the current key epoch's key).
+    pub fn follow(&self, ctx: ContextId, topic: Option<String>) {
+        self.send(Command::Follow(ctx, topic));
+    }
+
+    /// Stops following a context.
+    pub fn unfollow(&self, ctx: ContextId) {
+        self.send(Command::Unfollow(ctx));
+    }
+
+    /// Sends these requests to peers (`from` first, if connected).
+    pub fn want(&self, requests: Vec<Envelope>, from: Option<String>) {
+        self.send(Command::Want(requests, from));
+    }
+
+    /// Fetches an app's WASM from peers with `request`; the node installs
+    /// it when it arrives.
+    pub fn fetch_app(&self, hash: AppHash, request: Envelope) {
+        self.send(Command::FetchApp(hash, request));
+    }
+
+    /// An app was installed: stop asking peers for it.
+    pub fn app_arrived(&self, hash: AppHash) {
+        self.send(Command::AppArrived(hash));
+    }
+
+    /// Starts a catch-up round for `ctx` with every connected peer.
+    pub fn sync(&self, ctx: ContextId) {
+        self.send(Command::Sync(ctx));
+    }
+
+    /// Connects (and keeps reconnecting) to these multiaddrs.
+    pub fn dial(&self, addrs: &[String]) {
+        self.send(Command::Dial(addrs.to_vec()));
+    }
+
+    /// This node's listen addresses, with its peer id.
+    pub fn addresses(&self) -> Vec<String> {
+        self.addrs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,676 @@
+//! The swarm task: owns the libp2p swarm, runs the node's commands, and
+//! hands everything that needs the node to the applier thread or the
+//! blocking pool. It never blocks and never locks a context.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
+use mero_sync::SignedDelta;
+use mero_sync::protocol::{
+    Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, Response, decode_gossip, encode_gossip,
+};
+use tokio::sync::mpsc;
+
+use super::applier::{Applier, Message};
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::codec::Frame;
+use super::guard::{GARBAGE, Guard, GuardLimits, REFUSED};
+use super::handle::{Command, NetStatus, PeerInfo};
+use super::{Replication, peer_of};
+use crate::ids::{AppHash, ContextId};
+
+/// The answer to a request when the peer has too many in flight.
+const BUSY: &str = "busy: too many requests in flight; retry later";
+
+pub(super) struct Task {
+    swarm: Swarm<Behaviour>,
+    node: Arc<dyn Replication>,
+    /// For workers' answers; the same queue as the node's commands.
+    tx: mpsc::Sender<Command>,
+    addrs: Arc<RwLock<Vec<String>>>,
+    /// Taken on shutdown.
+    applier: Option<Applier>,
+    /// Followed contexts and the topic each gossips on.
+    follows: HashMap<ContextId, Option<gossipsub::IdentTopic>>,
+    topics: HashMap<TopicHash, ContextId>,
+    /// Addresses to keep connected to: bootstrap peers and invitation addresses.
+    known: Vec<Multiaddr>,
+    outbound: HashMap<OutboundRequestId, (PeerId, Envelope)>,
+    /// Catch-up rounds in flight, so periodic sync does not pile up.
+    rounds: HashSet<(PeerId, ContextId)>,
+    wanted_apps: HashMap<AppHash, Envelope>,
+    /// Contexts each peer proved it belongs to: only their gossip is applied.
+    members: HashMap<PeerId, HashSet<ContextId>>,
+    guard: Guard,
+    paused: bool,
+}
+
+impl Task {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        node: Arc<dyn Replication>,
+        tx: mpsc::Sender<Command>,
+        addrs: Arc<RwLock<Vec<String>>>,
+        applier: Applier,
+        known: Vec<Multiaddr>,
+        limits: GuardLimits,
+    ) -> Self {
+        Self {
+            swarm,
+            node,
+            tx,
+            addrs,
+            applier: Some(applier),
+            follows: HashMap::new(),
+            topics: HashMap::new(),
+            known,
+            outbound: HashMap::new(),
+            rounds: HashSet::new(),
+            wanted_apps: HashMap::new(),
+            members: HashMap::new(),
+            guard: Guard::new(limits),
+            paused: false,
+        }
+    }
+
+    pub async fn run(&mut self, mut rx: mpsc::Receiver<Command>, sync_every: Duration) {
+        let mut tick = tokio::time::interval(sync_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                cmd = rx.recv() => {
+                    let cmd = match cmd {
+                        Some(Command::Publish(d)) => match self.publish_queued(d, &mut rx) {
+                            Some(next) => next,
+                            None => continue,
+                        },
+                        Some(cmd) => cmd,
+                        None => break,
+                    };
+                    if let Command::Shutdown(reply) = cmd {
+                        self.close().await;
+                        let _ = reply.send(());
+                        break;
+                    }
+                    self.on_command(cmd);
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    /// Publishes `first` and every delta already queued behind it, a batch
+    /// per context per message, in commit order. Stops at the first other
+    /// command and returns it, so commands keep their order.
+    fn publish_queued(
+        &mut self,
+        first: SignedDelta,
+        rx: &mut mpsc::Receiver<Command>,
+    ) -> Option<Command> {
+        let mut batches: Vec<(ContextId, Vec<SignedDelta>, usize)> = Vec::new();
+        let mut next = Some(Command::Publish(first));
+        let other = loop {
+            match next.take() {
+                Some(Command::Publish(d)) => {
+                    let ctx = d.body.header.context;
+                    let size = d.body.payload.len();
+                    match batches.iter_mut().rev().find(|(c, ..)| *c == ctx) {
+                        Some((_, v, bytes))
+                            if v.len() < GOSSIP_BATCH_LIMIT && *bytes < GOSSIP_BATCH_BYTES =>
+                        {
+                            v.push(d);
+                            *bytes += size;
+                        }
+                        _ => batches.push((ctx, vec![d], size)),
+                    }
+                }
+                Some(cmd) => break Some(cmd),
+                None => break None,
+            }
+            next = rx.try_recv().ok();
+        };
+        for (ctx, deltas, _) in batches {
+            let Some(Some(topic)) = self.follows.get(&ctx) else {
+                // No topic yet (joining): catch-up delivers it.
+                continue;
+            };
+            let topic = topic.clone();
+            if let Err(e) = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic, encode_gossip(&deltas))
+            {
+                // No subscribed peer yet: catch-up delivers it later.
+                tracing::debug!(context = %ctx, "publish: {e}");
+            }
+        }
+        other
+    }
+
+    /// Ends the applier after it applied what it holds.
+    async fn close(&mut self) {
+        if let Some(applier) = self.applier.take() {
+            let thread = applier.close();
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Follows `ctx`, gossiping on `topic` (replacing its earlier topic).
+    pub fn follow(&mut self, ctx: ContextId, topic: Option<String>) {
+        let topic = topic.map(gossipsub::IdentTopic::new);
+        if let Some(Some(old)) = self.follows.get(&ctx)
+            && Some(old.hash()) != topic.as_ref().map(|t| t.hash())
+        {
+            self.topics.remove(&old.hash());
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(old);
+        }
+        if let Some(t) = &topic {
+            self.topics.insert(t.hash(), ctx);
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(t) {
+                tracing::warn!(context = %ctx, "subscribe: {e}");
+            }
+        }
+        self.follows.insert(ctx, topic);
+    }
+
+    fn unfollow(&mut self, ctx: ContextId) {
+        if let Some(Some(t)) = self.follows.remove(&ctx) {
+            self.topics.remove(&t.hash());
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
+        }
+        self.rounds.retain(|(_, c)| *c != ctx);
+    }
+
+    /// Dials every known address.
+    pub fn dial_known(&mut self) {
+        for addr in self.known.clone() {
+            self.dial(addr);
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr) {
+        if self.paused {
+            return;
+        }
+        if let Some(p) = peer_of(&addr)
+            && (self.swarm.is_connected(&p)
+                || p == *self.swarm.local_peer_id()
+                || self.guard.is_banned(&p))
+        {
+            return;
+        }
+        if let Err(e) = self.swarm.dial(addr.clone()) {
+            tracing::debug!(%addr, "dial failed: {e}");
+        }
+    }
+
+    fn request(&mut self, peer: PeerId, req: Envelope) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, Frame::Request(req.clone()));
+        self.outbound.insert(id, (peer, req));
+    }
+
+    /// Starts catch-up rounds with `peer` for `contexts` (those without one
+    /// in flight); the node prepares the openings on the blocking pool.
+    fn start_rounds(&mut self, peer: PeerId, contexts: Vec<ContextId>) {
+        if self.paused {
+            return;
+        }
+        let fresh: Vec<ContextId> = contexts
+            .into_iter()
+            .filter(|c| self.rounds.insert((peer, *c)))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let node = self.node.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut open = Vec::new();
+            for ctx in fresh {
+                match catch_unwind(AssertUnwindSafe(|| node.opening(&ctx)))
+                    .ok()
+                    .flatten()
+                {
+                    Some(req) => {
+                        node.metrics().sync_round(&ctx);
+                        open.push(req);
+                    }
+                    None => {
+                        let _ = tx.blocking_send(Command::Next(peer, ctx, None));
+                    }
+                }
+            }
+            let _ = tx.blocking_send(Command::Requests(peer, open));
+        });
+    }
+
+    fn connected(&self) -> Vec<PeerId> {
+        self.swarm.connected_peers().copied().collect()
+    }
+
+    fn on_tick(&mut self) {
+        for p in self.guard.expire(Instant::now()) {
+            tracing::info!(peer = %p, "ban expired");
+            self.swarm.behaviour_mut().banned.unblock_peer(p);
+        }
+        if self.paused {
+            return;
+        }
+        // Addresses without a peer id cannot be checked for an existing
+        // connection: dial them only while the node has none at all.
+        let idle = self.swarm.connected_peers().next().is_none();
+        for addr in self.known.clone() {
+            if idle || peer_of(&addr).is_some() {
+                self.dial(addr);
+            }
+        }
+        for p in self.connected() {
+            self.catch_up_with(p);
+        }
+    }
+
+    /// Starts a round for every context with `peer` and asks it for the
+    /// apps this node still lacks.
+    fn catch_up_with(&mut self, peer: PeerId) {
+        let contexts: Vec<ContextId> = self.follows.keys().copied().collect();
+        self.start_rounds(peer, contexts);
+        let wanted: Vec<Envelope> = self.wanted_apps.values().cloned().collect();
+        for req in wanted {
+            self.request(peer, req);
+        }
+    }
+
+    /// Counts garbage from `peer`; bans it once it crosses the limit.
+    fn strike(&mut self, peer: PeerId, weight: u32) {
+        if weight >= GARBAGE {
+            self.node.metrics().gossip_invalid();
+        }
+        if self.guard.strike(peer, weight, Instant::now()) {
+            tracing::warn!(%peer, "peer keeps sending garbage; disconnected and banned");
+            self.node.metrics().peer_banned();
+            self.members.remove(&peer);
+            self.swarm.behaviour_mut().banned.block_peer(peer);
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish(_) => unreachable!("`run` batches publishing"),
+            Command::Shutdown(_) => unreachable!("`run` handles shutdown itself"),
+            Command::Follow(ctx, topic) => self.follow(ctx, topic),
+            Command::Unfollow(ctx) => self.unfollow(ctx),
+            Command::Want(requests, from) => {
+                let from = from.and_then(|p| p.parse::<PeerId>().ok());
+                let peers = match from {
+                    Some(p) if self.swarm.is_connected(&p) => vec![p],
+                    _ => self.connected(),
+                };
+                for req in requests {
+                    for p in &peers {
+                        self.request(*p, req.clone());
+                    }
+                }
+            }
+            Command::FetchApp(hash, req) => {
+                self.wanted_apps.insert(hash, req.clone());
+                for p in self.connected() {
+                    self.request(p, req.clone());
+                }
+            }
+            Command::AppArrived(hash) => {
+                self.wanted_apps.remove(&hash);
+            }
+            Command::Sync(ctx) => {
+                for p in self.connected() {
+                    self.start_rounds(p, vec![ctx]);
+                }
+            }
+            Command::Dial(addrs) => {
+                for a in addrs {
+                    match a.parse::<Multiaddr>() {
+                        Ok(addr) => {
+                            if !self.known.contains(&addr) {
+                                self.known.push(addr.clone());
+                            }
+                            self.dial(addr);
+                        }
+                        Err(_) => tracing::warn!("ignoring invalid address {a}"),
+                    }
+                }
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Pause(paused) => self.pause(paused),
+            Command::Respond {
+                peer,
+                channel,
+                response,
+                context,
+                admitted,
+                differ,
+            } => {
+                self.guard.end(&peer);
+                if admitted {
+                    self.members.entry(peer).or_default().insert(context);
+                    if differ {
+                        // Their heads differ: pull from them as well.
+                        self.start_rounds(peer, vec![context]);
+                    }
+                } else {
+                    self.strike(peer, REFUSED);
+                }
+                // The peer may be gone; then the answer is moot.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Next(peer, ctx, next) => match next {
+                Some(req) => self.request(peer, req),
+                None => {
+                    self.rounds.remove(&(peer, ctx));
+                }
+            },
+            Command::Requests(peer, requests) => {
+                for req in requests {
+                    self.request(peer, req);
+                }
+            }
+            Command::Validated(id, peer, verdict) => {
+                let garbage = verdict == MessageAcceptance::Reject;
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &peer, verdict);
+                if garbage {
+                    self.strike(peer, GARBAGE);
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, paused: bool) {
+        self.paused = paused;
+        let peers: Vec<PeerId> = if paused {
+            self.connected()
+                .into_iter()
+                .chain(self.known.iter().filter_map(peer_of))
+                .collect()
+        } else {
+            self.swarm
+                .behaviour()
+                .paused
+                .blocked_peers()
+                .iter()
+                .copied()
+                .collect()
+        };
+        for p in peers {
+            if paused {
+                self.swarm.behaviour_mut().paused.block_peer(p);
+            } else {
+                self.swarm.behaviour_mut().paused.unblock_peer(p);
+            }
+        }
+        if !paused {
+            self.on_tick();
+        }
+        tracing::info!(
+            paused,
+            "network {}",
+            if paused { "paused" } else { "resumed" }
+        );
+    }
+
+    fn status(&self) -> NetStatus {
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let mut peers: HashMap<PeerId, PeerInfo> = HashMap::new();
+        for p in self.swarm.connected_peers() {
+            peers.insert(
+                *p,
+                PeerInfo {
+                    peer_id: p.to_string(),
+                    contexts: Vec::new(),
+                },
+            );
+        }
+        for (p, topics) in gossip.all_peers() {
+            if let Some(info) = peers.get_mut(p) {
+                info.contexts = topics
+                    .iter()
+                    .filter_map(|t| self.topics.get(t))
+                    .copied()
+                    .collect();
+            }
+        }
+        let mut peers: Vec<_> = peers.into_values().collect();
+        peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        let mut banned: Vec<String> = self.guard.banned().map(ToString::to_string).collect();
+        banned.sort();
+        NetStatus {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen_addrs: self
+                .addrs
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            peers,
+            banned,
+            paused: self.paused,
+        }
+    }
+
+    fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = format!("{address}/p2p/{}", self.swarm.local_peer_id());
+                // Scripts and tests read this line to learn the address.
+                println!("merod p2p listening on {full}");
+                self.addrs
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(full);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if num_established.get() == 1 {
+                    self.catch_up_with(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                tracing::debug!(peer = %peer_id, "disconnected");
+                self.rounds.retain(|(p, _)| *p != peer_id);
+                self.members.remove(&peer_id);
+                self.guard.forget(&peer_id);
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source: peer,
+                message_id,
+                message,
+            }) => self.on_gossip(peer, message_id, message),
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.on_request(peer, request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => self.on_response(request_id, response),
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some((_, req)) = self.outbound.remove(&request_id) {
+                    tracing::debug!(%peer, "request failed: {error}");
+                    self.rounds.remove(&(peer, req.request.context()));
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
+                for (peer, addr) in list {
+                    tracing::info!(%peer, %addr, "discovered by mDNS");
+                    self.dial(addr.with(libp2p::multiaddr::Protocol::P2p(peer)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A gossip message: applied (and later forwarded) only if it comes
+    /// from a peer that proved it belongs to the topic's context, decodes,
+    /// and fits the applier's queue.
+    fn on_gossip(&mut self, peer: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
+        let ignore = |task: &mut Self, id: &gossipsub::MessageId| {
+            task.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(id, &peer, MessageAcceptance::Ignore);
+        };
+        let Some(ctx) = self.topics.get(&message.topic).copied() else {
+            return ignore(self, &id);
+        };
+        if !self.members.get(&peer).is_some_and(|c| c.contains(&ctx)) {
+            // Not (yet) proven a member: catch-up brings what it had.
+            return ignore(self, &id);
+        }
+        let deltas = match decode_gossip(&message.data) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(%peer, context = %ctx, "undecodable gossip: {e}");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &peer, MessageAcceptance::Reject);
+                return self.strike(peer, GARBAGE);
+            }
+        };
+        let Some(applier) = &self.applier else {
+            return ignore(self, &id);
+        };
+        let m = Message {
+            ctx,
+            peer,
+            id,
+            deltas,
+        };
+        if let Err(id) = applier.offer(m) {
+            tracing::debug!(context = %ctx, "the applier is behind; dropping a gossip message (catch-up repairs it)");
+            ignore(self, &id);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: Frame,
+        channel: request_response::ResponseChannel<Response>,
+    ) {
+        if self.guard.is_banned(&peer) {
+            return;
+        }
+        let request = match request {
+            Frame::Request(r) => r,
+            Frame::Malformed(why) => {
+                tracing::debug!(%peer, "malformed request: {why}");
+                let refused = Response::Error {
+                    message: format!("malformed request: {why}"),
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, refused);
+                return self.strike(peer, GARBAGE);
+            }
+        };
+        if !self.guard.begin(peer) {
+            let busy = Response::Error {
+                message: BUSY.into(),
+            };
+            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+            return;
+        }
+        let node = self.node.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let context = request.request.context();
+            let answer = catch_unwind(AssertUnwindSafe(|| node.answer(&peer.to_bytes(), &request)));
+            let cmd = match answer {
+                Ok(a) => Command::Respond {
+                    peer,
+                    channel,
+                    response: a.response,
+                    context,
+                    admitted: a.admitted,
+                    differ: a.differ,
+                },
+                Err(_) => Command::Respond {
+                    peer,
+                    channel,
+                    response: Response::Error {
+                        message: "the node failed to answer".into(),
+                    },
+                    context,
+                    admitted: true,
+                    differ: false,
+                },
+            };
+            let _ = tx.blocking_send(cmd);
+        });
+    }
+
+    fn on_response(&mut self, request_id: OutboundRequestId, response: Response) {
+        let Some((peer, req)) = self.outbound.remove(&request_id) else {
+            return;
+        };
+        let node = self.node.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let ctx = req.request.context();
+            let next = catch_unwind(AssertUnwindSafe(|| {
+                node.on_response(&req, response, &peer.to_string())
+            }))
+            .ok()
+            .flatten();
+            let _ = tx.blocking_send(Command::Next(peer, ctx, next));
+        });
+    }
+}
