@@ -34,6 +34,9 @@ type Answer = Result<CallOutput, NodeError>;
 /// calls waiting for it.
 pub(crate) struct ContextSlot {
     id: ContextId,
+    /// This node's member key in the context (never changes): readable
+    /// without the lock, by async handlers.
+    pub member: crate::ids::MemberKey,
     rt: Mutex<ContextRuntime>,
     queue: Mutex<Queue>,
     /// Why the replica was set aside, once it was.
@@ -55,6 +58,7 @@ impl ContextSlot {
     pub fn new(rt: ContextRuntime) -> Self {
         Self {
             id: rt.id,
+            member: rt.meta.member,
             rt: Mutex::new(rt),
             queue: Mutex::default(),
             quarantine: OnceLock::new(),
@@ -493,6 +497,8 @@ impl Node {
             mode,
             limits: CallLimits {
                 max_return_bytes: limits.max_return_bytes,
+                max_write_bytes: limits.max_call_write_bytes,
+                max_handles: limits.max_call_handles,
                 ..CallLimits::default()
             },
             private: rt.private.clone(),

@@ -221,6 +221,12 @@ pub struct LimitsConfig {
     pub max_return_bytes: usize,
     /// Calls that may run at once across all contexts.
     pub max_concurrent_calls: u32,
+    /// Bytes one call may write (keys, values, text, private storage, plus
+    /// a fixed cost per write); beyond it the call fails with `limit`.
+    /// Keep it under `[replica] max_delta_bytes`, or peers refuse the delta.
+    pub max_call_write_bytes: usize,
+    /// Collection handles (detached collections included) one call may hold.
+    pub max_call_handles: usize,
 }
 
 impl Default for LimitsConfig {
@@ -232,6 +238,8 @@ impl Default for LimitsConfig {
             max_app_bytes: 32 << 20,
             max_return_bytes: 4 << 20,
             max_concurrent_calls: 64,
+            max_call_write_bytes: mero_engine::CallLimits::default().max_write_bytes,
+            max_call_handles: mero_engine::CallLimits::default().max_handles,
         }
     }
 }

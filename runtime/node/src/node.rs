@@ -477,9 +477,9 @@ impl Node {
         self.contexts.read().unwrap().values().cloned().collect()
     }
 
-    /// The member this node acts as in a context.
+    /// The member this node acts as in a context. Takes no context lock.
     pub fn member(&self, id: &ContextId) -> Result<MemberKey, NodeError> {
-        Ok(self.context(id)?.inspect().meta.member)
+        Ok(self.context(id)?.member)
     }
 
     /// One context.

@@ -281,6 +281,10 @@ struct Probe {
     threads: Vec<std::thread::JoinHandle<()>>,
     cpu_at_start: f64,
     pid: u32,
+    /// Where the last phase ended: (CPU seconds, calls made, instant).
+    last: Mutex<(f64, usize, Instant)>,
+    /// Peak RSS since the last phase ended.
+    phase_rss: Arc<Mutex<u64>>,
 }
 
 impl Probe {
@@ -322,14 +326,16 @@ impl Probe {
                 }
             })
         };
+        let phase_rss = Arc::new(Mutex::new(0));
         let sampler = {
-            let (stop, peak) = (stop.clone(), peak_rss.clone());
+            let (stop, peak, phase) = (stop.clone(), peak_rss.clone(), phase_rss.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let r = rss_kib(pid);
-                    let mut p = peak.lock().unwrap();
-                    *p = (*p).max(r);
-                    drop(p);
+                    for p in [&peak, &phase] {
+                        let mut p = p.lock().unwrap();
+                        *p = (*p).max(r);
+                    }
                     std::thread::sleep(Duration::from_millis(50));
                 }
             })
@@ -342,7 +348,27 @@ impl Probe {
             threads: vec![calls, sampler],
             cpu_at_start: cpu_secs(pid),
             pid,
+            last: Mutex::new((cpu_secs(pid), 0, Instant::now())),
+            phase_rss,
         }
+    }
+
+    /// Prints what the node spent since the last phase: CPU, peak RSS, and
+    /// the calls on the other context meanwhile.
+    fn phase(&self, label: &str) {
+        let cpu = cpu_secs(self.pid);
+        let calls = self.latencies.lock().unwrap().len();
+        let mut last = self.last.lock().unwrap();
+        let rss = std::mem::take(&mut *self.phase_rss.lock().unwrap());
+        let secs = last.2.elapsed().as_secs_f64();
+        println!(
+            "{label:>34}: {secs:>5.2} s  node CPU {:>5.2} s ({:>3.0}%)  peak RSS {:>4} MiB  calls meanwhile {}",
+            cpu - last.0,
+            (cpu - last.0) / secs * 100.0,
+            rss / 1024,
+            calls - last.1
+        );
+        *last = (cpu, calls, Instant::now());
     }
 
     /// Stops; returns (p50, p99, calls, peak RSS KiB, CPU s) and asserts
@@ -486,7 +512,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
             .gossipsub
             .subscribe(&public)
             .unwrap();
-        println!("phase 1 (non-member requests) done");
+        probe.phase("1 non-member requests");
 
         // 2. Hundreds of streams at once from another stranger, wave after
         // wave: each answered (refused, or "busy" past the in-flight cap)
@@ -511,7 +537,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
             s2.cut_off(Duration::from_secs(10)).await,
             "a peer that keeps asking without a proof is banned"
         );
-        println!("phase 2 (waves of 400 streams) done: {answered} answered before the ban");
+        probe.phase(&format!("2 streams ({answered} answered, ban)"));
 
         // 3. Malformed frames: not even a request.
         let mut s3 = Attacker::connect(&a.p2p).await;
@@ -521,7 +547,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
             s3.cut_off(Duration::from_secs(10)).await,
             "malformed frames ban the peer"
         );
-        println!("phase 3 (malformed frames) done");
+        probe.phase("3 malformed frames (ban)");
 
         // Nothing leaked to the stranger on any topic meanwhile.
         let leaked = s
@@ -623,7 +649,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
                 break;
             }
         }
-        println!("phase 4 (gossip flood) sent {sent} messages before the cut");
+        probe.phase(&format!("4 gossip flood ({sent} msgs, ban)"));
         assert!(
             e.cut_off(Duration::from_secs(20)).await,
             "the flooder is banned"
@@ -651,7 +677,57 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
             .gossipsub
             .publish(topic.clone(), encode_gossip(&[d]));
         let _ = o.until(Duration::from_secs(2), |_| false).await;
-        println!("phase 5 (oversized gossip) done");
+        probe.phase("5 oversized gossip");
+
+        // 6. Sustained: ever new identities, each staying under the ban,
+        // ask for three seconds without a proof.
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut asked = 0;
+        while Instant::now() < until {
+            let mut s = Attacker::connect(&a.p2p).await;
+            let proof = stranger_proof(ctx, s.peer());
+            let wave: Vec<Envelope> = (0..20).flat_map(|_| asks(ctx, &proof)).take(60).collect();
+            asked += s.ask(wave).await.len();
+        }
+        probe.phase(&format!("6 sybil requests ({asked} in 3 s)"));
+
+        // 7. Sustained: ever new invitation holders, each sending nine
+        // messages of 50 forged deltas (one short of the ban), for 3 s.
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut forged = 0;
+        while Instant::now() < until {
+            let mut f = Attacker::connect(&a.p2p).await;
+            let proof = Proof::invite(&invite, token.invite, &ctx, &f.peer().to_bytes());
+            let digest = Envelope {
+                request: Request::Digest {
+                    context: ctx,
+                    digest: [0; 32],
+                },
+                proof,
+            };
+            f.ask(vec![digest]).await;
+            f.swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+            let _ = f.until(Duration::from_millis(300), |_| false).await;
+            for _ in 0..9 {
+                let batch: Vec<SignedDelta> = (0..50)
+                    .map(|_| {
+                        let mut d = delta(&stranger, &key, ctx, token.epoch, vec![]);
+                        d.signature = vec![7; 64];
+                        d
+                    })
+                    .collect();
+                if f.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic.clone(), encode_gossip(&batch))
+                    .is_ok()
+                {
+                    forged += 50;
+                }
+                let _ = f.until(Duration::from_millis(10), |_| false).await;
+            }
+        }
+        probe.phase(&format!("7 sybil gossip ({forged} forged deltas)"));
         e.peer()
     });
     let attack = probe.stop("under attack");

@@ -13,7 +13,8 @@
 //!
 //! Parts: [`behaviour`] (the protocols and their limits), [`handle`] (what
 //! the node holds: a bounded command queue), `swarm` (the task that owns
-//! the swarm), `applier` (the thread that applies gossip), [`guard`] (peer
+//! the swarm), `inbound` (what peers send, routed to the workers),
+//! `applier` (the thread that applies gossip), [`guard`] (peer
 //! scores, bans, requests in flight).
 //!
 //! The swarm task never blocks: everything that touches the node (context
@@ -27,6 +28,7 @@ pub mod behaviour;
 pub mod codec;
 pub mod guard;
 pub mod handle;
+mod inbound;
 mod swarm;
 
 use std::sync::{Arc, RwLock};

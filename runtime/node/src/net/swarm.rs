@@ -13,12 +13,10 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
 use mero_sync::SignedDelta;
-use mero_sync::protocol::{
-    Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, Response, decode_gossip, encode_gossip,
-};
+use mero_sync::protocol::{Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, encode_gossip};
 use tokio::sync::mpsc;
 
-use super::applier::{Applier, Message};
+use super::applier::Applier;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::Frame;
 use super::guard::{GARBAGE, Guard, GuardLimits, REFUSED};
@@ -26,30 +24,27 @@ use super::handle::{Command, NetStatus, PeerInfo};
 use super::{Replication, peer_of};
 use crate::ids::{AppHash, ContextId};
 
-/// The answer to a request when the peer has too many in flight.
-const BUSY: &str = "busy: too many requests in flight; retry later";
-
 pub(super) struct Task {
-    swarm: Swarm<Behaviour>,
-    node: Arc<dyn Replication>,
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) node: Arc<dyn Replication>,
     /// For workers' answers; the same queue as the node's commands.
-    tx: mpsc::Sender<Command>,
-    addrs: Arc<RwLock<Vec<String>>>,
+    pub(super) tx: mpsc::Sender<Command>,
+    pub(super) addrs: Arc<RwLock<Vec<String>>>,
     /// Taken on shutdown.
-    applier: Option<Applier>,
+    pub(super) applier: Option<Applier>,
     /// Followed contexts and the topic each gossips on.
-    follows: HashMap<ContextId, Option<gossipsub::IdentTopic>>,
-    topics: HashMap<TopicHash, ContextId>,
+    pub(super) follows: HashMap<ContextId, Option<gossipsub::IdentTopic>>,
+    pub(super) topics: HashMap<TopicHash, ContextId>,
     /// Addresses to keep connected to: bootstrap peers and invitation addresses.
-    known: Vec<Multiaddr>,
-    outbound: HashMap<OutboundRequestId, (PeerId, Envelope)>,
+    pub(super) known: Vec<Multiaddr>,
+    pub(super) outbound: HashMap<OutboundRequestId, (PeerId, Envelope)>,
     /// Catch-up rounds in flight, so periodic sync does not pile up.
-    rounds: HashSet<(PeerId, ContextId)>,
-    wanted_apps: HashMap<AppHash, Envelope>,
+    pub(super) rounds: HashSet<(PeerId, ContextId)>,
+    pub(super) wanted_apps: HashMap<AppHash, Envelope>,
     /// Contexts each peer proved it belongs to: only their gossip is applied.
-    members: HashMap<PeerId, HashSet<ContextId>>,
-    guard: Guard,
-    paused: bool,
+    pub(super) members: HashMap<PeerId, HashSet<ContextId>>,
+    pub(super) guard: Guard,
+    pub(super) paused: bool,
 }
 
 impl Task {
@@ -294,7 +289,7 @@ impl Task {
     }
 
     /// Counts garbage from `peer`; bans it once it crosses the limit.
-    fn strike(&mut self, peer: PeerId, weight: u32) {
+    pub(super) fn strike(&mut self, peer: PeerId, weight: u32) {
         if weight >= GARBAGE {
             self.node.metrics().gossip_invalid();
         }
@@ -552,125 +547,5 @@ impl Task {
             }
             _ => {}
         }
-    }
-
-    /// A gossip message: applied (and later forwarded) only if it comes
-    /// from a peer that proved it belongs to the topic's context, decodes,
-    /// and fits the applier's queue.
-    fn on_gossip(&mut self, peer: PeerId, id: gossipsub::MessageId, message: gossipsub::Message) {
-        let ignore = |task: &mut Self, id: &gossipsub::MessageId| {
-            task.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(id, &peer, MessageAcceptance::Ignore);
-        };
-        let Some(ctx) = self.topics.get(&message.topic).copied() else {
-            return ignore(self, &id);
-        };
-        if !self.members.get(&peer).is_some_and(|c| c.contains(&ctx)) {
-            // Not (yet) proven a member: catch-up brings what it had.
-            return ignore(self, &id);
-        }
-        let deltas = match decode_gossip(&message.data) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::debug!(%peer, context = %ctx, "undecodable gossip: {e}");
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &peer, MessageAcceptance::Reject);
-                return self.strike(peer, GARBAGE);
-            }
-        };
-        let Some(applier) = &self.applier else {
-            return ignore(self, &id);
-        };
-        let m = Message {
-            ctx,
-            peer,
-            id,
-            deltas,
-        };
-        if let Err(id) = applier.offer(m) {
-            tracing::debug!(context = %ctx, "the applier is behind; dropping a gossip message (catch-up repairs it)");
-            ignore(self, &id);
-        }
-    }
-
-    fn on_request(
-        &mut self,
-        peer: PeerId,
-        request: Frame,
-        channel: request_response::ResponseChannel<Response>,
-    ) {
-        if self.guard.is_banned(&peer) {
-            return;
-        }
-        let request = match request {
-            Frame::Request(r) => r,
-            Frame::Malformed(why) => {
-                tracing::debug!(%peer, "malformed request: {why}");
-                let refused = Response::Error {
-                    message: format!("malformed request: {why}"),
-                };
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, refused);
-                return self.strike(peer, GARBAGE);
-            }
-        };
-        if !self.guard.begin(peer) {
-            let busy = Response::Error {
-                message: BUSY.into(),
-            };
-            let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
-            return;
-        }
-        let node = self.node.clone();
-        let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let context = request.request.context();
-            let answer = catch_unwind(AssertUnwindSafe(|| node.answer(&peer.to_bytes(), &request)));
-            let cmd = match answer {
-                Ok(a) => Command::Respond {
-                    peer,
-                    channel,
-                    response: a.response,
-                    context,
-                    admitted: a.admitted,
-                    differ: a.differ,
-                },
-                Err(_) => Command::Respond {
-                    peer,
-                    channel,
-                    response: Response::Error {
-                        message: "the node failed to answer".into(),
-                    },
-                    context,
-                    admitted: true,
-                    differ: false,
-                },
-            };
-            let _ = tx.blocking_send(cmd);
-        });
-    }
-
-    fn on_response(&mut self, request_id: OutboundRequestId, response: Response) {
-        let Some((peer, req)) = self.outbound.remove(&request_id) else {
-            return;
-        };
-        let node = self.node.clone();
-        let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let ctx = req.request.context();
-            let next = catch_unwind(AssertUnwindSafe(|| {
-                node.on_response(&req, response, &peer.to_string())
-            }))
-            .ok()
-            .flatten();
-            let _ = tx.blocking_send(Command::Next(peer, ctx, next));
-        });
     }
 }
