@@ -751,15 +751,6 @@ fn sse_replay_reports_a_gap_past_retention() {
     assert_eq!(id, Some(from));
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn metric(node: &NodeProc, name: &str) -> f64 {
     let m = admin(node, "GET", "/metrics", None);
     m.body
@@ -881,7 +872,7 @@ const FLOOD_EVENTS: usize = 1200;
 /// node; returns the node's RSS growth in KiB (peak over baseline).
 fn flood(node: &NodeProc, ctx: &str) -> u64 {
     let text = "v".repeat(256 << 10);
-    let baseline = rss_kib(node.pid());
+    let baseline = support::rss_kib(node.pid());
     let mut peak = baseline;
     for round in 0..FLOOD_EVENTS / 3 {
         let batch: Vec<Value> = (0..3)
@@ -890,10 +881,10 @@ fn flood(node: &NodeProc, ctx: &str) -> u64 {
         let r = admin(node, "POST", "/jsonrpc", Some(Value::Array(batch)));
         assert_eq!(r.status, 200);
         if round % 10 == 0 {
-            peak = peak.max(rss_kib(node.pid()));
+            peak = peak.max(support::rss_kib(node.pid()));
         }
     }
-    peak.max(rss_kib(node.pid())) - baseline
+    peak.max(support::rss_kib(node.pid())) - baseline
 }
 
 fn faulty_node(dir: &std::path::Path, wasm: &[u8]) -> (NodeProc, String) {

@@ -252,16 +252,6 @@ impl Attacker {
     }
 }
 
-/// One honest node's resource use, from `/proc`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name, which is in parentheses.
@@ -331,7 +321,7 @@ impl Probe {
             let (stop, peak, phase) = (stop.clone(), peak_rss.clone(), phase_rss.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let r = rss_kib(pid);
+                    let r = support::rss_kib(pid);
                     for p in [&peak, &phase] {
                         let mut p = p.lock().unwrap();
                         *p = (*p).max(r);

@@ -87,6 +87,16 @@ pub fn build_app_with(manifest: &str, features: &[&str]) -> Vec<u8> {
     wasm
 }
 
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
 /// A `merod` child process; killed when dropped.
 pub struct NodeProc {
     pub home: PathBuf,
