@@ -40,7 +40,7 @@ impl Default for CallLimits {
             max_log_bytes: 64 << 10,
             max_event_bytes: 1 << 20,
             max_handles: 1 << 20,
-            max_write_bytes: 16 << 20,
+            max_write_bytes: 8 << 20,
         }
     }
 }

@@ -519,12 +519,20 @@ impl Node {
             tracing::info!(target: "app", context = %rt.id, method, "{line}");
         }
         let output = outcome.result.map_err(NodeError::Call)?;
-        let output: serde_json::Value = serde_json::from_slice(&output).map_err(|e| {
-            NodeError::Call(CallError::new(
-                CallErrorKind::Host,
-                format!("the method returned invalid JSON: {e}"),
-            ))
-        })?;
+        let output: serde_json::Value = match serde_json::from_slice(&output) {
+            Ok(v) => v,
+            Err(e) => {
+                if outcome.delta.is_some() {
+                    // The state holds the call's committed ops, which no
+                    // delta will carry: start over from what is stored.
+                    rt.reload(self.db());
+                }
+                return Err(NodeError::Call(CallError::new(
+                    CallErrorKind::Host,
+                    format!("the method returned invalid JSON: {e}"),
+                )));
+            }
+        };
         let Some(batch) = batch else {
             let out = CallOutput {
                 output,

@@ -46,7 +46,7 @@ pub struct Effects {
     /// Equivocations newly seen: (the delta first applied, the other).
     pub forks: Vec<(DeltaId, DeltaId)>,
     /// The context's gossip topic changed (a new key epoch): follow this one.
-    pub topic: Option<Option<String>>,
+    pub topic: Option<Option<mero_sync::gate::Topic>>,
 }
 
 /// An event from a peer whose declared handler should run here.
@@ -121,9 +121,11 @@ pub struct ReceiveReport {
     #[serde(skip)]
     pub reasons: Vec<&'static str>,
     /// Refused deltas only a broken or lying sender could have sent
-    /// ([`Reject::is_garbage`]).
+    /// ([`Reject::is_garbage`]), and whether for a bad signature (then only
+    /// the copies whose signature fails were garbage: a forged copy shares
+    /// its id with the honest delta).
     #[serde(skip)]
-    pub garbage: Vec<DeltaId>,
+    pub garbage: Vec<(DeltaId, bool)>,
 }
 
 pub(crate) struct DbPrivate {
@@ -169,7 +171,7 @@ pub(crate) struct ContextRuntime {
     /// Why this replica can no longer be trusted, if it failed.
     failed: Option<String>,
     /// The gossip topic the network was last told to follow.
-    pub announced: Option<String>,
+    pub announced: Option<mero_sync::gate::Topic>,
 }
 
 impl ContextRuntime {
@@ -235,9 +237,9 @@ impl ContextRuntime {
     }
 
     /// The gossip topic of the current key epoch, if this node holds its key.
-    pub fn topic(&self) -> Option<String> {
+    pub fn topic(&self) -> Option<mero_sync::gate::Topic> {
         let key = self.replica.current_key()?;
-        Some(mero_sync::gate::topic_name(&self.id, key))
+        Some(mero_sync::gate::Topic::of(&self.id, key))
     }
 
     /// Stages this replica's secrets (member key, epoch keys, invitation
@@ -350,7 +352,8 @@ impl ContextRuntime {
         self.meta.log_len = self.dag().len() as u64;
         self.meta.heads = self.dag().heads();
         self.meta.vector = self.dag().vector();
-        if self.snapshot_due(policy) {
+        // A failed replica's state must never reach a snapshot.
+        if self.snapshot_due(policy) && self.failure().is_none() {
             let snapshot = self.state.snapshot()?;
             batch.put_snapshot(db, &self.id, self.meta.log_len, &snapshot);
             self.meta.snapshot_pos = self.meta.log_len;
@@ -447,7 +450,7 @@ impl ContextRuntime {
             *self.rejected.entry(why.label()).or_default() += 1;
             report.reasons.push(why.label());
             if why.is_garbage() {
-                report.garbage.push(*id);
+                report.garbage.push((*id, *why == Reject::BadSignature));
             }
             // One line per receive, not per delta: a flood of forgeries
             // must not become a flood of log lines.

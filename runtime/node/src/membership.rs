@@ -182,11 +182,17 @@ impl Node {
     pub(crate) fn after_change(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
         self.complete_join(rt, fx);
         self.follow_app(rt, fx);
+        self.write_after_change(rt, fx);
+        // Last: what was just written may have started a key epoch.
         let topic = rt.topic();
         if topic != rt.announced {
             rt.announced = topic.clone();
             fx.topic = Some(topic);
         }
+    }
+
+    /// The deltas `after_change` writes: evidence, a rotation.
+    fn write_after_change(&self, rt: &mut ContextRuntime, fx: &mut Effects) {
         if rt.meta.joining.is_some() {
             return;
         }

@@ -543,13 +543,25 @@ impl Node {
         if self.has_app(&app) {
             return;
         }
-        let request = mero_sync::protocol::Request::App {
-            context: ctx,
-            hash: app,
-        };
-        if let (Some(net), Some(env)) = (self.net(), self.envelope(request)) {
-            net.fetch_app(app, env);
+        if let Some(net) = self.net() {
+            net.fetch_app(app, ctx);
         }
+    }
+
+    /// A request for `app` from peers of `ctx`, with this node's proof as
+    /// it is now; `None` once the node has the app.
+    pub(crate) fn app_request(
+        &self,
+        ctx: &ContextId,
+        app: &AppHash,
+    ) -> Option<mero_sync::protocol::Envelope> {
+        if self.has_app(app) {
+            return None;
+        }
+        self.envelope(mero_sync::protocol::Request::App {
+            context: *ctx,
+            hash: *app,
+        })
     }
 
     /// Runs the handlers the app declares for events received from peers.

@@ -73,14 +73,16 @@ impl Node {
     /// A non-member gets the same answer whether or not the context is here.
     pub fn answer(&self, peer: &[u8], env: &Envelope) -> Answer {
         let ctx = env.request.context();
-        let refused = Answer {
+        let mut refused = Answer {
             response: error(NOT_ADMITTED),
             differ: false,
             admitted: false,
+            known: false,
         };
         let Ok(slot) = self.context(&ctx) else {
             return refused;
         };
+        refused.known = true;
         let Ok(rt) = slot.lock() else {
             return refused;
         };
@@ -98,6 +100,7 @@ impl Node {
                 response: Response::App { wasm },
                 differ: false,
                 admitted: true,
+                known: true,
             };
         }
         let source = crate::context::stored(self.db(), ctx, rt.dag());
@@ -106,6 +109,7 @@ impl Node {
             response,
             differ,
             admitted: true,
+            known: true,
         }
     }
 
@@ -238,6 +242,11 @@ pub struct Answer {
     pub differ: bool,
     /// The peer proved it belongs to the request's context.
     pub admitted: bool,
+    /// The context is on this node (never told to the peer: a refusal
+    /// reads the same either way). Only a refusal about a context that is
+    /// here counts against the peer: honest nodes ask every peer that may
+    /// share a context, about contexts it may not have.
+    pub known: bool,
 }
 
 fn error(message: &str) -> Response {
@@ -247,7 +256,7 @@ fn error(message: &str) -> Response {
 }
 
 impl crate::net::Replication for Node {
-    fn followed(&self) -> Vec<(ContextId, Option<String>)> {
+    fn followed(&self) -> Vec<(ContextId, Option<mero_sync::gate::Topic>)> {
         self.runtimes()
             .iter()
             .filter_map(|slot| {
@@ -261,6 +270,10 @@ impl crate::net::Replication for Node {
 
     fn opening(&self, ctx: &ContextId) -> Option<Envelope> {
         self.digest_request(ctx)
+    }
+
+    fn app_request(&self, ctx: &ContextId, app: &crate::ids::AppHash) -> Option<Envelope> {
+        Node::app_request(self, ctx, app)
     }
 
     fn answer(&self, peer: &[u8], request: &Envelope) -> Answer {

@@ -23,7 +23,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, noise, tcp, yamux};
 use mero_node::net::codec::{Codec, Frame, PROTOCOL};
 use mero_sync::delta::Draft;
-use mero_sync::gate::{Proof, topic_name};
+use mero_sync::gate::{Proof, Topic};
 use mero_sync::ids::{ContextId, DeltaId};
 use mero_sync::protocol::{Envelope, Request, Response, encode_gossip};
 use mero_sync::{ContextKey, InvitationToken, MemberSecret, Op, SignedDelta};
@@ -539,16 +539,65 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
         );
         probe.phase("3 malformed frames (ban)");
 
-        // Nothing leaked to the stranger on any topic meanwhile.
-        let leaked = s
-            .until(Duration::from_secs(1), |ev| {
-                matches!(
-                    ev,
-                    SwarmEvent::Behaviour(EvilEvent::Gossipsub(gossipsub::Event::Message { .. }))
-                )
+        // gossipsub announces every subscription to every connected peer,
+        // so the stranger can subscribe to the node's real topics; what it
+        // then receives is sealed with a key only members can derive.
+        let announced: Vec<String> = s
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, _)| **p == s.target)
+            .flat_map(|(_, topics)| topics.into_iter().map(|t| t.as_str().to_owned()))
+            .collect();
+        assert!(!announced.is_empty(), "the node announces its topics");
+        for t in &announced {
+            s.swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(t.clone()))
+                .unwrap();
+        }
+        let _ = s.until(Duration::from_millis(500), |_| false).await;
+        let (url, token, ctx_s) = (a.url.clone(), a.token.clone(), shared.clone());
+        let writer = std::thread::spawn(move || {
+            for i in 0..5 {
+                let body = json!({"jsonrpc": "2.0", "id": i, "method": "execute",
+                    "params": {"context": ctx_s, "method": "set",
+                        "args": {"key": "secret", "value": format!("members only {i}")}}});
+                support::http(
+                    "POST",
+                    &format!("{url}/jsonrpc"),
+                    &[
+                        ("authorization", &format!("Bearer {token}")),
+                        ("content-type", "application/json"),
+                    ],
+                    Some(body.to_string().as_bytes()),
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let mut seen = Vec::new();
+        let _ = s
+            .until(Duration::from_secs(2), |ev| {
+                if let SwarmEvent::Behaviour(EvilEvent::Gossipsub(gossipsub::Event::Message {
+                    message,
+                    ..
+                })) = ev
+                {
+                    seen.push(message.data.clone());
+                }
+                false
             })
             .await;
-        assert!(leaked.is_none(), "a non-member received gossip");
+        writer.join().unwrap();
+        assert!(!seen.is_empty(), "the stranger got the sealed messages");
+        for data in &seen {
+            // Random bytes may read as an empty list, never as deltas.
+            let read = mero_sync::protocol::decode_gossip(data).unwrap_or_default();
+            assert!(read.is_empty(), "a non-member read gossip");
+            assert!(!data.windows(6).any(|w| w == b"secret"), "plaintext leaked");
+        }
     });
     // Peers banned for garbage are listed.
     wait_for(Duration::from_secs(10), || {
@@ -560,7 +609,8 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
     // topic and is admitted to catch up, so its gossip reaches the checks.
     let token: InvitationToken = a.invite(&shared).parse().unwrap();
     let key = ContextKey(token.key);
-    let topic = gossipsub::IdentTopic::new(topic_name(&ctx, &key));
+    let sealer = Topic::of(&ctx, &key);
+    let topic = gossipsub::IdentTopic::new(sealer.name.clone());
     let forged_seen_by_b = || {
         b.sync(&shared)["rejected"]
             .as_object()
@@ -628,7 +678,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
                 .swarm
                 .behaviour_mut()
                 .gossipsub
-                .publish(topic.clone(), encode_gossip(&batch))
+                .publish(topic.clone(), sealer.seal(&encode_gossip(&batch)))
             {
                 Ok(_) => sent += 1,
                 Err(err) => println!("publish {i}: {err}"),
@@ -665,7 +715,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
             .swarm
             .behaviour_mut()
             .gossipsub
-            .publish(topic.clone(), encode_gossip(&[d]));
+            .publish(topic.clone(), sealer.seal(&encode_gossip(&[d])));
         let _ = o.until(Duration::from_secs(2), |_| false).await;
         probe.phase("5 oversized gossip");
 
@@ -709,7 +759,7 @@ fn a_malicious_peer_is_refused_banned_and_costs_the_node_little() {
                 if f.swarm
                     .behaviour_mut()
                     .gossipsub
-                    .publish(topic.clone(), encode_gossip(&batch))
+                    .publish(topic.clone(), sealer.seal(&encode_gossip(&batch)))
                     .is_ok()
                 {
                     forged += 50;

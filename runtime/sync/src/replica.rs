@@ -238,9 +238,21 @@ impl Replica {
         let mut draft = self.draft(&author.public(), app);
         if let Op::Call(p) = &op {
             draft.clock = own_update(&p.update, peer, draft.clock, None)?;
+            // The receivers' limits, before signing: a delta they refuse
+            // would cut this author off for good (its next deltas name it).
+            if p.events.len() > self.limits.max_events {
+                return Err(Reject::BadUpdate(format!(
+                    "{} events; a delta may carry {}",
+                    p.events.len(),
+                    self.limits.max_events
+                )));
+            }
         }
         let key = self.current_key().ok_or(Reject::NoKey)?;
         let (id, d) = SignedDelta::create_with_id(author, key, draft, &op);
+        if d.body.payload.len() > self.limits.max_payload {
+            return Err(Reject::Invalid("a payload larger than a delta may carry"));
+        }
         self.access().check(d.header(), &op)?;
         let height = self.dag.height_after(&d.header().parents);
         let mut keys = Vec::new();

@@ -2,7 +2,7 @@
 //! lock and one write batch per context per batch) and tells the swarm
 //! task, per message, whether to forward it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
-use mero_sync::SignedDelta;
+use mero_sync::{DeltaBody, SignedDelta};
 use tokio::sync::mpsc;
 
 use super::Replication;
@@ -97,49 +97,80 @@ fn run(node: Arc<dyn Replication>, rx: Receiver<Message>, back: mpsc::Sender<Com
     }
 }
 
-/// Applies one context's messages; a message with garbage is rejected
-/// (not forwarded, and counted against its sender), the rest accepted. A
-/// context that is gone or quarantined, or a panic, ignores them.
+/// Applies one context's messages. A message with garbage is rejected
+/// (not forwarded, and counted against its sender); one whose deltas all
+/// applied is accepted (forwarded); the rest are ignored: a delta that
+/// waits for parents here may be judged garbage by a node that has them,
+/// so forwarding it would get this node scored. A context that is gone or
+/// quarantined, or a panic, ignores them all.
 fn apply(
     node: &dyn Replication,
     ctx: &ContextId,
     messages: Vec<Message>,
 ) -> Vec<(MessageId, PeerId, MessageAcceptance)> {
-    let ids: Vec<Vec<DeltaId>> = messages
+    // Per message: each delta's id, and its header and signature alone,
+    // to tell a forged copy from the honest delta with the same id.
+    let marks: Vec<Vec<(DeltaId, SignedDelta)>> = messages
         .iter()
-        .map(|m| m.deltas.iter().map(SignedDelta::id).collect())
+        .map(|m| {
+            m.deltas
+                .iter()
+                .map(|d| {
+                    let bare = SignedDelta {
+                        body: DeltaBody {
+                            header: d.body.header.clone(),
+                            payload: Vec::new(),
+                        },
+                        signature: d.signature.clone(),
+                    };
+                    (d.id(), bare)
+                })
+                .collect()
+        })
         .collect();
     let from = messages
         .last()
         .map(|m| m.peer.to_string())
         .unwrap_or_default();
-    let mut deltas = Vec::with_capacity(ids.iter().map(Vec::len).sum());
+    let mut deltas = Vec::with_capacity(marks.iter().map(Vec::len).sum());
     let mut heads = Vec::with_capacity(messages.len());
     for m in messages {
         deltas.extend(m.deltas);
         heads.push((m.id, m.peer));
     }
-    let garbage: Option<HashSet<DeltaId>> = match catch_unwind(AssertUnwindSafe(|| {
-        node.gossip(ctx, deltas, &from)
-    })) {
-        Ok(Ok(report)) => Some(report.garbage.into_iter().collect()),
-        Ok(Err(e)) => {
-            tracing::debug!(context = %ctx, "gossip not applied: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::error!(context = %ctx, "applying gossip panicked; the context is quarantined");
-            None
-        }
-    };
+    let outcome: Option<(HashMap<DeltaId, bool>, bool)> =
+        match catch_unwind(AssertUnwindSafe(|| node.gossip(ctx, deltas, &from))) {
+            Ok(Ok(report)) => Some((report.garbage.into_iter().collect(), report.buffered > 0)),
+            Ok(Err(e)) => {
+                tracing::debug!(context = %ctx, "gossip not applied: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::error!(context = %ctx, "applying gossip panicked");
+                None
+            }
+        };
     heads
         .into_iter()
-        .zip(ids)
-        .map(|((id, peer), ids)| {
-            let verdict = match &garbage {
+        .zip(marks)
+        .map(|((id, peer), marks)| {
+            let verdict = match &outcome {
                 None => MessageAcceptance::Ignore,
-                Some(g) if ids.iter().any(|i| g.contains(i)) => MessageAcceptance::Reject,
-                Some(_) => MessageAcceptance::Accept,
+                Some((garbage, buffered)) => {
+                    let bad = marks.iter().any(|(i, bare)| match garbage.get(i) {
+                        // Bad signature: garbage only if this copy's fails.
+                        Some(true) => !bare.verify_id(i),
+                        Some(false) => true,
+                        None => false,
+                    });
+                    if bad {
+                        MessageAcceptance::Reject
+                    } else if *buffered {
+                        MessageAcceptance::Ignore
+                    } else {
+                        MessageAcceptance::Accept
+                    }
+                }
             };
             (id, peer, verdict)
         })

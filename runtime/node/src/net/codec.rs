@@ -13,7 +13,7 @@ use libp2p::StreamProtocol;
 use mero_sync::protocol::{Envelope, Response};
 
 /// Protocol name of mero's catch-up, delta and app requests.
-pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mero/sync/1");
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/mero/sync/2");
 
 /// Largest request accepted (vectors and id lists are small).
 const MAX_REQUEST: u64 = 1 << 20;

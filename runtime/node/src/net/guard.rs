@@ -128,9 +128,14 @@ impl Guard {
         }
     }
 
-    /// Forgets a disconnected peer's score (not its ban).
-    pub fn forget(&mut self, peer: &PeerId) {
-        self.scores.remove(peer);
+    /// Drops the scores that decayed to nothing (a reconnect does not
+    /// clear a score: only time does), so the table stays as small as the
+    /// set of peers misbehaving lately.
+    pub fn prune(&mut self, now: Instant) {
+        let rate = f64::from(self.limits.strike_limit.max(1)) / 60.0;
+        self.scores.retain(|_, s| {
+            s.at.is_some_and(|at| s.points > rate * now.duration_since(at).as_secs_f64())
+        });
     }
 }
 
@@ -170,6 +175,24 @@ mod tests {
         // One refused request a second: the score decays faster than that.
         for i in 0..1_000 {
             assert!(!g.strike(p, REFUSED, t + Duration::from_secs(i)));
+        }
+    }
+
+    #[test]
+    fn scores_fade_and_are_pruned_only_once_faded() {
+        let mut g = guard();
+        let p = PeerId::random();
+        let t = Instant::now();
+        for _ in 0..5 {
+            g.strike(p, GARBAGE, t);
+        }
+        g.prune(t + Duration::from_secs(10));
+        assert_eq!(g.scores.len(), 1, "50 points, 17 decayed: kept");
+        g.prune(t + Duration::from_secs(31));
+        assert!(g.scores.is_empty());
+        // Five more after it faded do not ban: the score started over.
+        for _ in 0..5 {
+            assert!(!g.strike(p, GARBAGE, t + Duration::from_secs(31)));
         }
     }
 

@@ -7,6 +7,7 @@ use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use mero_sync::SignedDelta;
+use mero_sync::gate::Topic;
 use mero_sync::protocol::{Envelope, Response};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -43,11 +44,11 @@ pub(crate) enum Command {
     Publish(SignedDelta),
     /// Follow a context: catch-up rounds, and gossip on this topic (none
     /// while this node lacks the current epoch key).
-    Follow(ContextId, Option<String>),
+    Follow(ContextId, Option<Topic>),
     Unfollow(ContextId),
     /// Ask peers (this one first, if connected) for these requests.
     Want(Vec<Envelope>, Option<String>),
-    FetchApp(AppHash, Envelope),
+    FetchApp(AppHash, ContextId),
     AppArrived(AppHash),
     Sync(ContextId),
     Dial(Vec<String>),
@@ -63,6 +64,8 @@ pub(crate) enum Command {
         response: Response,
         context: ContextId,
         admitted: bool,
+        /// Refused about a context this node has: counts against the peer.
+        strike: bool,
         differ: bool,
     },
     /// A worker's next request after a response (`None`: the exchange
@@ -142,7 +145,7 @@ impl NetHandle {
 
     /// Follows a context: catch-up with every peer, and its gossip topic
     /// (`None` while this node lacks the current key epoch's key).
-    pub fn follow(&self, ctx: ContextId, topic: Option<String>) {
+    pub fn follow(&self, ctx: ContextId, topic: Option<Topic>) {
         self.send(Command::Follow(ctx, topic));
     }
 
@@ -156,10 +159,10 @@ impl NetHandle {
         self.send(Command::Want(requests, from));
     }
 
-    /// Fetches an app's WASM from peers with `request`; the node installs
-    /// it when it arrives.
-    pub fn fetch_app(&self, hash: AppHash, request: Envelope) {
-        self.send(Command::FetchApp(hash, request));
+    /// Fetches an app's WASM from the peers of `ctx` until it arrives; the
+    /// node installs it then.
+    pub fn fetch_app(&self, hash: AppHash, ctx: ContextId) {
+        self.send(Command::FetchApp(hash, ctx));
     }
 
     /// An app was installed: stop asking peers for it.

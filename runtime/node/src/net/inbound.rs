@@ -40,7 +40,24 @@ impl Task {
             // Not (yet) proven a member: catch-up brings what it had.
             return ignore(self, &id);
         }
-        let deltas = match decode_gossip(&message.data) {
+        let Some(Some((_, topic))) = self.follows.get(&ctx) else {
+            return ignore(self, &id);
+        };
+        let opened = topic.open(&message.data);
+        let deltas = match opened.as_deref().map(decode_gossip) {
+            Some(Ok(d)) => Ok(d),
+            None => {
+                tracing::debug!(%peer, context = %ctx, "gossip not sealed for the topic");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &peer, MessageAcceptance::Reject);
+                return self.strike(peer, GARBAGE);
+            }
+            Some(Err(e)) => Err(e),
+        };
+
+        let deltas = match deltas {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(%peer, context = %ctx, "undecodable gossip: {e}");
@@ -109,6 +126,7 @@ impl Task {
                     response: a.response,
                     context,
                     admitted: a.admitted,
+                    strike: !a.admitted && a.known,
                     differ: a.differ,
                 },
                 Err(_) => Command::Respond {
@@ -118,7 +136,8 @@ impl Task {
                         message: "the node failed to answer".into(),
                     },
                     context,
-                    admitted: true,
+                    admitted: false,
+                    strike: false,
                     differ: false,
                 },
             };

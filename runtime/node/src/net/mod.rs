@@ -5,7 +5,7 @@
 //!   flood publish. A message is forwarded only after the node checked it
 //!   (`validate_messages`): garbage is dropped and counts against the peer
 //!   that sent it.
-//! - request-response (`/mero/sync/1`): catch-up digests and pages, missing
+//! - request-response (`/mero/sync/2`): catch-up digests and pages, missing
 //!   deltas by id, app bytecode ([`codec`]). Every request carries the
 //!   requester's proof of membership; the node answers only members.
 //! - identify and ping; explicit bootstrap peers, redialled while down; mDNS
@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use mero_sync::SignedDelta;
+use mero_sync::gate::Topic;
 use mero_sync::protocol::{Envelope, Response};
 use tokio::sync::mpsc;
 
@@ -63,9 +64,12 @@ pub enum NetError {
 /// applier thread and on tokio's blocking pool, never on the swarm task.
 pub trait Replication: Send + Sync + 'static {
     /// Contexts to follow at start, with their current gossip topics.
-    fn followed(&self) -> Vec<(ContextId, Option<String>)>;
+    fn followed(&self) -> Vec<(ContextId, Option<Topic>)>;
     /// The request that opens a catch-up round for `ctx`.
     fn opening(&self, ctx: &ContextId) -> Option<Envelope>;
+    /// A request for `app` from peers of `ctx` with a fresh proof (a
+    /// joiner's changes when its join is in); `None` once the node has it.
+    fn app_request(&self, ctx: &ContextId, app: &crate::ids::AppHash) -> Option<Envelope>;
     /// Answers a request from the peer whose transport id is `peer`.
     fn answer(&self, peer: &[u8], request: &Envelope) -> Answer;
     /// Handles the response to `request` from `from`; the next request to

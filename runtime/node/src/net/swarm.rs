@@ -13,7 +13,9 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
 use mero_sync::SignedDelta;
-use mero_sync::protocol::{Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, encode_gossip};
+use mero_sync::protocol::{
+    Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, Request, encode_gossip,
+};
 use tokio::sync::mpsc;
 
 use super::applier::Applier;
@@ -23,6 +25,7 @@ use super::guard::{GARBAGE, Guard, GuardLimits, REFUSED};
 use super::handle::{Command, NetStatus, PeerInfo};
 use super::{Replication, peer_of};
 use crate::ids::{AppHash, ContextId};
+use mero_sync::gate::Topic;
 
 pub(super) struct Task {
     pub(super) swarm: Swarm<Behaviour>,
@@ -33,14 +36,14 @@ pub(super) struct Task {
     /// Taken on shutdown.
     pub(super) applier: Option<Applier>,
     /// Followed contexts and the topic each gossips on.
-    pub(super) follows: HashMap<ContextId, Option<gossipsub::IdentTopic>>,
+    pub(super) follows: HashMap<ContextId, Option<(gossipsub::IdentTopic, Topic)>>,
     pub(super) topics: HashMap<TopicHash, ContextId>,
     /// Addresses to keep connected to: bootstrap peers and invitation addresses.
     pub(super) known: Vec<Multiaddr>,
     pub(super) outbound: HashMap<OutboundRequestId, (PeerId, Envelope)>,
     /// Catch-up rounds in flight, so periodic sync does not pile up.
     pub(super) rounds: HashSet<(PeerId, ContextId)>,
-    pub(super) wanted_apps: HashMap<AppHash, Envelope>,
+    pub(super) wanted_apps: HashMap<AppHash, ContextId>,
     /// Contexts each peer proved it belongs to: only their gossip is applied.
     pub(super) members: HashMap<PeerId, HashSet<ContextId>>,
     pub(super) guard: Guard,
@@ -91,7 +94,7 @@ impl Task {
                         None => break,
                     };
                     if let Command::Shutdown(reply) = cmd {
-                        self.close().await;
+                        self.close(&mut rx).await;
                         let _ = reply.send(());
                         break;
                     }
@@ -133,17 +136,12 @@ impl Task {
             next = rx.try_recv().ok();
         };
         for (ctx, deltas, _) in batches {
-            let Some(Some(topic)) = self.follows.get(&ctx) else {
+            let Some(Some((topic, sealer))) = self.follows.get(&ctx) else {
                 // No topic yet (joining): catch-up delivers it.
                 continue;
             };
-            let topic = topic.clone();
-            if let Err(e) = self
-                .swarm
-                .behaviour_mut()
-                .gossipsub
-                .publish(topic, encode_gossip(&deltas))
-            {
+            let (topic, sealed) = (topic.clone(), sealer.seal(&encode_gossip(&deltas)));
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, sealed) {
                 // No subscribed peer yet: catch-up delivers it later.
                 tracing::debug!(context = %ctx, "publish: {e}");
             }
@@ -151,24 +149,32 @@ impl Task {
         other
     }
 
-    /// Ends the applier after it applied what it holds.
-    async fn close(&mut self) {
-        if let Some(applier) = self.applier.take() {
-            let thread = applier.close();
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    /// Ends the applier after it applied what it holds, taking its
+    /// verdicts meanwhile (it may be waiting to hand one over).
+    async fn close(&mut self, rx: &mut mpsc::Receiver<Command>) {
+        let Some(applier) = self.applier.take() else {
+            return;
+        };
+        let thread = applier.close();
+        let mut joined = tokio::task::spawn_blocking(move || thread.join());
+        loop {
+            tokio::select! {
+                _ = &mut joined => return,
+                cmd = rx.recv() => if cmd.is_none() { return },
+            }
         }
     }
 
     /// Follows `ctx`, gossiping on `topic` (replacing its earlier topic).
-    pub fn follow(&mut self, ctx: ContextId, topic: Option<String>) {
-        let topic = topic.map(gossipsub::IdentTopic::new);
-        if let Some(Some(old)) = self.follows.get(&ctx)
-            && Some(old.hash()) != topic.as_ref().map(|t| t.hash())
+    pub fn follow(&mut self, ctx: ContextId, topic: Option<Topic>) {
+        let topic = topic.map(|t| (gossipsub::IdentTopic::new(t.name.clone()), t));
+        if let Some(Some((old, _))) = self.follows.get(&ctx)
+            && Some(old.hash()) != topic.as_ref().map(|(t, _)| t.hash())
         {
             self.topics.remove(&old.hash());
             self.swarm.behaviour_mut().gossipsub.unsubscribe(old);
         }
-        if let Some(t) = &topic {
+        if let Some((t, _)) = &topic {
             self.topics.insert(t.hash(), ctx);
             if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(t) {
                 tracing::warn!(context = %ctx, "subscribe: {e}");
@@ -178,7 +184,7 @@ impl Task {
     }
 
     fn unfollow(&mut self, ctx: ContextId) {
-        if let Some(Some(t)) = self.follows.remove(&ctx) {
+        if let Some(Some((t, _))) = self.follows.remove(&ctx) {
             self.topics.remove(&t.hash());
             self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
         }
@@ -257,6 +263,7 @@ impl Task {
     }
 
     fn on_tick(&mut self) {
+        self.guard.prune(Instant::now());
         for p in self.guard.expire(Instant::now()) {
             tracing::info!(peer = %p, "ban expired");
             self.swarm.behaviour_mut().banned.unblock_peer(p);
@@ -280,12 +287,83 @@ impl Task {
     /// Starts a round for every context with `peer` and asks it for the
     /// apps this node still lacks.
     fn catch_up_with(&mut self, peer: PeerId) {
-        let contexts: Vec<ContextId> = self.follows.keys().copied().collect();
+        let contexts: Vec<ContextId> = self
+            .follows
+            .keys()
+            .filter(|c| self.shares(&peer, c))
+            .copied()
+            .collect();
         self.start_rounds(peer, contexts);
-        let wanted: Vec<Envelope> = self.wanted_apps.values().cloned().collect();
-        for req in wanted {
-            self.request(peer, req);
+        self.ask_apps(peer);
+    }
+
+    /// Asks `peer` for the wanted apps of the contexts it shares, unless a
+    /// request for one is already out to it; the node makes each request
+    /// with its current proof, on the blocking pool.
+    fn ask_apps(&mut self, peer: PeerId) {
+        let wanted: Vec<(AppHash, ContextId)> = self
+            .wanted_apps
+            .iter()
+            .filter(|(hash, ctx)| {
+                self.shares(&peer, ctx)
+                    && !self.outbound.values().any(|(p, r)| {
+                        *p == peer
+                            && matches!(&r.request, Request::App { hash: h, .. } if h == *hash)
+                    })
+            })
+            .map(|(h, c)| (*h, *c))
+            .collect();
+        if wanted.is_empty() {
+            return;
         }
+        let node = self.node.clone();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut requests = Vec::new();
+            for (hash, ctx) in wanted {
+                match catch_unwind(AssertUnwindSafe(|| node.app_request(&ctx, &hash)))
+                    .ok()
+                    .flatten()
+                {
+                    Some(req) => requests.push(req),
+                    None => {
+                        let _ = tx.blocking_send(Command::AppArrived(hash));
+                    }
+                }
+            }
+            let _ = tx.blocking_send(Command::Requests(peer, requests));
+        });
+    }
+
+    /// Whether to ask `peer` about `ctx`, which shows it the context id and
+    /// this node's member key there: it proved membership to this node, or
+    /// it follows the context's current topic (named after the epoch key),
+    /// or this node has no topic for the context yet (joining: it asks the
+    /// peers its invitation named).
+    pub(super) fn shares(&self, peer: &PeerId, ctx: &ContextId) -> bool {
+        if self.members.get(peer).is_some_and(|c| c.contains(ctx)) {
+            return true;
+        }
+        match self.follows.get(ctx) {
+            Some(Some((t, _))) => {
+                let hash = t.hash();
+                self.swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .any(|(p, topics)| p == peer && topics.contains(&&hash))
+            }
+            _ => true,
+        }
+    }
+
+    /// The connected peers to ask about `ctx`.
+    fn sharing(&self, ctx: &ContextId) -> Vec<PeerId> {
+        self.swarm
+            .connected_peers()
+            .filter(|p| self.shares(p, ctx))
+            .copied()
+            .collect()
     }
 
     /// Counts garbage from `peer`; bans it once it crosses the limit.
@@ -309,27 +387,28 @@ impl Task {
             Command::Unfollow(ctx) => self.unfollow(ctx),
             Command::Want(requests, from) => {
                 let from = from.and_then(|p| p.parse::<PeerId>().ok());
-                let peers = match from {
-                    Some(p) if self.swarm.is_connected(&p) => vec![p],
-                    _ => self.connected(),
-                };
                 for req in requests {
-                    for p in &peers {
-                        self.request(*p, req.clone());
+                    let ctx = req.request.context();
+                    let peers = match from {
+                        Some(p) if self.swarm.is_connected(&p) && self.shares(&p, &ctx) => vec![p],
+                        _ => self.sharing(&ctx),
+                    };
+                    for p in peers {
+                        self.request(p, req.clone());
                     }
                 }
             }
-            Command::FetchApp(hash, req) => {
-                self.wanted_apps.insert(hash, req.clone());
-                for p in self.connected() {
-                    self.request(p, req.clone());
+            Command::FetchApp(hash, ctx) => {
+                self.wanted_apps.insert(hash, ctx);
+                for p in self.sharing(&ctx) {
+                    self.ask_apps(p);
                 }
             }
             Command::AppArrived(hash) => {
                 self.wanted_apps.remove(&hash);
             }
             Command::Sync(ctx) => {
-                for p in self.connected() {
+                for p in self.sharing(&ctx) {
                     self.start_rounds(p, vec![ctx]);
                 }
             }
@@ -356,6 +435,7 @@ impl Task {
                 response,
                 context,
                 admitted,
+                strike,
                 differ,
             } => {
                 self.guard.end(&peer);
@@ -365,7 +445,7 @@ impl Task {
                         // Their heads differ: pull from them as well.
                         self.start_rounds(peer, vec![context]);
                     }
-                } else {
+                } else if strike {
                     self.strike(peer, REFUSED);
                 }
                 // The peer may be gone; then the answer is moot.
@@ -500,7 +580,6 @@ impl Task {
                 tracing::debug!(peer = %peer_id, "disconnected");
                 self.rounds.retain(|(p, _)| *p != peer_id);
                 self.members.remove(&peer_id);
-                self.guard.forget(&peer_id);
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
             _ => {}
@@ -514,6 +593,14 @@ impl Task {
                 message_id,
                 message,
             }) => self.on_gossip(peer, message_id, message),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                // A peer that follows one of our topics shares that context:
+                // compare heads now rather than at the next tick.
+                if let Some(ctx) = self.topics.get(&topic).copied() {
+                    self.start_rounds(peer_id, vec![ctx]);
+                    self.ask_apps(peer_id);
+                }
+            }
             BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
                 match message {
                     request_response::Message::Request {
