@@ -43,24 +43,14 @@ impl Task {
         let Some(Some((_, topic))) = self.follows.get(&ctx) else {
             return ignore(self, &id);
         };
-        let opened = topic.open(&message.data);
-        let deltas = match opened.as_deref().map(decode_gossip) {
-            Some(Ok(d)) => Ok(d),
-            None => {
-                tracing::debug!(%peer, context = %ctx, "gossip not sealed for the topic");
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &peer, MessageAcceptance::Reject);
-                return self.strike(peer, GARBAGE);
-            }
-            Some(Err(e)) => Err(e),
-        };
-
-        let deltas = match deltas {
+        let read = topic
+            .open(&message.data)
+            .ok_or_else(|| "not sealed for the topic".to_owned())
+            .and_then(|plain| decode_gossip(&plain).map_err(|e| e.to_string()));
+        let deltas = match read {
             Ok(d) => d,
-            Err(e) => {
-                tracing::debug!(%peer, context = %ctx, "undecodable gossip: {e}");
+            Err(why) => {
+                tracing::debug!(%peer, context = %ctx, "unreadable gossip: {why}");
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
