@@ -222,8 +222,8 @@ impl Node {
     }
 
     /// The node's libp2p peer id, as bytes.
-    pub fn transport_id(&self) -> Vec<u8> {
-        self.transport.clone()
+    pub fn transport_id(&self) -> &[u8] {
+        &self.transport
     }
 
     /// The node's libp2p identity secret (the node key).

@@ -117,17 +117,21 @@ impl Node {
     pub fn envelope(&self, request: Request) -> Option<Envelope> {
         let rt = self.context(&request.context()).ok()?;
         let rt = rt.lock().ok()?;
-        let proof = rt.proof(&self.transport_id());
+        let proof = rt.proof(self.transport_id());
         Some(Envelope { request, proof })
     }
 
-    /// The request that opens a catch-up round for `ctx`.
+    /// The request that opens a catch-up round for `ctx` (one lock for the
+    /// digest and the proof).
     pub fn digest_request(&self, ctx: &ContextId) -> Option<Envelope> {
-        let digest = self.context(ctx).ok()?.lock().ok()?.dag().digest();
-        self.envelope(Request::Digest {
+        let rt = self.context(ctx).ok()?;
+        let rt = rt.lock().ok()?;
+        let request = Request::Digest {
             context: *ctx,
-            digest,
-        })
+            digest: rt.dag().digest(),
+        };
+        let proof = rt.proof(self.transport_id());
+        Some(Envelope { request, proof })
     }
 
     /// Ids of every context on this node.

@@ -236,25 +236,44 @@ impl Task {
         if fresh.is_empty() {
             return;
         }
+        self.prepare(
+            peer,
+            fresh,
+            |node, ctx| {
+                let req = node.opening(ctx)?;
+                node.metrics().sync_round(ctx);
+                Some(req)
+            },
+            move |ctx| Command::Next(peer, ctx, None),
+        );
+    }
+
+    /// Has the node make a request to `peer` for each of `items` on the
+    /// blocking pool (it locks contexts); an item it makes none for is
+    /// reported with `none`.
+    fn prepare<T: Send + 'static>(
+        &self,
+        peer: PeerId,
+        items: Vec<T>,
+        make: impl Fn(&dyn Replication, &T) -> Option<Envelope> + Send + 'static,
+        none: impl Fn(T) -> Command + Send + 'static,
+    ) {
         let node = self.node.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut open = Vec::new();
-            for ctx in fresh {
-                match catch_unwind(AssertUnwindSafe(|| node.opening(&ctx)))
+            let mut requests = Vec::new();
+            for item in items {
+                match catch_unwind(AssertUnwindSafe(|| make(node.as_ref(), &item)))
                     .ok()
                     .flatten()
                 {
-                    Some(req) => {
-                        node.metrics().sync_round(&ctx);
-                        open.push(req);
-                    }
+                    Some(req) => requests.push(req),
                     None => {
-                        let _ = tx.blocking_send(Command::Next(peer, ctx, None));
+                        let _ = tx.blocking_send(none(item));
                     }
                 }
             }
-            let _ = tx.blocking_send(Command::Requests(peer, open));
+            let _ = tx.blocking_send(Command::Requests(peer, requests));
         });
     }
 
@@ -316,23 +335,12 @@ impl Task {
         if wanted.is_empty() {
             return;
         }
-        let node = self.node.clone();
-        let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut requests = Vec::new();
-            for (hash, ctx) in wanted {
-                match catch_unwind(AssertUnwindSafe(|| node.app_request(&ctx, &hash)))
-                    .ok()
-                    .flatten()
-                {
-                    Some(req) => requests.push(req),
-                    None => {
-                        let _ = tx.blocking_send(Command::AppArrived(hash));
-                    }
-                }
-            }
-            let _ = tx.blocking_send(Command::Requests(peer, requests));
-        });
+        self.prepare(
+            peer,
+            wanted,
+            |node, (hash, ctx)| node.app_request(ctx, hash),
+            |(hash, _)| Command::AppArrived(hash),
+        );
     }
 
     /// Whether to ask `peer` about `ctx`, which shows it the context id and
