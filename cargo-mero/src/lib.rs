@@ -5,6 +5,7 @@
 //! - [`build`] compiles an app to WASM, optimizes it and embeds its ABI;
 //! - [`dev`] runs a local multi-node network and reloads the app on save;
 //! - [`deploy`] and [`call`] talk to running nodes through [`client`];
+//! - [`blob`] uploads and downloads blobs through the node's HTTP API;
 //! - `node` (in the binary) runs the embedded `merod`.
 //!
 //! This crate orchestrates cargo, wasm-opt and nodes over their public API;
@@ -12,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod blob;
 pub mod build;
 pub mod call;
 pub mod client;

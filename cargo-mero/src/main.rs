@@ -59,6 +59,11 @@ enum Cmd {
     Deploy(DeployArgs),
     /// Call an app method on a dev node or any node.
     Call(CallArgs),
+    /// Upload a file as a blob of a context, or download one.
+    Blob {
+        #[command(subcommand)]
+        command: BlobCmd,
+    },
     /// Run the embedded node (same as `merod`).
     Node {
         #[command(subcommand)]
@@ -228,6 +233,144 @@ struct CallArgs {
     /// Print the whole answer as JSON on one line.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BlobCmd {
+    /// Upload FILE (streamed); prints the blob id to store in state.
+    Put {
+        /// The file.
+        file: PathBuf,
+        #[command(flatten)]
+        to: BlobTarget,
+    },
+    /// Download blob ID; a partial output file is continued.
+    Get {
+        /// The blob id (`blob:` and 64 hex digits).
+        id: String,
+        /// Output file (default: the id's hex digits, in the current directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        from: BlobTarget,
+    },
+}
+
+/// Which node and context, as for `call`.
+#[derive(Debug, Args)]
+struct BlobTarget {
+    /// Node of the dev network (1-based, from target/mero/dev/network.json).
+    #[arg(long, conflicts_with = "url", default_value_t = 1)]
+    node: usize,
+    /// Any node's API URL instead of the dev network.
+    #[arg(long, env = "MERO_NODE_URL")]
+    url: Option<String>,
+    /// The node's admin token, or a client token of the context (with --url).
+    #[arg(long, env = "MERO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Context id (default: the dev network's).
+    #[arg(long)]
+    context: Option<String>,
+    /// Where the app is, to find its dev network.
+    #[command(flatten)]
+    locate: LocateArgs,
+    /// Print the result as JSON on one line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl BlobTarget {
+    fn options(self) -> anyhow::Result<(cargo_mero::blob::BlobOptions, bool)> {
+        let target = match self.url {
+            Some(url) => CallTarget::Url {
+                url,
+                token: self.token,
+            },
+            None => {
+                let project = cargo_mero::build::project(&BuildOptions {
+                    manifest_path: self.locate.manifest_path,
+                    package: self.locate.package,
+                    target_dir: self.locate.target_dir,
+                    ..BuildOptions::default()
+                })?;
+                CallTarget::Dev {
+                    dev_dir: cargo_mero::network::dev_dir(&project),
+                    index: self.node,
+                }
+            }
+        };
+        let opts = cargo_mero::blob::BlobOptions {
+            target,
+            context: self.context,
+        };
+        Ok((opts, self.json))
+    }
+}
+
+fn run_blob(cmd: BlobCmd) -> anyhow::Result<()> {
+    let bar = |hidden: bool, verb: &str| -> anyhow::Result<indicatif::ProgressBar> {
+        if hidden {
+            return Ok(indicatif::ProgressBar::hidden());
+        }
+        Ok(indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{verb:>12} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{eta}}"
+            ))?
+            .progress_chars("=> "),
+        ))
+    };
+    let mib_s = |size: u64, secs: f64| size as f64 / (1024.0 * 1024.0) / secs.max(1e-9);
+    match cmd {
+        BlobCmd::Put { file, to } => {
+            let (opts, json) = to.options()?;
+            let pb = bar(json, "Uploading")?;
+            let out = cargo_mero::blob::put(&opts, &file, &mut |sent, total| {
+                pb.set_length(total);
+                pb.set_position(sent);
+            })?;
+            pb.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                eprintln!(
+                    "    Uploaded {} ({} bytes, {:.1} MiB/s) to context {}",
+                    file.display(),
+                    out.size,
+                    mib_s(out.size, out.secs),
+                    out.context
+                );
+                eprintln!(
+                    "             store the id in state within the node's grace period ([blobs] gc_grace_secs)"
+                );
+                println!("{}", out.id);
+            }
+        }
+        BlobCmd::Get { id, output, from } => {
+            let (opts, json) = from.options()?;
+            let pb = bar(json, "Downloading")?;
+            let out = cargo_mero::blob::get(&opts, &id, output.as_deref(), &mut |got, total| {
+                pb.set_length(total);
+                pb.set_position(got);
+            })?;
+            pb.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                let resumed = if out.resumed_from > 0 {
+                    format!(", resumed at byte {}", out.resumed_from)
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "  Downloaded {} ({} bytes, {:.1} MiB/s{resumed}), checked against its id",
+                    out.path.display(),
+                    out.size,
+                    mib_s(out.size - out.resumed_from, out.secs),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -428,6 +571,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Blob { command } => run_blob(command),
         Cmd::Node { command } => {
             mero_node::cli::init_tracing();
             mero_node::cli::run(mero_node::cli::Cli { command })

@@ -78,6 +78,56 @@ fn dev_network_reloads_keeps_state_and_leaves_nothing_behind() {
         });
     }
 
+    // A new register field without a migration: existing state has no
+    // value for it, so the reload is refused with the schema diff and what
+    // to write, and the old code keeps answering.
+    let src = std::fs::read_to_string(&lib).unwrap();
+    let with_title = src
+        .replacen(
+            "    writes: Counter,\n}",
+            "    writes: Counter,\n    title: LwwRegister<String>,\n}",
+            1,
+        )
+        .replacen(
+            "            writes: Counter::new(),\n",
+            "            writes: Counter::new(),\n            title: LwwRegister::new(\"untitled\".into()),\n",
+            1,
+        )
+        .replacen(
+            "    /// How many writes all nodes made together.",
+            "    /// The title.\n    pub fn title(&self) -> String {\n        self.title.get().clone()\n    }\n\n    /// How many writes all nodes made together.",
+            1,
+        );
+    assert_ne!(with_title, src, "the template changed: update this test");
+    std::fs::write(&lib, &with_title).unwrap();
+    dev.wait_output("not reloaded", RELOAD);
+    let out = dev.output();
+    assert!(out.contains("state schema changes:"), "{out}");
+    assert!(out.contains("+ title: LwwRegister<String>"), "{out}");
+    assert!(out.contains("#[app::migrate]"), "{out}");
+    for i in 1..=3 {
+        let v = dev.call(&net, i, CallKind::Query, "fixed", json!({}));
+        assert_eq!(v.unwrap(), json!(7));
+    }
+    // With a migration it reloads, state kept, and every method works.
+    let migrated = with_title.replacen(
+        "    /// The title.",
+        "    /// Gives existing state its title.\n    #[app::migrate]\n    pub fn migrate() -> Self {\n        Self {\n            items: mero_sdk::migration::field(\"items\"),\n            writes: mero_sdk::migration::field(\"writes\"),\n            title: LwwRegister::new(\"migrated\".into()),\n        }\n    }\n\n    /// The title.",
+        1,
+    );
+    std::fs::write(&lib, &migrated).unwrap();
+    for i in 1..=3 {
+        wait_for(RELOAD, "the migrated app on every node", || {
+            let v = dev
+                .call(&net, i, CallKind::Query, "title", json!({}))
+                .ok()?;
+            (v == json!("migrated")).then_some(())
+        });
+        let v = dev.call(&net, i, CallKind::Query, "get", json!({"key": "hello"}));
+        assert_eq!(v.unwrap(), json!("world"));
+    }
+    dev.wait_output("state migrated by #[app::migrate]", RELOAD);
+
     // SIGINT: every node is gone within seconds.
     let pids: Vec<u32> = dev.network().nodes.iter().map(|n| n.pid).collect();
     dev.signal(libc::SIGINT);

@@ -110,6 +110,41 @@ fn main() {
             wasm: Some(b"\0asm\x01\0\0\0".to_vec()),
         }),
     );
+    // Blob requests and a sealed chunk answer (mero_sync::blob).
+    let blob = mero_sync::blob::id_of(b"a blob");
+    let epoch = mero_sync::delta::GENESIS_EPOCH;
+    for (name, req) in [
+        (
+            "blob-manifest",
+            Request::BlobManifest {
+                context: context(),
+                blob,
+                epoch,
+            },
+        ),
+        (
+            "blob-chunk",
+            Request::BlobChunk {
+                context: context(),
+                blob,
+                index: 0,
+                epoch,
+            },
+        ),
+    ] {
+        write(&root, "sync_request", name, &postcard(&req));
+    }
+    write(
+        &root,
+        "sync_response",
+        "blob",
+        &postcard(&Response::Blob {
+            part: Some(mero_sync::blob::Sealed {
+                epoch,
+                bytes: vec![7; 64],
+            }),
+        }),
+    );
 
     let token = InvitationToken {
         context: context(),
@@ -361,6 +396,8 @@ fn app_abi(root: &Path) {
         params: vec![],
         returns: "()".into(),
         fallible: false,
+        private: false,
+        error: None,
     };
     let state = StateAbi {
         name: "App".into(),
@@ -390,6 +427,8 @@ fn app_abi(root: &Path) {
         state,
         methods,
         events: vec![],
+        errors: vec![],
+        migrate: None,
     };
     let json = serde_json::to_vec(&abi).expect("JSON");
     let assembled =

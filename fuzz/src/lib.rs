@@ -97,6 +97,7 @@ pub fn call_env(mode: CallMode, input: &[u8]) -> CallEnv {
         mode,
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
+        blobs: Arc::new(mero_engine::NoBlobs),
         random: Box::new(|b| b.fill(7)),
     }
 }

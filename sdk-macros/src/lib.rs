@@ -6,7 +6,11 @@
 //!   exports with JSON arguments and results, and into the native method
 //!   table `mero_sdk::testing` uses.
 //! - `#[app::event]` makes an enum emittable and describes it in the ABI.
-//! - `#[app::init]` marks the constructor inside `#[app::logic]`.
+//! - `#[app::init]` marks the constructor inside `#[app::logic]`;
+//!   `#[app::view]` and `#[app::private]` mark views and methods only the
+//!   node and event handlers call.
+//! - `#[app::error]` makes an enum an app's typed errors: each variant is a
+//!   `kind` with a stable `code` and its fields as `data`, listed in the ABI.
 //!
 //! Every macro writes its part of the ABI as a JSON fragment into a WASM custom
 //! section; `cargo mero build` assembles the fragments. These macros generate
@@ -25,6 +29,12 @@ use syn::{
 };
 
 use mero_abi::abi::{EventAbi, FieldAbi, Fragment, MethodAbi, Mutability, ParamAbi, StateAbi};
+
+mod errors;
+mod marks;
+
+use errors::{error_conversion, error_type, expand_error, serde_derives};
+use marks::Marks;
 
 /// Marks the app's state struct. Optional: `#[app::state(emits = Event)]`.
 #[proc_macro_attribute]
@@ -55,6 +65,20 @@ pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Marks the state migration inside `#[app::logic]`:
+/// `#[app::migrate] pub fn migrate() -> Self`. An upgrade to this app
+/// from one whose state schema differs runs it once, in the upgrade delta.
+#[proc_macro_attribute]
+pub fn migrate(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        "#[app::migrate] must mark a function inside an #[app::logic] impl block",
+    )
+    .into_compile_error();
+    let item = TokenStream2::from(item);
+    quote!(#err #item).into()
+}
+
 /// Marks the constructor. Only meaningful inside `#[app::logic]`.
 #[proc_macro_attribute]
 pub fn init(_attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -67,23 +91,76 @@ pub fn init(_attr: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#err #item).into()
 }
 
+/// Marks a `&self` method inside `#[app::logic]` as a view. Every `&self`
+/// method is one; the mark says so explicitly, and a `&mut self` method
+/// carrying it does not compile.
+#[proc_macro_attribute]
+pub fn view(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("view", item)
+}
+
+/// Marks a method inside `#[app::logic]` that only the node itself and
+/// event handlers call: exported and listed in the ABI as private, refused
+/// to every client `execute` or `query`.
+#[proc_macro_attribute]
+pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("private", item)
+}
+
+fn outside_logic(name: &str, item: TokenStream) -> TokenStream {
+    let err = syn::Error::new(
+        proc_macro2::Span::call_site(),
+        format!("#[app::{name}] must mark a method inside an #[app::logic] impl block"),
+    )
+    .into_compile_error();
+    let item = TokenStream2::from(item);
+    quote!(#err #item).into()
+}
+
+/// Marks an enum as typed app errors. A method returning `Result<T, E>` (or
+/// `app::Result<T, E>`) with this `E` fails with kind = the variant's name,
+/// code = `#[code(n)]` or one derived from the name
+/// (`mero_abi::error::derived_code`), data = its fields, and the enum's
+/// `Display` as message if it has one (else the variant's name).
+#[proc_macro_attribute]
+pub fn error(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as ItemEnum);
+    expand_error(item)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 struct StateArgs {
     emits: Option<Path>,
+    version: u32,
 }
 
 impl Parse for StateArgs {
+    /// `emits = EventType` and `version = N`, in any order, comma-separated.
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        if input.is_empty() {
-            return Ok(Self { emits: None });
+        let mut args = Self {
+            emits: None,
+            version: 0,
+        };
+        while !input.is_empty() {
+            let key: syn::Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            if key == "emits" {
+                args.emits = Some(input.parse()?);
+            } else if key == "version" {
+                let n: syn::LitInt = input.parse()?;
+                args.version = n.base10_parse()?;
+            } else {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "expected `emits = EventType` or `version = N`",
+                ));
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
         }
-        let key: syn::Ident = input.parse()?;
-        if key != "emits" {
-            return Err(syn::Error::new(key.span(), "expected `emits = EventType`"));
-        }
-        input.parse::<Token![=]>()?;
-        Ok(Self {
-            emits: Some(input.parse()?),
-        })
+        Ok(args)
     }
 }
 
@@ -121,6 +198,12 @@ fn fragment_static(fragment: &Fragment) -> TokenStream2 {
     }
 }
 
+/// One ABI fragment as JSON text, for the native test host: it has no
+/// custom section to read.
+fn fragment_json(fragment: &Fragment) -> String {
+    serde_json::to_string(fragment).expect("ABI fragments serialize")
+}
+
 fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> {
     let name = &item.ident;
     let Fields::Named(fields) = &item.fields else {
@@ -153,7 +236,9 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
             })
             .collect(),
         emits: args.emits.as_ref().map(type_text),
+        version: args.version,
     }));
+    let events_abi = state_events_abi(args.emits.as_ref());
     let emits_check = args.emits.map(|e| {
         quote! {
             const _: fn() = || {
@@ -174,6 +259,7 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
             fn __store(self) {
                 #( <#tys as ::mero_sdk::__private::StateField>::__store_init(self.#idents, #names); )*
             }
+            #events_abi
         }
 
         #emits_check
@@ -267,13 +353,24 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
     let mut exports = Vec::new();
     let mut entries = Vec::new();
     let mut abi = Vec::new();
+    let mut migration = None;
 
     for impl_item in &mut item.items {
         let ImplItem::Fn(f) = impl_item else { continue };
-        let before = f.attrs.len();
-        f.attrs.retain(|a| !is_attr(a, "init"));
-        let is_init = f.attrs.len() != before;
-        if !is_init && !matches!(f.vis, Visibility::Public(_)) {
+        if f.attrs.iter().any(|a| is_attr(a, "migrate")) {
+            if migration.is_some() {
+                return Err(syn::Error::new(
+                    f.sig.span(),
+                    "an app has at most one #[app::migrate] function",
+                ));
+            }
+            f.attrs.retain(|a| !is_attr(a, "migrate"));
+            migration = Some(expand_migrate(f, &self_ty)?);
+            continue;
+        }
+        let marks = Marks::take(&mut f.attrs);
+        let is_init = marks.init;
+        if !marks.exports() && !matches!(f.vis, Visibility::Public(_)) {
             continue;
         }
         let sig = &f.sig;
@@ -317,6 +414,7 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 "public methods of #[app::logic] become app methods and need &self or &mut self; make helpers private",
             ));
         }
+        marks.check(receiver)?;
         let params = inputs
             .map(|a| match a {
                 FnArg::Typed(t) => param(t),
@@ -332,9 +430,10 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             quote!(#i: #t)
         });
         let pass: Vec<_> = params.iter().map(|p| &p.pass).collect();
+        let to_call_error = error_conversion();
         let body = if is_init {
             let build = if fallible {
-                quote!(::mero_sdk::__private::init_result(Self::#name(#(#pass),*))?)
+                quote!(Self::#name(#(#pass),*).map_err(#to_call_error)?)
             } else {
                 quote!(Self::#name(#(#pass),*))
             };
@@ -350,7 +449,7 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 quote!(let __state)
             };
             let out = if fallible {
-                quote!(::mero_sdk::__private::output_result(__ret))
+                quote!(::mero_sdk::__private::output_result(__ret.map_err(#to_call_error)))
             } else {
                 quote!(::mero_sdk::__private::output(__ret))
             };
@@ -409,6 +508,8 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 success_type(&sig.output, fallible)
             },
             fallible,
+            private: marks.private.is_some(),
+            error: error_type(&sig.output),
         });
     }
     if !abi.iter().any(|m| m.init) {
@@ -417,7 +518,13 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             "#[app::logic] needs one constructor marked #[app::init] (e.g. `#[app::init] pub fn init() -> Self`)",
         ));
     }
-    let fragment = fragment_static(&Fragment::Methods { methods: abi });
+    let methods = Fragment::Methods { methods: abi };
+    let abi_json = fragment_json(&methods);
+    let fragment = fragment_static(&methods);
+    let (migrate_items, migrate_fn) = match migration {
+        Some(m) => (m.items, m.entry),
+        None => (TokenStream2::new(), TokenStream2::new()),
+    };
     Ok(quote! {
         #item
 
@@ -430,7 +537,13 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 const METHODS: &[::mero_sdk::__private::MethodEntry] = &[#(#entries),*];
                 METHODS
             }
+            fn __abi_methods() -> &'static str {
+                #abi_json
+            }
+            #migrate_fn
         }
+
+        #migrate_items
 
         const _: () = {
             #(#exports)*
@@ -438,6 +551,66 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
 
         #fragment
     })
+}
+
+/// What `#[app::migrate]` adds to the expansion of `#[app::logic]`.
+struct Migration {
+    /// The wrapper, the export and the ABI fragment.
+    items: TokenStream2,
+    /// `AppLogic::__migration`, for the native test host.
+    entry: TokenStream2,
+}
+
+/// `#[app::migrate] fn migrate() -> Self` (or `-> app::Result<Self>`): a
+/// constructor of the new state from the old, exported under
+/// `MIGRATE_EXPORT` (not an app method: clients cannot call it). Its
+/// result is stored like `init`'s.
+fn expand_migrate(f: &syn::ImplItemFn, self_ty: &Type) -> syn::Result<Migration> {
+    let sig = &f.sig;
+    if !sig.inputs.is_empty() || !sig.generics.params.is_empty() || sig.asyncness.is_some() {
+        return Err(syn::Error::new(
+            sig.span(),
+            "#[app::migrate] is a constructor of the new state: `fn migrate() -> Self` (or `-> app::Result<Self>`); read the old state with mero_sdk::migration",
+        ));
+    }
+    let name = &sig.ident;
+    let fallible = returns_result(&sig.output);
+    let to_call_error = error_conversion();
+    let build = if fallible {
+        quote!(<#self_ty>::#name().map_err(#to_call_error)?)
+    } else {
+        quote!(<#self_ty>::#name())
+    };
+    let export = mero_abi::abi::MIGRATE_EXPORT;
+    let export_ident = format_ident!("{}", export);
+    let fragment = fragment_static(&Fragment::Migrate(mero_abi::abi::MigrateAbi {
+        name: name.to_string(),
+        fallible,
+    }));
+    let items = quote! {
+        impl #self_ty {
+            #[doc(hidden)]
+            pub fn __mero_migrate_wrapper() -> ::mero_sdk::__private::CallResult {
+                let __new: #self_ty = #build;
+                <#self_ty as ::mero_sdk::__private::AppState>::__store(__new);
+                ::mero_sdk::__private::output(())
+            }
+        }
+        const _: () = {
+            #[cfg(target_arch = "wasm32")]
+            #[unsafe(export_name = #export)]
+            pub extern "C" fn #export_ident() {
+                ::mero_sdk::__private::run(<#self_ty>::__mero_migrate_wrapper)
+            }
+        };
+        #fragment
+    };
+    let entry = quote! {
+        fn __migration() -> ::core::option::Option<::mero_sdk::__private::MethodFn> {
+            ::core::option::Option::Some(<#self_ty>::__mero_migrate_wrapper)
+        }
+    };
+    Ok(Migration { items, entry })
 }
 
 fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
@@ -487,10 +660,13 @@ fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
             handler,
         });
     }
-    let fragment = fragment_static(&Fragment::Events {
+    let events = Fragment::Events {
         name: name.to_string(),
         events: abi,
-    });
+    };
+    let abi_json = fragment_json(&events);
+    let fragment = fragment_static(&events);
+    let derives = serde_derives(&item);
     let (impl_g, ty_g, where_g) = item.generics.split_for_impl();
     let arms_empty = item.variants.is_empty();
     let (kind_body, handler_body) = if arms_empty {
@@ -502,11 +678,11 @@ fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
         )
     };
     Ok(quote! {
-        #[derive(::mero_sdk::__private::serde::Serialize)]
-        #[serde(crate = "::mero_sdk::__private::serde", tag = "kind", content = "data")]
+        #derives
         #item
 
         impl #impl_g ::mero_sdk::__private::AppEvent for #name #ty_g #where_g {
+            fn __abi_events() -> &'static str { #abi_json }
             fn __kind(&self) -> &'static str { #kind_body }
             fn __handler(&self) -> ::core::option::Option<&'static str> { #handler_body }
             fn __data(&self) -> ::std::vec::Vec<u8> {
@@ -518,5 +694,17 @@ fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
         }
 
         #fragment
+    })
+}
+
+/// The state's link to its events' ABI, for the native test host (which
+/// learns handlers from it).
+fn state_events_abi(emits: Option<&Path>) -> Option<TokenStream2> {
+    emits.map(|e| {
+        quote! {
+            fn __abi_events() -> &'static str {
+                <#e as ::mero_sdk::__private::AppEvent>::__abi_events()
+            }
+        }
     })
 }

@@ -1,7 +1,12 @@
-//! `app::Error`: what an app method returns when it fails on purpose.
+//! What an app method returns when it fails on purpose: an untyped
+//! `app::Error`, or a variant of an `#[app::error]` enum ([`AppError`]).
 
-/// An app-level error: reaches the caller as a structured JSON error with
-/// kind `app`, and the call leaves no trace in state.
+use mero_abi::AppErrorData;
+
+/// An untyped app-level error: reaches the caller as a JSON-RPC error with
+/// `data` `{"kind": "app", "code": 0, "data": <with_data payload or null>}`,
+/// and the call leaves no trace in state. For errors clients can tell apart,
+/// see [`AppError`].
 ///
 /// ```
 /// use mero_sdk::app;
@@ -45,11 +50,56 @@ impl Error {
     }
 
     pub(crate) fn into_call_error(self) -> mero_abi::CallError {
-        mero_abi::CallError {
-            kind: mero_abi::CallErrorKind::App,
-            message: self.message,
-            data: self.data,
-        }
+        mero_abi::CallError::app(self.message, AppErrorData::untyped(self.data))
+    }
+}
+
+/// An `#[app::error]` enum: implemented by the macro. A method returning
+/// `Result<T, E>` with such an `E` fails with `{kind, code, data}`: the
+/// variant's name, its code (`#[code(n)]`, else
+/// [`derived_code`](mero_abi::error::derived_code) of the name) and its
+/// fields. The message is the enum's `Display` if it implements it, else
+/// the variant's name.
+///
+/// ```
+/// use mero_sdk::app;
+/// use mero_sdk::AppError;
+///
+/// #[app::error]
+/// pub enum KvError {
+///     #[code(1001)]
+///     NotFound { key: String },
+///     TooLong(usize),
+///     ReadOnly,
+/// }
+///
+/// let e = KvError::NotFound { key: "a".into() }.to_call_error();
+/// let data = e.app_error().unwrap();
+/// assert_eq!((data.kind.as_str(), data.code), ("NotFound", 1001));
+/// assert_eq!(data.data, serde_json::json!({"key": "a"}));
+/// assert_eq!(e.message, "NotFound"); // no Display: the variant's name
+/// assert_eq!(KvError::TooLong(9).to_call_error().app_error().unwrap().data, 9);
+/// let unit = KvError::ReadOnly.to_call_error().app_error().unwrap();
+/// assert_eq!(unit.code, mero_abi::error::derived_code("ReadOnly"));
+/// assert!(unit.data.is_null());
+/// ```
+pub trait AppError {
+    #[doc(hidden)]
+    fn __kind(&self) -> &'static str;
+    #[doc(hidden)]
+    fn __code(&self) -> u32;
+    #[doc(hidden)]
+    fn __data(&self) -> serde_json::Value;
+    #[doc(hidden)]
+    fn __message(&self) -> String;
+
+    /// The call error a method failing with `self` ends in, as the node
+    /// reports it.
+    fn to_call_error(&self) -> mero_abi::CallError {
+        mero_abi::CallError::app(
+            self.__message(),
+            AppErrorData::typed(self.__kind(), self.__code(), self.__data()),
+        )
     }
 }
 

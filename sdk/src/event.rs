@@ -12,6 +12,10 @@ pub trait AppEvent {
     fn __handler(&self) -> Option<&'static str>;
     #[doc(hidden)]
     fn __data(&self) -> Vec<u8>;
+    #[doc(hidden)]
+    fn __abi_events() -> &'static str
+    where
+        Self: Sized;
 }
 
 /// Emits `event`. Prefer [`app::emit!`](crate::emit).

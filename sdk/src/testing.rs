@@ -1,6 +1,13 @@
 //! Native testing: run an app's logic in `cargo test` against the same state
 //! engine the node uses, on one replica or on a small network of them.
 //!
+//! Calls by name follow the node's call policy (`mero_engine::policy`, the
+//! same code): [`Replica::execute`] and [`Replica::query`] are what a client
+//! may do, [`Replica::call_as_node`] what the node may do (private methods),
+//! and handlers run on the replicas a delta is delivered to, never on its
+//! author. [`Replica::mutate`] and [`Replica::view`] run Rust closures
+//! against the state directly.
+//!
 //! ```
 //! use mero_sdk::app;
 //! use mero_sdk::collections::Counter;
@@ -29,20 +36,28 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
+use mero_abi::AppAbi;
+use mero_abi::abi::Fragment;
 use mero_abi::host::HostResult;
 use mero_abi::{CallError, CallErrorKind};
+use mero_engine::policy;
 use mero_engine::{
-    CallEnv, CallLimits, CallMode, CallOutcome, ContextState, DeltaPayload, EmittedEvent,
-    PrivateStorage, Session,
+    CallEnv, CallLimits, CallMode, CallOutcome, ContextState, EmittedEvent, PrivateStorage, Session,
 };
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::__private::{AppLogic, AppState};
+
+mod network;
+
+pub use mero_engine::policy::CallKind;
+pub use network::{Delta, Network};
 
 thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
@@ -78,9 +93,19 @@ pub struct Replica<S> {
     private: Arc<MemPrivate>,
     rng: fastrand::Rng,
     clock: u64,
-    produced: Vec<DeltaPayload>,
+    produced: Vec<Delta>,
     events: Vec<EmittedEvent>,
     logs: Vec<String>,
+    /// What the node would read from the module: methods, and events
+    /// (with their handlers) as far as the state's `emits` names them.
+    abi: AppAbi,
+    index: u8,
+    seq: u64,
+    /// Deltas of other replicas applied here, by (author, seq).
+    seen: HashSet<(u8, u64)>,
+    /// Applied deltas whose handlers wait for their causal past.
+    waiting: Vec<Delta>,
+    handler_failures: Vec<(String, CallError)>,
     _app: PhantomData<fn() -> S>,
 }
 
@@ -99,42 +124,80 @@ impl<S: AppState + AppLogic> Replica<S> {
             produced: Vec::new(),
             events: Vec::new(),
             logs: Vec::new(),
+            abi: native_abi::<S>(),
+            index,
+            seq: 0,
+            seen: HashSet::new(),
+            waiting: Vec::new(),
+            handler_failures: Vec::new(),
             _app: PhantomData,
         }
     }
 
-    /// Runs the `#[app::init]` method with `args`.
+    /// Runs the `#[app::init]` method with `args`, as a node does when it
+    /// creates the context (`execute` refuses `init`).
     pub fn init(&mut self, args: Value) -> Result<Value, CallError> {
-        let init = S::__methods()
-            .iter()
-            .find(|m| m.init)
-            .expect("the app has an #[app::init] method");
-        self.execute(init.name, args)
+        let init = self
+            .abi
+            .init()
+            .expect("the app has an #[app::init] method")
+            .name
+            .clone();
+        self.call(CallKind::Init, &init, args)
     }
 
-    /// Calls a method by name with JSON arguments, exactly as a node would.
-    /// Views run read-only.
+    /// Calls a method as a client's JSON-RPC `execute` would: views run
+    /// read-only, and `init`, private methods and handlers are refused.
     pub fn execute(&mut self, method: &str, args: Value) -> Result<Value, CallError> {
+        self.call(CallKind::Execute, method, args)
+    }
+
+    /// Calls a view as a client's JSON-RPC `query` would: a mutating method
+    /// is refused.
+    pub fn query(&mut self, method: &str, args: Value) -> Result<Value, CallError> {
+        self.call(CallKind::Query, method, args)
+    }
+
+    /// Calls a method as the node itself: private methods too, `init` not.
+    pub fn call_as_node(&mut self, method: &str, args: Value) -> Result<Value, CallError> {
+        self.call(CallKind::Internal, method, args)
+    }
+
+    /// Calls `method` with JSON arguments as `kind` asks. What is refused,
+    /// and the mode the rest runs in, is decided by the node's own policy
+    /// (`mero_engine::policy`): arguments must be one JSON object (unknown
+    /// fields are refused by the method), views cannot write.
+    pub fn call(&mut self, kind: CallKind, method: &str, args: Value) -> Result<Value, CallError> {
+        let input = serde_json::to_vec(&args).expect("JSON values serialize");
+        self.call_bytes(kind, method, input)
+    }
+
+    fn call_bytes(
+        &mut self,
+        kind: CallKind,
+        method: &str,
+        input: Vec<u8>,
+    ) -> Result<Value, CallError> {
+        policy::check_args(kind, &input).map_err(|r| r.to_call_error())?;
+        let mode = policy::decide(&self.abi, method, kind).map_err(|r| r.to_call_error())?;
         let entry = S::__methods()
             .iter()
             .find(|m| m.name == method)
             .ok_or_else(|| {
                 CallError::new(
-                    CallErrorKind::UnknownMethod,
-                    format!("no method `{method}`"),
+                    CallErrorKind::Host,
+                    format!("`{method}` is in the ABI but not among the generated methods"),
                 )
             })?;
-        let mode = if entry.mutating {
-            CallMode::Mutate
-        } else {
-            CallMode::View
-        };
-        let input = serde_json::to_vec(&args).expect("JSON values serialize");
         let call = entry.call;
         let outcome = self.run(mode, input, || crate::__private::run(call));
-        outcome
-            .result
-            .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let bytes = outcome.result?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CallError::new(
+                CallErrorKind::Host,
+                format!("the method returned invalid JSON: {e}"),
+            )
+        })
     }
 
     /// Runs `f` against the state as a mutating call: an `Err` (or a panic)
@@ -182,6 +245,7 @@ impl<S: AppState + AppLogic> Replica<S> {
             mode,
             limits: CallLimits::default(),
             private: self.private.clone(),
+            blobs: crate::blob::source(),
             random: Box::new(move |buf| {
                 let mut rng = fastrand::Rng::with_seed(seed);
                 buf.fill_with(|| rng.u8(..));
@@ -222,25 +286,117 @@ impl<S: AppState + AppLogic> Replica<S> {
         }
         if let Some(delta) = &outcome.delta {
             self.events.extend(delta.events.iter().cloned());
-            self.produced.push(delta.clone());
+            self.seq += 1;
+            self.produced.push(Delta {
+                author: self.index,
+                seq: self.seq,
+                after: self.state.version(),
+                payload: delta.clone(),
+            });
         }
         outcome
     }
 
-    /// Applies a delta produced by another replica (in any order, any number of times).
-    pub fn apply(&mut self, delta: &DeltaPayload) {
+    /// Applies a delta another replica produced (in any order, any number
+    /// of times). As on a node, the handlers its events name in the app's
+    /// ABI run here, once, as [`CallKind::Handler`] calls, when the delta and
+    /// its whole causal past are here; never on its author. What they write
+    /// is a delta of this replica's own.
+    pub fn apply(&mut self, delta: &Delta) {
+        self.import(delta);
+        if delta.author == self.index || !self.seen.insert((delta.author, delta.seq)) {
+            return;
+        }
+        self.waiting.push(delta.clone());
+        self.run_ready_handlers();
+    }
+
+    /// Applies a delta without running its handlers, as a node that joins
+    /// a context does with the history it catches up on.
+    fn import(&mut self, delta: &Delta) {
+        // A call that only emitted events has no update (nodes skip it too).
+        if delta.payload.update.is_empty() {
+            return;
+        }
         self.state
-            .import(&delta.update)
+            .import(&delta.payload.update)
             .expect("a delta from a replica of the same app imports");
     }
 
+    /// Runs the handlers of every waiting delta whose causal past is here,
+    /// earliest first (a delta's past holds fewer operations than any
+    /// delta after it), as a node releases deltas in causal order.
+    fn run_ready_handlers(&mut self) {
+        let ops = |d: &Delta| d.after.values().map(|c| i64::from(*c)).sum::<i64>();
+        loop {
+            let have = self.state.version();
+            let ready = self
+                .waiting
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| have.includes_vv(&d.after))
+                .min_by_key(|(_, d)| ops(d));
+            let Some((i, _)) = ready else {
+                return;
+            };
+            let delta = self.waiting.remove(i);
+            for event in &delta.payload.events {
+                self.run_handler(event);
+            }
+        }
+    }
+
+    /// Runs the handler of `event`: the one the ABI declares for its kind;
+    /// for an event of an enum the state's `emits` does not name (so this
+    /// host has no ABI of it), the one the event names, which this host
+    /// then treats as declared.
+    fn run_handler(&mut self, event: &EmittedEvent) {
+        let declared = match self.abi.events.iter().find(|e| e.name == event.kind) {
+            Some(e) => e.handler.clone(),
+            None => {
+                self.abi.events.push(mero_abi::abi::EventAbi {
+                    name: event.kind.clone(),
+                    fields: Vec::new(),
+                    handler: event.handler.clone(),
+                });
+                event.handler.clone()
+            }
+        };
+        let Some(method) = declared else { return };
+        let args = event.data.clone().into_bytes();
+        if let Err(e) = self.call_bytes(CallKind::Handler, &method, args) {
+            self.handler_failures.push((method, e));
+        }
+    }
+
+    /// Handlers that failed on this replica (a node logs these), in order:
+    /// the method and its error.
+    pub fn handler_failures(&self) -> &[(String, CallError)] {
+        &self.handler_failures
+    }
+
     /// The deltas this replica produced since the last call to this method.
-    pub fn take_deltas(&mut self) -> Vec<DeltaPayload> {
+    pub fn take_deltas(&mut self) -> Vec<Delta> {
         std::mem::take(&mut self.produced)
     }
 
-    /// Events emitted by calls on this replica, in order.
-    pub fn events(&self) -> &[EmittedEvent] {
+    /// Events emitted by calls on this replica (handler runs included), in
+    /// order, decoded as the app's event enum: `replica.events::<Event>()`.
+    /// Panics if one does not decode as `E`.
+    pub fn events<E: DeserializeOwned>(&self) -> Vec<E> {
+        self.events
+            .iter()
+            .map(|e| {
+                decode_tagged(&e.kind, serde_json::from_str(&e.data).ok()).unwrap_or_else(|err| {
+                    panic!("event {} does not decode as the given type: {err}", e.kind)
+                })
+            })
+            .collect()
+    }
+
+    /// Events emitted by calls on this replica, as the node stores them:
+    /// kind, JSON payload, handler.
+    pub fn emitted(&self) -> &[EmittedEvent] {
         &self.events
     }
 
@@ -260,95 +416,56 @@ impl<S: AppState + AppLogic> Replica<S> {
     }
 }
 
-/// Several replicas of one context, with explicit delivery of their deltas.
-pub struct Network<S> {
-    replicas: Vec<Replica<S>>,
-    /// Every delta ever produced, tagged with its author.
-    log: Vec<(usize, DeltaPayload)>,
+/// The app's typed error in a failed call: `Some` if the call failed with
+/// a variant of `E` (an `#[app::error]` enum), `None` for any other failure.
+///
+/// ```
+/// use mero_sdk::app;
+/// use mero_sdk::AppError;
+///
+/// #[app::error]
+/// #[derive(Debug, PartialEq)]
+/// pub enum VoteError {
+///     Closed { at: u64 },
+/// }
+///
+/// let failed = VoteError::Closed { at: 7 }.to_call_error();
+/// assert_eq!(mero_sdk::testing::typed_error(&failed), Some(VoteError::Closed { at: 7 }));
+/// ```
+pub fn typed_error<E: DeserializeOwned>(err: &CallError) -> Option<E> {
+    let data = err.app_error()?;
+    if data.kind == mero_abi::AppErrorData::UNTYPED && data.code == 0 {
+        return None;
+    }
+    decode_tagged(&data.kind, Some(data.data)).ok()
 }
 
-impl<S: AppState + AppLogic> Network<S> {
-    /// `n` replicas; replica 0 runs `init` with `{}` and the others receive it.
-    pub fn new(n: usize) -> Self {
-        Self::with_init(n, Value::Object(Default::default()))
+/// Decodes `{"kind": kind, "data": data}`, the wire shape of events and
+/// errors (`null` data is a unit variant's).
+fn decode_tagged<E: DeserializeOwned>(kind: &str, data: Option<Value>) -> serde_json::Result<E> {
+    let mut tagged = serde_json::Map::new();
+    tagged.insert("kind".into(), Value::String(kind.to_owned()));
+    if let Some(d) = data.filter(|d| !d.is_null()) {
+        tagged.insert("data".into(), d);
     }
+    serde_json::from_value(Value::Object(tagged))
+}
 
-    /// `n` replicas; replica 0 runs `init` with `args` and the others receive it.
-    pub fn with_init(n: usize, args: Value) -> Self {
-        assert!(n > 0 && n < 256, "a test network has 1 to 255 replicas");
-        let mut replicas: Vec<Replica<S>> = (0..n).map(|i| Replica::new(i as u8)).collect();
-        replicas[0].init(args).expect("init succeeds");
-        let init = replicas[0].take_deltas();
-        for r in &mut replicas[1..] {
-            for d in &init {
-                r.apply(d);
-            }
+/// The ABI the node would read from the app's module, from the fragments
+/// the macros also keep for native builds: the methods, and the events of
+/// the state's `emits` enum.
+fn native_abi<S: AppState + AppLogic>() -> AppAbi {
+    let mut abi = AppAbi::default();
+    for json in [S::__abi_methods(), S::__abi_events()] {
+        if json.is_empty() {
+            continue;
         }
-        Self {
-            replicas,
-            log: Vec::new(),
-        }
-    }
-
-    /// Replica `i`.
-    pub fn replica(&mut self, i: usize) -> &mut Replica<S> {
-        &mut self.replicas[i]
-    }
-
-    /// Number of replicas.
-    pub fn len(&self) -> usize {
-        self.replicas.len()
-    }
-
-    /// Whether the network has no replicas (never: kept for API symmetry).
-    pub fn is_empty(&self) -> bool {
-        self.replicas.is_empty()
-    }
-
-    fn collect(&mut self) {
-        for (i, r) in self.replicas.iter_mut().enumerate() {
-            for d in r.take_deltas() {
-                self.log.push((i, d));
-            }
+        match serde_json::from_str(json).expect("the macros write valid ABI fragments") {
+            Fragment::Methods { methods } => abi.methods.extend(methods),
+            Fragment::Events { events, .. } => abi.events.extend(events),
+            _ => {}
         }
     }
-
-    /// Delivers every delta produced so far to every other replica, in a
-    /// random order per replica (seeded), with some duplicated.
-    pub fn deliver_shuffled(&mut self, seed: u64) {
-        self.collect();
-        let mut rng = fastrand::Rng::with_seed(seed);
-        for (i, r) in self.replicas.iter_mut().enumerate() {
-            let mut inbox: Vec<&DeltaPayload> = self
-                .log
-                .iter()
-                .filter(|(author, _)| *author != i)
-                .map(|(_, d)| d)
-                .collect();
-            let dups: Vec<&DeltaPayload> =
-                inbox.iter().filter(|_| rng.u8(..) < 32).copied().collect();
-            inbox.extend(dups);
-            rng.shuffle(&mut inbox);
-            for d in inbox {
-                r.apply(d);
-            }
-        }
-    }
-
-    /// Panics unless every replica has the same state and version.
-    pub fn assert_converged(&self) {
-        let first = &self.replicas[0];
-        for (i, r) in self.replicas.iter().enumerate().skip(1) {
-            assert_eq!(
-                first.state_json(),
-                r.state_json(),
-                "replica {i} diverged from replica 0"
-            );
-            assert_eq!(
-                first.engine().version(),
-                r.engine().version(),
-                "replica {i} holds different operations than replica 0"
-            );
-        }
-    }
+    abi.methods.sort_by(|a, b| a.name.cmp(&b.name));
+    abi
 }

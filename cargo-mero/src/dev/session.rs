@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use mero_abi::AppAbi;
 use mero_abi::diff::AbiDiff;
+use mero_abi::schema::SchemaDiff;
 use serde_json::Value;
 
 use super::console::Console;
@@ -442,19 +443,14 @@ impl Session {
             self.dev_dir.join(network::NETWORK_FILE).display()
         );
         // The mutating method with the most parameters shows the most;
-        // handlers are for nodes, not clients.
-        let handlers: Vec<&str> = app
-            .abi
-            .events
-            .iter()
-            .filter_map(|e| e.handler.as_deref())
-            .collect();
+        // handlers and private methods are for nodes, not clients.
         let example = app
             .abi
-            .methods
-            .iter()
-            .filter(|m| !m.init && m.mutability == mero_abi::Mutability::Mutating)
-            .filter(|m| !handlers.contains(&m.name.as_str()))
+            .kinds()
+            .filter(|(_, kind)| *kind == mero_abi::abi::MethodKind::Mutating)
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>()
+            .into_iter()
             .rev()
             .max_by_key(|m| m.params.len());
         if let Some(m) = example {
@@ -570,6 +566,15 @@ impl Session {
             return Ok(());
         }
         let diff = AbiDiff::between(&old.abi, &built.abi);
+        let schema = SchemaDiff::between(&old.abi.state, &built.abi.state);
+        if schema.needs_migration() && built.abi.migrate.is_none() {
+            show_diff(&self.console, &diff, &schema, &built.abi);
+            self.console.error(&format!(
+                "not reloaded: {}\nthe nodes keep running the previous code",
+                schema.explain()
+            ));
+            return Ok(());
+        }
         let t1 = Instant::now();
         let swap = self.install(&built).and_then(|()| {
             let t = Instant::now();
@@ -588,7 +593,11 @@ impl Session {
         let install_time = upgraded_at - t1;
         self.converge(&built.hash)?;
         let converge_time = upgraded_at.elapsed();
-        show_diff(&self.console, &diff, &built.abi);
+        show_diff(&self.console, &diff, &schema, &built.abi);
+        if !schema.is_empty() && built.abi.migrate.is_some() {
+            self.console
+                .info("state migrated by #[app::migrate], once, in the upgrade");
+        }
         self.console.ok(&format!(
             "reloaded on {} nodes in {} after the save (build {}, install {}, upgrade and agree {}); app {}",
             self.clients().len(),
@@ -645,12 +654,18 @@ fn ws_url(url: &str, context: &str, token: &str) -> String {
     format!("{}/ws?context={context}&token={token}", ws_base(url))
 }
 
-fn show_diff(console: &Console, diff: &AbiDiff, abi: &AppAbi) {
+fn show_diff(console: &Console, diff: &AbiDiff, schema: &SchemaDiff, abi: &AppAbi) {
     if diff.is_empty() {
         console.info(&format!("ABI unchanged ({} methods)", abi.methods.len()));
     } else {
         console.info("ABI changes:");
         for line in diff.to_string().lines() {
+            console.raw(&format!("           {line}"));
+        }
+    }
+    if !schema.is_empty() {
+        console.info("state schema changes:");
+        for line in schema.lines() {
             console.raw(&format!("           {line}"));
         }
     }

@@ -28,9 +28,9 @@ fn set_get_remove_entries_len() {
         json!([["b", "2"]])
     );
     assert_eq!(r.execute("writes", json!({})).unwrap(), json!(3));
-    let kinds: Vec<_> = r.events().iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<_> = r.emitted().iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["Inserted", "Inserted", "Removed"]);
-    assert_eq!(r.events()[0].data, r#"{"key":"a","value":"1"}"#);
+    assert_eq!(r.emitted()[0].data, r#"{"key":"a","value":"1"}"#);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn app_errors_leave_no_trace() {
         .unwrap_err();
     assert_eq!(err.message, "key must not be empty");
     assert_eq!(r.state_json(), before);
-    assert_eq!(r.events().len(), 1);
+    assert_eq!(r.emitted().len(), 1);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::abi::{AppAbi, EventAbi, FieldAbi, MethodAbi, Mutability};
+use crate::abi::{AppAbi, ErrorVariantAbi, EventAbi, FieldAbi, MethodAbi, Mutability};
 
 /// The difference between an old and a new ABI.
 ///
@@ -20,6 +20,8 @@ use crate::abi::{AppAbi, EventAbi, FieldAbi, MethodAbi, Mutability};
 ///     params: vec![],
 ///     returns: "()".into(),
 ///     fallible: false,
+///     private: false,
+///     error: None,
 /// };
 /// let old = AppAbi { methods: vec![method("get")], ..AppAbi::default() };
 /// let new = AppAbi { methods: vec![method("get"), method("len")], ..AppAbi::default() };
@@ -38,6 +40,9 @@ pub struct AbiDiff {
     pub events: Vec<String>,
     /// The new state fields, when they changed.
     pub state_changed: Option<Vec<FieldAbi>>,
+    /// `#[app::error]` variants added (`+`), removed (`-`) or whose code or
+    /// fields changed (`~`), one line each.
+    pub errors: Vec<String>,
 }
 
 impl AbiDiff {
@@ -74,6 +79,7 @@ impl AbiDiff {
         }
         diff.state_changed =
             (old.state.fields != new.state.fields).then(|| new.state.fields.clone());
+        diff.errors = error_changes(old, new);
         diff
     }
 
@@ -84,10 +90,56 @@ impl AbiDiff {
             && self.changed.is_empty()
             && self.events.is_empty()
             && self.state_changed.is_none()
+            && self.errors.is_empty()
     }
 }
 
-/// `name(&self, a: T) -> R`, the way the method reads in Rust.
+/// Every error variant of `abi`, as `Enum::Variant`, with its code and fields.
+fn error_variants(abi: &AppAbi) -> Vec<(String, &ErrorVariantAbi)> {
+    abi.errors
+        .iter()
+        .flat_map(|e| {
+            e.variants
+                .iter()
+                .map(move |v| (format!("{}::{}", e.name, v.name), v))
+        })
+        .collect()
+}
+
+fn error_changes(old: &AppAbi, new: &AppAbi) -> Vec<String> {
+    let show = |name: &str, v: &ErrorVariantAbi| {
+        let mut s = format!("{name} = {}", v.code);
+        if !v.fields.is_empty() {
+            s.push_str(&format!(" {{ {} }}", fields(&v.fields)));
+        }
+        s
+    };
+    let (old, new) = (error_variants(old), error_variants(new));
+    fn find<'a>(list: &[(String, &'a ErrorVariantAbi)], name: &str) -> Option<&'a ErrorVariantAbi> {
+        list.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+    let mut lines = Vec::new();
+    for (name, v) in &new {
+        match find(&old, name) {
+            None => lines.push(format!("+ error {}", show(name, v))),
+            Some(o) if o != *v => lines.push(format!(
+                "~ error {}  (was {})",
+                show(name, v),
+                show(name, o)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, v) in &old {
+        if find(&new, name).is_none() {
+            lines.push(format!("- error {}", show(name, v)));
+        }
+    }
+    lines
+}
+
+/// `name(&self, a: T) -> R`, the way the method reads in Rust; a private
+/// method is prefixed `#[private]`, a typed error shows as `Result<R, E>`.
 pub fn signature(m: &MethodAbi) -> String {
     let receiver = match m.mutability {
         Mutability::View => "&self",
@@ -97,12 +149,13 @@ pub fn signature(m: &MethodAbi) -> String {
         .filter(|_| !m.init)
         .chain(m.params.iter().map(|p| format!("{}: {}", p.name, p.ty)))
         .collect();
-    let returns = if m.fallible {
-        format!("app::Result<{}>", m.returns)
-    } else {
-        m.returns.clone()
+    let returns = match (&m.error, m.fallible) {
+        (Some(e), _) => format!("Result<{}, {e}>", m.returns),
+        (None, true) => format!("app::Result<{}>", m.returns),
+        (None, false) => m.returns.clone(),
     };
-    format!("{}({}) -> {returns}", m.name, params.join(", "))
+    let private = if m.private { "#[private] " } else { "" };
+    format!("{private}{}({}) -> {returns}", m.name, params.join(", "))
 }
 
 fn fields(f: &[FieldAbi]) -> String {
@@ -124,6 +177,7 @@ impl fmt::Display for AbiDiff {
                 .map(|(o, n)| format!("~ {}  (was {})", signature(n), signature(o))),
         );
         lines.extend(self.events.iter().cloned());
+        lines.extend(self.errors.iter().cloned());
         if let Some(f) = &self.state_changed {
             lines.push(format!("~ state {{ {} }}", fields(f)));
         }
@@ -150,6 +204,8 @@ mod tests {
                 .collect(),
             returns: "()".into(),
             fallible: false,
+            private: false,
+            error: None,
         }
     }
 
@@ -182,6 +238,57 @@ mod tests {
              ~ set(&mut self, key: String, value: String) -> ()  (was set(&mut self, key: String) -> ())"
         );
         assert!(!d.is_empty());
+        assert!(AbiDiff::between(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn reports_private_methods_typed_errors_and_their_codes() {
+        use crate::abi::{ErrorAbi, ErrorVariantAbi};
+        let variant = |name: &str, code: u32, fields: &[(&str, &str)]| ErrorVariantAbi {
+            name: name.into(),
+            code,
+            fields: fields
+                .iter()
+                .map(|(n, t)| FieldAbi {
+                    name: (*n).into(),
+                    ty: (*t).into(),
+                })
+                .collect(),
+        };
+        let old = AppAbi {
+            methods: vec![m("tidy", Mutability::Mutating, &[])],
+            errors: vec![ErrorAbi {
+                name: "KvError".into(),
+                variants: vec![
+                    variant("NotFound", 1001, &[("key", "String")]),
+                    variant("Gone", 7, &[]),
+                ],
+            }],
+            ..AppAbi::default()
+        };
+        let mut tidy = m("tidy", Mutability::Mutating, &[]);
+        tidy.private = true;
+        tidy.fallible = true;
+        tidy.error = Some("KvError".into());
+        let new = AppAbi {
+            methods: vec![tidy],
+            errors: vec![ErrorAbi {
+                name: "KvError".into(),
+                variants: vec![
+                    variant("NotFound", 1002, &[("key", "String")]),
+                    variant("Full", 9, &[]),
+                ],
+            }],
+            ..AppAbi::default()
+        };
+        let d = AbiDiff::between(&old, &new);
+        assert_eq!(
+            d.to_string(),
+            "~ #[private] tidy(&mut self) -> Result<(), KvError>  (was tidy(&mut self) -> ())\n\
+             ~ error KvError::NotFound = 1002 { key: String }  (was KvError::NotFound = 1001 { key: String })\n\
+             + error KvError::Full = 9\n\
+             - error KvError::Gone = 7"
+        );
         assert!(AbiDiff::between(&new, &new).is_empty());
     }
 }

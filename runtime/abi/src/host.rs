@@ -1,7 +1,7 @@
 //! Host-call messages.
 //!
 //! Every capability an app has (state collections, env, events, logs, private
-//! storage, returning a value) is one [`HostRequest`] variant. Collections are
+//! storage, blob reads, returning a value) is one [`HostRequest`] variant. Collections are
 //! addressed by [`Handle`]s: small integers valid for one call, handed out by
 //! the host. Values cross the boundary as JSON text, because that is what app
 //! arguments and return values already are and what the state engine stores
@@ -21,8 +21,37 @@ pub enum ContainerKind {
     List,
     /// Collaborative text (`Text`).
     Text,
-    /// Additive counter (`Counter`).
+    /// Additive counter, exact over `i64` (`Counter`).
     Counter,
+    /// Movable tree of nodes with ordered children (`Tree`).
+    Tree,
+}
+
+/// A node of a tree collection: the id of the operation that created it,
+/// the same on every replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeId {
+    /// Peer id of the replica that created the node.
+    pub peer: u64,
+    /// That replica's operation counter at the creation.
+    pub counter: i32,
+}
+
+/// Where a tree node goes, on creation or move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TreePlace {
+    /// A child of `parent` (`None`: a root) at `index` among its other
+    /// children (`None`: after them).
+    Under {
+        /// The parent node, or `None` for the top level.
+        parent: Option<NodeId>,
+        /// Position among the parent's children without the placed node.
+        index: Option<u32>,
+    },
+    /// Just before this sibling, under its parent.
+    Before(NodeId),
+    /// Just after this sibling, under its parent.
+    After(NodeId),
 }
 
 /// A slot's content on the way into the host.
@@ -241,12 +270,13 @@ pub enum HostRequest<'a> {
         /// List.
         list: Handle,
     },
-    /// Counter value. Answer: `I64`.
+    /// Counter value, exactly. Answer: `I128`.
     CounterGet {
         /// Counter.
         counter: Handle,
     },
-    /// Adds `by` (may be negative). Answer: `Unit`.
+    /// Adds `by` (may be negative). Fails if the value would leave `i64`
+    /// (unless it moves back towards it). Answer: `Unit`.
     CounterAdd {
         /// Counter.
         counter: Handle,
@@ -276,6 +306,112 @@ pub enum HostRequest<'a> {
         /// Char count.
         len: u32,
     },
+    /// Reads up to `len` bytes of a blob of this context from `offset`
+    /// (`len` 0: only its size). Answer: `Blob`. Reads are bounded per
+    /// request and per call; a blob this node does not hold yet answers
+    /// [`BlobAnswer::Missing`] (the node starts fetching it).
+    BlobRead {
+        /// The blob id (see [`crate::blob`]).
+        id: [u8; 32],
+        /// First byte.
+        offset: u64,
+        /// Most bytes wanted.
+        len: u32,
+    },
+    /// Keys of a map in key order (bytewise), within `from..to` and
+    /// starting with `prefix`, at most `limit`, from the low end (or the
+    /// high end if `reverse`). Answer: `Entries` if `values`, else `Keys`.
+    MapRange {
+        /// Map.
+        map: Handle,
+        /// Lower bound (encoded key).
+        #[serde(borrow)]
+        from: std::ops::Bound<&'a str>,
+        /// Upper bound (encoded key).
+        #[serde(borrow)]
+        to: std::ops::Bound<&'a str>,
+        /// Only keys starting with this (`""`: all).
+        prefix: &'a str,
+        /// Most keys answered.
+        limit: u32,
+        /// Whether to answer the highest keys first.
+        reverse: bool,
+        /// Whether to answer the entries' contents too.
+        values: bool,
+    },
+    /// Creates a tree node. Answer: `Node`.
+    TreeCreate {
+        /// Tree.
+        tree: Handle,
+        /// Where.
+        at: TreePlace,
+    },
+    /// Moves a node with its subtree. Answer: `Unit`.
+    TreeMove {
+        /// Tree.
+        tree: Handle,
+        /// The node.
+        node: NodeId,
+        /// Where to.
+        to: TreePlace,
+    },
+    /// Deletes a node with its subtree. Answer: `Bool` (whether it was in the tree).
+    TreeDelete {
+        /// Tree.
+        tree: Handle,
+        /// The node.
+        node: NodeId,
+    },
+    /// Children in order (`parent` `None`: the roots). Answer: `Nodes`.
+    TreeChildren {
+        /// Tree.
+        tree: Handle,
+        /// The parent.
+        parent: Option<NodeId>,
+    },
+    /// A node's parent. Answer: `Parent`.
+    TreeParent {
+        /// Tree.
+        tree: Handle,
+        /// The node.
+        node: NodeId,
+    },
+    /// Whether a node is in the tree. Answer: `Bool`.
+    TreeContains {
+        /// Tree.
+        tree: Handle,
+        /// The node.
+        node: NodeId,
+    },
+    /// A node's data map. Answer: `OptSlot` (a map; `None` if no such node).
+    TreeData {
+        /// Tree.
+        tree: Handle,
+        /// The node.
+        node: NodeId,
+    },
+    /// Every node, depth first, parents before children. Answer: `Nodes`.
+    TreeNodes {
+        /// Tree.
+        tree: Handle,
+    },
+}
+
+/// The answer to [`HostRequest::BlobRead`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BlobAnswer {
+    /// The blob's size and the bytes read (fewer than asked at its end).
+    Bytes {
+        /// The whole blob's size in bytes.
+        size: u64,
+        /// The bytes from the requested offset.
+        bytes: Vec<u8>,
+    },
+    /// The node does not hold the blob (yet): why, and what happens next.
+    Missing {
+        /// A message for the caller.
+        message: String,
+    },
 }
 
 impl HostRequest<'_> {
@@ -294,6 +430,9 @@ impl HostRequest<'_> {
                 | HostRequest::ListDelete { .. }
                 | HostRequest::ListMove { .. }
                 | HostRequest::CounterAdd { .. }
+                | HostRequest::TreeCreate { .. }
+                | HostRequest::TreeMove { .. }
+                | HostRequest::TreeDelete { .. }
                 | HostRequest::TextInsert { .. }
                 | HostRequest::TextDelete { .. }
                 | HostRequest::Emit { .. }
@@ -327,6 +466,18 @@ pub enum HostResponse {
     Entries(Vec<(String, SlotOut)>),
     /// List items.
     Items(Vec<SlotOut>),
+    /// What a blob read found.
+    Blob(BlobAnswer),
+    /// A wide signed number (a counter's exact value).
+    I128(i128),
+    /// Encoded map keys.
+    Keys(Vec<String>),
+    /// A tree node.
+    Node(NodeId),
+    /// Tree nodes.
+    Nodes(Vec<NodeId>),
+    /// A node's parent: `None` if the node is not in the tree, `Some(None)` for a root.
+    Parent(Option<Option<NodeId>>),
 }
 
 /// Why the host refused a request.

@@ -8,6 +8,9 @@
 //! - [`abi`]: the app's ABI document (methods, events, state schema) that the
 //!   SDK macros produce at build time and that travels inside the WASM as a
 //!   custom section;
+//! - [`schema`]: state schema changes between app versions, and which
+//!   need a migration;
+//! - [`blob`]: the text form of blob ids, as apps store them in state;
 //! - [`CallError`]: the structured error a failed call reports to its caller.
 //!
 //! It must stay dependency-light and free of IO and of any CRDT engine: it is
@@ -16,13 +19,15 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod blob;
 pub mod diff;
 pub mod error;
 pub mod host;
+pub mod schema;
 pub mod wasm;
 
 pub use abi::{AppAbi, MethodAbi, Mutability};
-pub use error::{CallError, CallErrorKind};
+pub use error::{AppErrorData, CallError, CallErrorKind};
 
 /// Name of the WASM import module that holds the host functions.
 pub const IMPORT_MODULE: &str = "mero";

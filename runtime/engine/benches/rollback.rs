@@ -23,6 +23,7 @@ fn env() -> CallEnv {
         mode: CallMode::Mutate,
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
+        blobs: Arc::new(mero_engine::NoBlobs),
         random: Box::new(|b| b.fill(7)),
     }
 }

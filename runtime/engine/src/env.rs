@@ -1,5 +1,5 @@
 //! What a call runs with: its identity, inputs, limits and the node-provided
-//! sources of randomness and private storage.
+//! sources of randomness, private storage and blobs.
 
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ pub struct CallLimits {
     /// operation itself. Bounds the host memory a call can fill and the
     /// size of the delta it makes.
     pub max_write_bytes: usize,
+    /// Most blob bytes one call may read, over all its reads (one read is
+    /// also at most this much): bounds the host memory blob reads fill.
+    pub max_blob_read_bytes: usize,
 }
 
 impl Default for CallLimits {
@@ -41,6 +44,7 @@ impl Default for CallLimits {
             max_event_bytes: 1 << 20,
             max_handles: 1 << 20,
             max_write_bytes: 8 << 20,
+            max_blob_read_bytes: 8 << 20,
         }
     }
 }
@@ -65,6 +69,29 @@ impl PrivateStorage for NoPrivateStorage {
     }
 }
 
+/// The context's blobs, as a call may read them (`BlobId::read` in the SDK).
+/// The node reads its blob store; the engine does no IO itself.
+pub trait BlobSource: Send + Sync {
+    /// Up to `len` bytes of blob `id` from `offset`, with the blob's size;
+    /// `Missing` if this node does not hold the blob (yet).
+    fn read(&self, id: &[u8; 32], offset: u64, len: u32) -> mero_abi::host::BlobAnswer;
+}
+
+/// A blob source that holds nothing.
+#[derive(Debug, Default)]
+pub struct NoBlobs;
+
+impl BlobSource for NoBlobs {
+    fn read(&self, id: &[u8; 32], _offset: u64, _len: u32) -> mero_abi::host::BlobAnswer {
+        mero_abi::host::BlobAnswer::Missing {
+            message: format!(
+                "{} is not available: this host stores no blobs",
+                mero_abi::blob::format(id)
+            ),
+        }
+    }
+}
+
 /// Fills buffers with random bytes (the node uses the OS; tests use a seed).
 pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
 
@@ -84,6 +111,8 @@ pub struct CallEnv {
     pub limits: CallLimits,
     /// Node-private storage of this context.
     pub private: Arc<dyn PrivateStorage>,
+    /// The context's blobs.
+    pub blobs: Arc<dyn BlobSource>,
     /// Random bytes for `env::random_bytes`.
     pub random: RandomSource,
 }

@@ -15,6 +15,9 @@ pub enum EngineError {
     /// A per-call size limit was exceeded.
     #[error("{0}")]
     Limit(String),
+    /// Operations touch an owned entry of another member ([`crate::owned`]).
+    #[error("{0}")]
+    NotOwner(String),
     /// Loro rejected an operation or an update.
     #[error("CRDT engine: {0}")]
     Loro(#[from] loro::LoroError),

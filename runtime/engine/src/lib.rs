@@ -18,14 +18,20 @@
 
 #![warn(missing_docs)]
 
+mod counter;
 mod env;
 mod error;
+pub mod owned;
+pub mod policy;
 mod session;
+mod sorted;
 mod state;
+mod tree;
 pub mod value;
 
 pub use env::{
-    CallEnv, CallLimits, CallMode, EmittedEvent, NoPrivateStorage, PrivateStorage, RandomSource,
+    BlobSource, CallEnv, CallLimits, CallMode, EmittedEvent, NoBlobs, NoPrivateStorage,
+    PrivateStorage, RandomSource,
 };
 pub use error::EngineError;
 pub use session::Session;
@@ -33,5 +39,7 @@ pub use state::{CallOutcome, ContextState, DeltaPayload, update_span};
 
 pub use loro::VersionVector;
 
+#[cfg(test)]
+mod collection_tests;
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use loro::{
-    Container, ContainerID, ContainerTrait, Frontiers, LoroCounter, LoroDoc, LoroMap,
-    LoroMovableList, LoroText, ValueOrContainer, VersionVector,
+    Container, ContainerTrait, Frontiers, LoroDoc, LoroMap, LoroMovableList, LoroText,
+    ValueOrContainer, VersionVector,
 };
 use mero_abi::host::{
     ContainerKind, Handle, HostRequest, HostResponse, HostResult, SlotIn, SlotOut,
@@ -16,8 +16,15 @@ use mero_abi::host::{
 
 use crate::env::{CallEnv, CallMode, EmittedEvent};
 use crate::error::EngineError;
+use crate::sorted::{RangeQuery, SortedKeys};
 use crate::state::{FIELDS_ROOT, valid_root_name};
+use crate::tree;
 use crate::value::{json_bytes_to_loro, loro_to_json_bytes};
+
+mod collections;
+mod store;
+
+use store::{detached, list_insert_container, list_set_container, map_child, replace_contents};
 
 /// Largest `RandomBytes` request.
 const MAX_RANDOM_BYTES: u32 = 1 << 20;
@@ -40,6 +47,10 @@ pub struct Session {
     copied: usize,
     /// Bytes written this call ([`CallLimits::max_write_bytes`](crate::CallLimits)).
     written: usize,
+    /// Blob bytes read this call ([`CallLimits::max_blob_read_bytes`](crate::CallLimits)).
+    blob_read: usize,
+    /// Sorted keys of the maps read by key range this call.
+    sorted: SortedKeys,
 }
 
 /// What [`ContextState::finish`](crate::ContextState::finish) needs from a session.
@@ -47,6 +58,7 @@ pub(crate) struct SessionParts {
     pub start: Frontiers,
     pub start_vv: VersionVector,
     pub mode: CallMode,
+    pub executor: [u8; 32],
     pub ret: Option<Result<Vec<u8>, Vec<u8>>>,
     pub panic: Option<String>,
     pub logs: Vec<String>,
@@ -72,6 +84,8 @@ impl Session {
             private_writes: BTreeMap::new(),
             copied: 0,
             written: 0,
+            blob_read: 0,
+            sorted: SortedKeys::default(),
         }
     }
 
@@ -80,6 +94,7 @@ impl Session {
             start: self.start,
             start_vv: self.start_vv,
             mode: self.env.mode,
+            executor: self.env.executor,
             ret: self.ret,
             panic: self.panic,
             logs: self.logs,
@@ -96,6 +111,7 @@ impl Session {
     fn dispatch_inner(&mut self, req: HostRequest<'_>) -> Result<HostResponse, EngineError> {
         use HostRequest as R;
         use HostResponse as A;
+        self.sorted.before(&req);
         let cost = write_cost(&req);
         if cost > 0 {
             self.written = self.written.saturating_add(cost);
@@ -173,6 +189,7 @@ impl Session {
                 (self.env.random)(&mut buf);
                 A::Bytes(buf)
             }
+            R::BlobRead { id, offset, len } => self.blob_read(&id, offset, len)?,
             R::PrivateGet { key } => A::OptBytes(match self.private_writes.get(key) {
                 Some(v) => v.clone(),
                 None => self.env.private.get(key),
@@ -205,7 +222,10 @@ impl Session {
                 self.check_writable("initialize state")?;
                 let src = self.get(src)?.clone();
                 let root = self.root(name, kind_of(&src)?)?;
-                replace_contents(&src, &root, &mut self.copied)?;
+                // A migration keeps a field by storing the root it loaded.
+                if src.id() != root.id() {
+                    self.store(&src, &root)?;
+                }
                 A::Handle(self.push(root)?)
             }
             R::MapGet { map, key } => {
@@ -220,12 +240,13 @@ impl Session {
                 match value {
                     SlotIn::Value(json) => {
                         m.insert(key, json_bytes_to_loro(json)?)?;
+                        self.sorted.inserted(&m, key);
                         A::Unit
                     }
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = map_child(&m, key, kind_of(&src)?)?;
-                        replace_contents(&src, &child, &mut self.copied)?;
+                        self.store(&src, &child)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -236,6 +257,7 @@ impl Session {
                     Some(ValueOrContainer::Container(c)) if kind_of(&c)? == kind => c,
                     _ => map_child(&m, key, kind)?,
                 };
+                self.sorted.inserted(&m, key);
                 A::Handle(self.push(child)?)
             }
             R::MapRemove { map, key } => {
@@ -243,6 +265,7 @@ impl Session {
                 let present = m.get(key).is_some();
                 if present {
                     m.delete(key)?;
+                    self.sorted.removed(&m, key);
                 }
                 A::Bool(present)
             }
@@ -259,14 +282,35 @@ impl Session {
                 A::Entries(out)
             }
             R::MapClear { map } => {
-                self.map(map, true)?.clear()?;
+                let m = self.map(map, true)?;
+                m.clear()?;
+                self.sorted.cleared(&m);
                 A::Unit
+            }
+            R::MapRange {
+                map,
+                from,
+                to,
+                prefix,
+                limit,
+                reverse,
+                values,
+            } => {
+                let q = RangeQuery {
+                    from,
+                    to,
+                    prefix,
+                    limit: limit as usize,
+                    reverse,
+                };
+                self.map_range(map, &q, values)?
             }
             R::Len { handle } => A::U64(match self.get(handle)? {
                 Container::Map(m) => m.len(),
                 Container::MovableList(l) => l.len(),
                 Container::Text(t) => t.len_unicode(),
-                Container::Counter(_) => {
+                Container::Tree(t) => tree::nodes(t).len(),
+                Container::List(_) => {
                     return Err(EngineError::invalid("a counter has no length"));
                 }
                 _ => return Err(EngineError::invalid("unsupported collection kind")),
@@ -290,7 +334,7 @@ impl Session {
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = list_insert_container(&l, index, kind_of(&src)?)?;
-                        replace_contents(&src, &child, &mut self.copied)?;
+                        self.store(&src, &child)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -307,7 +351,7 @@ impl Session {
                     SlotIn::Container(src) => {
                         let src = self.get(src)?.clone();
                         let child = list_set_container(&l, index, kind_of(&src)?)?;
-                        replace_contents(&src, &child, &mut self.copied)?;
+                        self.store(&src, &child)?;
                         A::Handle(self.push(child)?)
                     }
                 }
@@ -341,11 +385,15 @@ impl Session {
                 }
                 A::Items(out)
             }
-            R::CounterGet { counter } => A::I64(self.counter(counter, false)?.get() as i64),
-            R::CounterAdd { counter, by } => {
-                self.counter(counter, true)?.increment(by as f64)?;
-                A::Unit
-            }
+            r @ (R::CounterGet { .. } | R::CounterAdd { .. }) => self.counter_request(r)?,
+            r @ (R::TreeCreate { .. }
+            | R::TreeMove { .. }
+            | R::TreeDelete { .. }
+            | R::TreeChildren { .. }
+            | R::TreeParent { .. }
+            | R::TreeContains { .. }
+            | R::TreeData { .. }
+            | R::TreeNodes { .. }) => self.tree_request(r)?,
             R::TextGet { text } => A::Str(self.text(text, false)?.to_string()),
             R::TextInsert { text, pos, s } => {
                 let t = self.text(text, true)?;
@@ -388,8 +436,14 @@ impl Session {
             ContainerKind::Map => Container::Map(self.doc.get_map(name)),
             ContainerKind::List => Container::MovableList(self.doc.get_movable_list(name)),
             ContainerKind::Text => Container::Text(self.doc.get_text(name)),
-            ContainerKind::Counter => Container::Counter(self.doc.get_counter(name)),
+            ContainerKind::Counter => Container::List(self.doc.get_list(name)),
+            ContainerKind::Tree => Container::Tree(self.doc.get_tree(name)),
         })
+    }
+
+    /// Makes `dst` hold what `src` holds ([`replace_contents`]).
+    fn store(&mut self, src: &Container, dst: &Container) -> Result<(), EngineError> {
+        replace_contents(src, dst, self.doc.peer_id(), &mut self.copied)
     }
 
     fn push(&mut self, c: Container) -> Result<Handle, EngineError> {
@@ -432,13 +486,6 @@ impl Session {
         }
     }
 
-    fn counter(&self, h: Handle, write: bool) -> Result<LoroCounter, EngineError> {
-        match self.target(h, write)? {
-            Container::Counter(c) => Ok(c.clone()),
-            _ => Err(EngineError::invalid(format!("handle {h} is not a counter"))),
-        }
-    }
-
     fn text(&self, h: Handle, write: bool) -> Result<LoroText, EngineError> {
         match self.target(h, write)? {
             Container::Text(t) => Ok(t.clone()),
@@ -471,9 +518,37 @@ fn kind_of(c: &Container) -> Result<ContainerKind, EngineError> {
         Container::Map(_) => ContainerKind::Map,
         Container::MovableList(_) => ContainerKind::List,
         Container::Text(_) => ContainerKind::Text,
-        Container::Counter(_) => ContainerKind::Counter,
+        // Counters are plain lists ([`crate::counter`]); nothing else is.
+        Container::List(_) => ContainerKind::Counter,
+        Container::Tree(_) => ContainerKind::Tree,
+        Container::Counter(_) => {
+            return Err(EngineError::invalid(
+                "state holds a floating-point counter, which mero no longer reads",
+            ));
+        }
         _ => return Err(EngineError::invalid("unsupported collection kind in state")),
     })
+}
+
+impl Session {
+    /// A blob read, within the call's blob budget: the budget is charged
+    /// with what was asked before the node reads, so no read can make the
+    /// host hold more than the budget.
+    fn blob_read(
+        &mut self,
+        id: &[u8; 32],
+        offset: u64,
+        len: u32,
+    ) -> Result<HostResponse, EngineError> {
+        let max = self.env.limits.max_blob_read_bytes;
+        self.blob_read = self.blob_read.saturating_add(len as usize);
+        if self.blob_read > max {
+            return Err(EngineError::Limit(format!(
+                "the call read more than {max} blob bytes; read large blobs in parts over several calls"
+            )));
+        }
+        Ok(HostResponse::Blob(self.env.blobs.read(id, offset, len)))
+    }
 }
 
 /// What a request counts against [`CallLimits::max_write_bytes`](crate::CallLimits):
@@ -498,201 +573,4 @@ fn write_cost(req: &HostRequest<'_>) -> usize {
         _ => return 0,
     };
     bytes + OP
-}
-
-fn detached(kind: ContainerKind) -> Container {
-    match kind {
-        ContainerKind::Map => Container::Map(LoroMap::new()),
-        ContainerKind::List => Container::MovableList(LoroMovableList::new()),
-        ContainerKind::Text => Container::Text(LoroText::new()),
-        ContainerKind::Counter => Container::Counter(LoroCounter::new()),
-    }
-}
-
-/// The child collection at `key`. In attached maps it is a mergeable child, so
-/// replicas that create the same child concurrently end up sharing it.
-fn map_child(m: &LoroMap, key: &str, kind: ContainerKind) -> Result<Container, EngineError> {
-    if !m.is_attached() {
-        return Ok(match kind {
-            ContainerKind::Map => Container::Map(m.insert_container(key, LoroMap::new())?),
-            ContainerKind::List => {
-                Container::MovableList(m.insert_container(key, LoroMovableList::new())?)
-            }
-            ContainerKind::Text => Container::Text(m.insert_container(key, LoroText::new())?),
-            ContainerKind::Counter => {
-                Container::Counter(m.insert_container(key, LoroCounter::new())?)
-            }
-        });
-    }
-    if matches!(m.get(key), Some(ValueOrContainer::Value(_))) {
-        // A plain value cannot become a mergeable child in place.
-        m.delete(key)?;
-    }
-    Ok(match kind {
-        ContainerKind::Map => Container::Map(m.ensure_mergeable_map(key)?),
-        ContainerKind::List => Container::MovableList(m.ensure_mergeable_movable_list(key)?),
-        ContainerKind::Text => Container::Text(m.ensure_mergeable_text(key)?),
-        ContainerKind::Counter => Container::Counter(m.ensure_mergeable_counter(key)?),
-    })
-}
-
-fn list_insert_container(
-    l: &LoroMovableList,
-    index: usize,
-    kind: ContainerKind,
-) -> Result<Container, EngineError> {
-    Ok(match kind {
-        ContainerKind::Map => Container::Map(l.insert_container(index, LoroMap::new())?),
-        ContainerKind::List => {
-            Container::MovableList(l.insert_container(index, LoroMovableList::new())?)
-        }
-        ContainerKind::Text => Container::Text(l.insert_container(index, LoroText::new())?),
-        ContainerKind::Counter => {
-            Container::Counter(l.insert_container(index, LoroCounter::new())?)
-        }
-    })
-}
-
-fn list_set_container(
-    l: &LoroMovableList,
-    index: usize,
-    kind: ContainerKind,
-) -> Result<Container, EngineError> {
-    Ok(match kind {
-        ContainerKind::Map => Container::Map(l.set_container(index, LoroMap::new())?),
-        ContainerKind::List => {
-            Container::MovableList(l.set_container(index, LoroMovableList::new())?)
-        }
-        ContainerKind::Text => Container::Text(l.set_container(index, LoroText::new())?),
-        ContainerKind::Counter => Container::Counter(l.set_container(index, LoroCounter::new())?),
-    })
-}
-
-/// Makes `dst` hold what `src` holds. Only what `dst` shows locally is
-/// cleared, so concurrent writes from other replicas into a shared (mergeable)
-/// child survive.
-///
-/// `dst` must not be inside `src` (found by the fuzz target `host_request`:
-/// storing a map under a key of its own copied it into itself forever).
-/// Attached collections are checked up front; detached ones have no
-/// identity to check, and a copy into itself stops at [`MAX_COPY_DEPTH`].
-/// `copied` counts what the call copied, up to [`MAX_COPIED`].
-fn replace_contents(
-    src: &Container,
-    dst: &Container,
-    copied: &mut usize,
-) -> Result<(), EngineError> {
-    if src.is_attached() && src.id() == dst.id() {
-        return Ok(());
-    }
-    if src.is_attached() && dst.is_attached() && holds(src, &dst.id()) {
-        return Err(EngineError::invalid(
-            "cannot store a collection inside itself",
-        ));
-    }
-    copy_contents(src, dst, 0, copied)
-}
-
-/// Deepest nesting a stored collection is copied to.
-const MAX_COPY_DEPTH: usize = 256;
-/// Most values and collections one call may copy by storing collections
-/// (each copy of a collection holding another doubles what is stored).
-const MAX_COPIED: usize = 1 << 20;
-
-/// Whether the attached collection `c` is `id` or holds it, at any depth.
-fn holds(c: &Container, id: &ContainerID) -> bool {
-    if c.id() == *id {
-        return true;
-    }
-    let mut children = Vec::new();
-    match c {
-        Container::Map(m) => m.for_each(|_, v| children.extend(container(v))),
-        Container::MovableList(l) => l.for_each(|v| children.extend(container(v))),
-        _ => {}
-    }
-    children.iter().any(|child| holds(child, id))
-}
-
-fn container(v: ValueOrContainer) -> Option<Container> {
-    match v {
-        ValueOrContainer::Container(c) => Some(c),
-        ValueOrContainer::Value(_) => None,
-    }
-}
-
-/// Counts one more copied item against [`MAX_COPIED`].
-fn count(copied: &mut usize) -> Result<(), EngineError> {
-    *copied += 1;
-    if *copied > MAX_COPIED {
-        return Err(EngineError::Limit(format!(
-            "a call may copy at most {MAX_COPIED} values and collections"
-        )));
-    }
-    Ok(())
-}
-
-fn copy_contents(
-    src: &Container,
-    dst: &Container,
-    depth: usize,
-    copied: &mut usize,
-) -> Result<(), EngineError> {
-    if depth > MAX_COPY_DEPTH {
-        return Err(EngineError::Limit(format!(
-            "collections nested deeper than {MAX_COPY_DEPTH} cannot be stored (or one was stored inside itself)"
-        )));
-    }
-    match (src, dst) {
-        (Container::Map(s), Container::Map(d)) => {
-            d.clear()?;
-            let mut entries = Vec::with_capacity(s.len());
-            s.for_each(|k, v| entries.push((k.to_owned(), v)));
-            for (k, v) in entries {
-                match v {
-                    ValueOrContainer::Value(v) => {
-                        count(copied)?;
-                        d.insert(&k, v)?;
-                    }
-                    ValueOrContainer::Container(c) => {
-                        count(copied)?;
-                        let child = map_child(d, &k, kind_of(&c)?)?;
-                        copy_contents(&c, &child, depth + 1, copied)?;
-                    }
-                }
-            }
-        }
-        (Container::MovableList(s), Container::MovableList(d)) => {
-            d.clear()?;
-            let mut items = Vec::with_capacity(s.len());
-            s.for_each(|v| items.push(v));
-            for (i, v) in items.into_iter().enumerate() {
-                match v {
-                    ValueOrContainer::Value(v) => {
-                        count(copied)?;
-                        d.insert(i, v)?;
-                    }
-                    ValueOrContainer::Container(c) => {
-                        count(copied)?;
-                        let child = list_insert_container(d, i, kind_of(&c)?)?;
-                        copy_contents(&c, &child, depth + 1, copied)?;
-                    }
-                }
-            }
-        }
-        (Container::Text(s), Container::Text(d)) => {
-            let len = d.len_unicode();
-            if len > 0 {
-                d.delete(0, len)?;
-            }
-            d.insert(0, &s.to_string())?;
-        }
-        (Container::Counter(s), Container::Counter(d)) => {
-            let diff = s.get() - d.get();
-            if diff != 0.0 {
-                d.increment(diff)?;
-            }
-        }
-        _ => return Err(EngineError::invalid("collection kinds differ")),
-    }
-    Ok(())
 }

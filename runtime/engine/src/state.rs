@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::{CallEnv, CallMode, EmittedEvent};
 use crate::error::EngineError;
+use crate::owned;
 use crate::session::Session;
 use crate::value::loro_to_json;
 
@@ -343,6 +344,36 @@ impl ContextState {
         Ok(status.pending.is_none())
     }
 
+    /// [`import`](Self::import)s a call's update by `author` and checks
+    /// that its ops touch owned entries only as `author` may
+    /// ([`crate::owned`]); if not, the state is restored to what it was
+    /// before the import (from a snapshot at that version: time
+    /// proportional to the history, paid only for a forged delta) and the
+    /// error is [`EngineError::NotOwner`].
+    pub fn import_call(&mut self, update: &[u8], author: &[u8; 32]) -> Result<bool, EngineError> {
+        let before = self.doc.oplog_frontiers();
+        let complete = self.import(update)?;
+        if let Err(e) = owned::check_imported(&self.doc, update, author) {
+            self.restore(&before)?;
+            return Err(e);
+        }
+        Ok(complete)
+    }
+
+    /// Replaces the doc with its state at `version`, history included.
+    fn restore(&mut self, version: &Frontiers) -> Result<(), EngineError> {
+        let bytes = self
+            .doc
+            .export(ExportMode::SnapshotAt {
+                version: Cow::Borrowed(version),
+            })
+            .map_err(|e| EngineError::Encode(e.to_string()))?;
+        let doc = LoroDoc::from_snapshot(&bytes)?;
+        configure(&doc, self.peer);
+        self.doc = doc;
+        Ok(())
+    }
+
     /// Replaces the whole state with `updates` imported in the given
     /// order into an empty doc. Used when the order matters: two forks of
     /// one author's chain reuse its op ids, and the first imported wins them.
@@ -375,7 +406,8 @@ impl ContextState {
                         out.extend(fields);
                     }
                 } else if let Some(value) = self.root_value(name, listed) {
-                    out.insert(name.clone(), loro_to_json(&value));
+                    let field = name.strip_prefix(owned::OWNED_PREFIX).unwrap_or(name);
+                    out.insert(field.to_owned(), loro_to_json(&value));
                 }
             }
         }
@@ -407,6 +439,9 @@ impl ContextState {
             self.doc.get_map(name).get_deep_value(),
             self.doc.get_movable_list(name).get_deep_value(),
             V::from(self.doc.get_text(name).to_string()),
+            // Counters are plain lists, trees Loro trees (see crate::counter, crate::tree).
+            self.doc.get_list(name).get_deep_value(),
+            self.doc.get_tree(name).get_value_with_meta(),
             V::Double(self.doc.get_counter(name).get()),
             listed.clone(),
         ]
@@ -446,6 +481,12 @@ impl ContextState {
                 "the method finished without returning a value (was it built with mero-sdk?)",
             )),
         };
+        let output = output.and_then(|bytes| {
+            if parts.mode == CallMode::Mutate {
+                self.check_own_call(&parts.start_vv, &parts.executor)?;
+            }
+            Ok(bytes)
+        });
         let output = match output {
             Ok(bytes) => bytes,
             Err(err) => {
@@ -478,6 +519,24 @@ impl ContextState {
             logs: parts.logs,
             private_writes: parts.private_writes.into_iter().collect(),
         }
+    }
+
+    /// Refuses a call whose ops touch another member's owned entry
+    /// ([`crate::owned`]): the same rule every receiver runs on its delta,
+    /// so the author learns at once instead of every peer refusing it.
+    fn check_own_call(
+        &self,
+        start_vv: &VersionVector,
+        executor: &[u8; 32],
+    ) -> Result<(), CallError> {
+        if self.doc.get_pending_txn_len() == 0 {
+            return Ok(());
+        }
+        self.doc.commit();
+        let from = start_vv.get(&self.peer).copied().unwrap_or(0);
+        let to = self.doc.oplog_vv().get(&self.peer).copied().unwrap_or(0);
+        owned::check_ops(&self.doc, self.peer, from, to, &owned::owner_key(executor))
+            .map_err(|e| CallError::new(CallErrorKind::Host, e.to_string()))
     }
 
     fn commit(
@@ -515,7 +574,7 @@ impl ContextState {
     /// Should the revert fail, the doc is rebuilt from a snapshot at the
     /// start version, in time proportional to the history.
     fn rollback(&mut self, start: &Frontiers, start_vv: &VersionVector) -> Result<(), EngineError> {
-        if self.doc.get_pending_txn_len() == 0 {
+        if self.doc.get_pending_txn_len() == 0 && self.doc.oplog_vv() == *start_vv {
             return Ok(());
         }
         if std::mem::take(&mut self.fail_rollback) {
@@ -538,16 +597,7 @@ impl ContextState {
             self.unpublished_bytes = held;
             return Ok(());
         }
-        let bytes = self
-            .doc
-            .export(ExportMode::SnapshotAt {
-                version: Cow::Borrowed(start),
-            })
-            .map_err(|e| EngineError::Encode(e.to_string()))?;
-        let doc = LoroDoc::from_snapshot(&bytes)?;
-        configure(&doc, self.peer);
-        self.doc = doc;
-        Ok(())
+        self.restore(start)
     }
 }
 

@@ -16,6 +16,7 @@ fn env(mode: CallMode) -> CallEnv {
         mode,
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
+        blobs: Arc::new(crate::NoBlobs),
         random: Box::new(|b| b.fill(7)),
     }
 }
@@ -269,7 +270,7 @@ fn lists_text_counters() {
     a.finish(s, None).result.unwrap();
     assert_eq!(
         a.to_json(),
-        serde_json::json!({"list": ["c", "b"], "doc": "hllo", "n": 3.0})
+        serde_json::json!({"list": ["c", "b"], "doc": "hllo", "n": [{"peer": "1", "total": 3}]})
     );
 }
 
@@ -383,6 +384,7 @@ fn fetching_a_root_under_another_kind_leaves_the_export_alone() {
         ContainerKind::Counter,
         ContainerKind::Map,
         ContainerKind::Text,
+        ContainerKind::Tree,
     ] {
         let mut s = state.begin(env(CallMode::View));
         root(&mut s, "list", kind);

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use mero_abi::{CallError, CallErrorKind};
+use mero_engine::policy::{self, Refusal};
 use mero_engine::{CallEnv, CallLimits, CallMode};
 use mero_sync::{Op, Role};
 use tokio::sync::oneshot;
@@ -288,7 +289,7 @@ impl Node {
 
     fn query(&self, slot: &ContextSlot, method: &str, args: &[u8]) -> Answer {
         let mut rt = slot.lock()?;
-        let (module, mode) = self.callable(&rt, method, CallKind::Query)?;
+        let (module, mode) = self.callable(&rt, method, args, CallKind::Query)?;
         let mut fx = Effects::default();
         let (out, _) = self.run_call(&mut rt, &module, method, args, mode, None, &mut fx)?;
         Ok(out)
@@ -337,10 +338,12 @@ impl Node {
                 answers.push(Err(NodeError::Quarantined(*ctx, why.to_owned())));
                 continue;
             }
-            let answer = self.callable(&rt, &q.method, q.kind).and_then(|(m, mode)| {
-                let batch = Some(&mut batch);
-                self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
-            });
+            let answer = self
+                .callable(&rt, &q.method, &q.args, q.kind)
+                .and_then(|(m, mode)| {
+                    let batch = Some(&mut batch);
+                    self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
+                });
             // Later calls read private storage from the store: a call that
             // wrote it is persisted before the next one runs.
             let flush = matches!(answer, Ok((_, true)));
@@ -388,83 +391,60 @@ impl Node {
     }
 
     /// The context's app module and the mode `method` runs in, if it may be
-    /// called this way now.
+    /// called this way now: the shared call policy ([`policy::decide`],
+    /// which the SDK's test host runs too) decides from the app's ABI; this
+    /// node adds only what it alone knows (joining, its member's role).
     fn callable(
         &self,
         rt: &ContextRuntime,
         method: &str,
+        args: &[u8],
         kind: CallKind,
     ) -> Result<(Arc<AppModule>, CallMode), NodeError> {
         if rt.meta.joining.is_some() {
             return Err(NodeError::Joining(rt.id));
         }
         let module = self.app(&rt.meta.app)?;
-        let Some(abi) = module.abi.method(method) else {
-            let names: Vec<_> = module
-                .abi
-                .methods
-                .iter()
-                .filter(|m| !m.init)
-                .map(|m| m.name.as_str())
-                .collect();
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::UnknownMethod,
-                format!(
-                    "the app has no method `{method}`; it has: {}",
-                    names.join(", ")
-                ),
-            )));
-        };
-        if abi.init {
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::UnknownMethod,
-                format!("`{method}` is the constructor; it runs once, when the context is created"),
-            )));
-        }
-        let handles = module
-            .abi
-            .events
-            .iter()
-            .find(|e| e.handler.as_deref() == Some(method));
-        match (handles, kind) {
-            (Some(event), CallKind::Execute | CallKind::Query) => {
-                return Err(NodeError::Call(CallError::new(
-                    CallErrorKind::UnknownMethod,
-                    format!(
-                        "`{method}` is the handler of event `{}`: it runs on the nodes that receive the event, and clients cannot call it",
-                        event.name
-                    ),
-                )));
-            }
-            (None, CallKind::Handler) => {
-                return Err(NodeError::Forbidden(format!(
-                    "`{method}` is not a handler the app declares"
-                )));
-            }
-            _ => {}
-        }
-        let mode = if abi.mutability == mero_abi::Mutability::View {
-            CallMode::View
-        } else if kind == CallKind::Query {
-            return Err(NodeError::Call(CallError::new(
-                CallErrorKind::Mutability,
-                format!("`{method}` changes state; call it with `execute`, not `query`"),
-            )));
-        } else {
-            if !rt
+        let kind = policy_kind(kind);
+        policy::check_args(kind, args).map_err(refused)?;
+        let mode = policy::decide(&module.abi, method, kind).map_err(refused)?;
+        if mode == CallMode::Mutate
+            && !rt
                 .replica
                 .access()
                 .role(&rt.meta.member)
                 .is_some_and(Role::writes)
-            {
-                return Err(NodeError::Forbidden(format!(
-                    "this node's member is not a writer in context {}; an admin can change its role",
-                    rt.id
-                )));
-            }
-            CallMode::Mutate
-        };
+        {
+            return Err(NodeError::Forbidden(format!(
+                "this node's member is not a writer in context {}; an admin can change its role",
+                rt.id
+            )));
+        }
         Ok((module, mode))
+    }
+
+    /// What a call of `rt`'s app sees of the node: its context, member,
+    /// clock, randomness, private storage, blobs and limits.
+    pub(crate) fn call_env(&self, rt: &ContextRuntime, mode: CallMode, args: &[u8]) -> CallEnv {
+        let limits = &self.config().limits;
+        CallEnv {
+            context_id: rt.id.0,
+            executor: rt.meta.member.0,
+            time_nanos: now_nanos(),
+            input: args.to_vec(),
+            mode,
+            limits: CallLimits {
+                max_return_bytes: limits.max_return_bytes,
+                max_write_bytes: limits.max_call_write_bytes,
+                max_handles: limits.max_call_handles,
+                ..CallLimits::default()
+            },
+            private: rt.private.clone(),
+            blobs: self.blob_source(rt),
+            random: Box::new(|buf| {
+                getrandom::fill(buf).expect("the OS random source is available")
+            }),
+        }
     }
 
     /// Runs one call. Its delta and private writes are staged in `batch`
@@ -489,23 +469,7 @@ impl Node {
                 limits.max_request_bytes
             )));
         }
-        let env = CallEnv {
-            context_id: rt.id.0,
-            executor: rt.meta.member.0,
-            time_nanos: now_nanos(),
-            input: args.to_vec(),
-            mode,
-            limits: CallLimits {
-                max_return_bytes: limits.max_return_bytes,
-                max_write_bytes: limits.max_call_write_bytes,
-                max_handles: limits.max_call_handles,
-                ..CallLimits::default()
-            },
-            private: rt.private.clone(),
-            random: Box::new(|buf| {
-                getrandom::fill(buf).expect("the OS random source is available")
-            }),
-        };
+        let env = self.call_env(rt, mode, args);
         if self.config().testing.fail_rollback_method.as_deref() == Some(method) {
             rt.state.fail_next_rollback();
         }
@@ -563,5 +527,24 @@ impl Node {
             CallOutput { output, delta },
             !outcome.private_writes.is_empty(),
         ))
+    }
+}
+
+/// The policy's name for who asks.
+fn policy_kind(kind: CallKind) -> policy::CallKind {
+    match kind {
+        CallKind::Execute => policy::CallKind::Execute,
+        CallKind::Query => policy::CallKind::Query,
+        CallKind::Handler => policy::CallKind::Handler,
+    }
+}
+
+/// A refused call as its caller hears it: a call error (a JSON-RPC error
+/// with the refusal's kind), except a handler the app does not declare,
+/// which only this node can ask for and which is a refusal of the node.
+pub(crate) fn refused(r: Refusal) -> NodeError {
+    match r {
+        Refusal::NotAHandler { .. } => NodeError::Forbidden(r.to_string()),
+        r => NodeError::Call(r.to_call_error()),
     }
 }

@@ -203,6 +203,7 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
     crate::net::start(node.clone(), secret, pending, &net_config)
         .await
         .context("starting the peer-to-peer network; check [network] in config.toml")?;
+    crate::blobs::start(&node).context("starting the blob worker thread")?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
             "cannot listen on {addr}; is another node using it? set --listen or [server].listen"

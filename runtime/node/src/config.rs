@@ -35,9 +35,45 @@ pub struct NodeConfig {
     /// may hold.
     #[serde(default)]
     pub replica: ReplicaConfig,
+    /// Blobs: size limit, fetching, garbage collection.
+    #[serde(default)]
+    pub blobs: BlobsConfig,
     /// Fault injection for tests; leave empty.
     #[serde(default)]
     pub testing: TestingConfig,
+}
+
+/// `[blobs]`: large files stored next to a context's state (see docs/blobs.md).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// Largest blob this node uploads or fetches, in bytes.
+    pub max_blob_bytes: u64,
+    /// Seconds an unreferenced blob is kept: an uploaded blob must be stored
+    /// in the context's state within this time, or it is collected.
+    pub gc_grace_secs: u64,
+    /// Seconds between garbage collections.
+    pub gc_interval_secs: u64,
+    /// Blob fetches from peers that may run at once.
+    pub max_fetches: usize,
+    /// Chunk requests one fetch keeps in flight to each peer.
+    pub fetch_window: usize,
+    /// Seconds a fetch waits without progress (no peer has the blob, or
+    /// every peer failed) before it gives up; a later read starts it again.
+    pub fetch_timeout_secs: u64,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            max_blob_bytes: 1 << 30,
+            gc_grace_secs: 3_600,
+            gc_interval_secs: 60,
+            max_fetches: 4,
+            fetch_window: 8,
+            fetch_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[replica]`: bounds on received deltas, per context.
@@ -227,6 +263,9 @@ pub struct LimitsConfig {
     pub max_call_write_bytes: usize,
     /// Collection handles (detached collections included) one call may hold.
     pub max_call_handles: usize,
+    /// Wall time of an upgrade's state migration (`#[app::migrate]`), in
+    /// milliseconds: it runs once, over the whole state.
+    pub migration_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -240,6 +279,7 @@ impl Default for LimitsConfig {
             max_concurrent_calls: 64,
             max_call_write_bytes: mero_engine::CallLimits::default().max_write_bytes,
             max_call_handles: mero_engine::CallLimits::default().max_handles,
+            migration_timeout_ms: 60_000,
         }
     }
 }
@@ -301,6 +341,7 @@ impl NodeConfig {
             events: EventsConfig::default(),
             metrics: MetricsConfig::default(),
             replica: ReplicaConfig::default(),
+            blobs: BlobsConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -355,6 +396,13 @@ impl NodeConfig {
                     "server.cors_origins: `{o}` is not an origin like `https://app.example` (or `*`)"
                 ));
             }
+        }
+        let b = &self.blobs;
+        if b.gc_interval_secs == 0 || b.max_fetches == 0 || b.fetch_window == 0 {
+            return Err(
+                "blobs.gc_interval_secs, blobs.max_fetches and blobs.fetch_window must be positive"
+                    .into(),
+            );
         }
         if l.max_request_bytes == 0 || l.max_app_bytes == 0 {
             return Err(

@@ -190,6 +190,17 @@ impl WasmHost {
         session: Session,
         method: &str,
     ) -> (Session, Option<CallError>) {
+        self.call_within(app, session, method, self.limits.call_timeout_ms)
+    }
+
+    /// [`call`](Self::call) with another wall-time limit, in milliseconds.
+    pub fn call_within(
+        &self,
+        app: &AppModule,
+        session: Session,
+        method: &str,
+        timeout_ms: u64,
+    ) -> (Session, Option<CallError>) {
         let data = CallData {
             session,
             memory: None,
@@ -199,10 +210,7 @@ impl WasmHost {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| d);
-        let ticks = self
-            .limits
-            .call_timeout_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64);
+        let ticks = timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64);
         store.set_epoch_deadline(ticks.max(1));
         store.epoch_deadline_trap();
         let result = app.pre.instantiate(&mut store).and_then(|instance| {

@@ -10,6 +10,7 @@
 //! - [`sync`]: applying peers' deltas and answering catch-up requests.
 //! - [`net`]: libp2p: gossipsub per context, request-response, discovery.
 //! - [`api`]: the HTTP API: JSON-RPC, WebSocket, SSE, admin REST, metrics.
+//! - [`blobs`]: large files of a context, on disk, fetched from members.
 //! - [`events`]: the per-context event stream and its persisted log.
 //! - [`tokens`]: client tokens (JWT): issue, verify, refresh, revoke.
 //! - [`metrics`]: Prometheus counters and gauges.
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod blobs;
 pub mod calls;
 pub mod cli;
 pub mod config;
@@ -37,6 +39,7 @@ pub mod node;
 pub mod store;
 pub mod sync;
 pub mod tokens;
+pub mod upgrade;
 
 pub use mero_sync::ids;
 

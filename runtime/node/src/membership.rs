@@ -160,7 +160,7 @@ impl Node {
     }
 
     /// Authors and commits one control delta; it is queued for publishing.
-    fn author_control(
+    pub(crate) fn author_control(
         &self,
         rt: &mut ContextRuntime,
         op: Op,
@@ -418,16 +418,5 @@ impl Node {
         }
         self.metrics().forget(ctx);
         Ok(())
-    }
-
-    /// Switches a context to another installed app version; every member
-    /// follows once it has the app (fetching and verifying it by hash).
-    /// State is kept. Only admins upgrade.
-    pub fn upgrade(&self, ctx: &ContextId, app: &AppHash) -> Result<ContextInfo, NodeError> {
-        self.app(app)?;
-        let info =
-            self.write_control(ctx, |_| Op::Upgrade { app: *app }, |rt, _| context_info(rt))?;
-        tracing::info!(context = %ctx, app = %app, "upgraded context");
-        Ok(info)
     }
 }

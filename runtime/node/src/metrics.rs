@@ -54,6 +54,108 @@ struct RejectLabel {
 
 type HistogramFamily = Family<ContextLabel, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Blob counters ([`crate::blobs`]), shared with the threads that fetch
+/// and collect blobs.
+#[derive(Clone, Default)]
+pub struct BlobMetrics {
+    fetched_chunks: Family<ContextLabel, Counter>,
+    fetched_bytes: Family<ContextLabel, Counter>,
+    served_chunks: Family<ContextLabel, Counter>,
+    served_bytes: Family<ContextLabel, Counter>,
+    uploaded_bytes: Family<ContextLabel, Counter>,
+    refused: Family<ReasonLabel, Counter>,
+    peer_failures: Counter,
+    collected: Counter,
+}
+
+impl BlobMetrics {
+    /// Counts a chunk fetched from a peer, checked and stored.
+    pub fn fetched(&self, ctx: &ContextId, bytes: usize) {
+        self.fetched_chunks.get_or_create(&label(ctx)).inc();
+        self.fetched_bytes
+            .get_or_create(&label(ctx))
+            .inc_by(bytes as u64);
+    }
+
+    /// Counts a chunk served to a peer.
+    pub fn served(&self, ctx: &ContextId, bytes: usize) {
+        self.served_chunks.get_or_create(&label(ctx)).inc();
+        self.served_bytes
+            .get_or_create(&label(ctx))
+            .inc_by(bytes as u64);
+    }
+
+    /// Counts bytes uploaded over HTTP.
+    pub fn uploaded(&self, ctx: &ContextId, bytes: u64) {
+        self.uploaded_bytes.get_or_create(&label(ctx)).inc_by(bytes);
+    }
+
+    /// Counts a part a peer sent that was refused (`garbage`: it did not
+    /// check out; `unknown_epoch`: sealed with a key this node lacks).
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts a chunk request that failed in transport (the peer died, or
+    /// timed out): the fetch moved on.
+    pub fn peer_failure(&self) {
+        self.peer_failures.inc();
+    }
+
+    /// Counts blobs deleted by garbage collection.
+    pub fn collected(&self, n: usize) {
+        self.collected.inc_by(n as u64);
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "blob_chunks_fetched",
+            "Blob chunks fetched from peers, checked against their manifest and stored",
+            self.fetched_chunks.clone(),
+        );
+        r.register(
+            "blob_bytes_fetched",
+            "Plaintext bytes of blob chunks fetched from peers",
+            self.fetched_bytes.clone(),
+        );
+        r.register(
+            "blob_chunks_served",
+            "Blob chunks sent to member peers",
+            self.served_chunks.clone(),
+        );
+        r.register(
+            "blob_bytes_served",
+            "Sealed bytes of blob chunks sent to member peers",
+            self.served_bytes.clone(),
+        );
+        r.register(
+            "blob_bytes_uploaded",
+            "Bytes of blobs uploaded over HTTP",
+            self.uploaded_bytes.clone(),
+        );
+        r.register(
+            "blob_parts_refused",
+            "Blob chunks or manifests from peers refused, by reason",
+            self.refused.clone(),
+        );
+        r.register(
+            "blob_peer_failures",
+            "Blob requests to a peer that failed in transport; the fetch asked another",
+            self.peer_failures.clone(),
+        );
+        r.register(
+            "blobs_collected",
+            "Unreferenced blobs deleted after their grace period",
+            self.collected.clone(),
+        );
+    }
+}
+
 /// The node's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -76,6 +178,7 @@ pub struct Metrics {
     contexts: Gauge,
     subscribers: Gauge,
     dropped_subscribers: Counter,
+    blobs: BlobMetrics,
 }
 
 fn call_histogram() -> Histogram {
@@ -117,6 +220,7 @@ impl Metrics {
             contexts: Gauge::default(),
             subscribers: Gauge::default(),
             dropped_subscribers: Counter::default(),
+            blobs: BlobMetrics::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -203,7 +307,13 @@ impl Metrics {
             "Subscribers disconnected for reading too slowly",
             m.dropped_subscribers.clone(),
         );
+        m.blobs.register(r);
         Self { registry, ..m }
+    }
+
+    /// The blob counters.
+    pub fn blobs(&self) -> &BlobMetrics {
+        &self.blobs
     }
 
     /// Counts a finished call and its latency.

@@ -11,7 +11,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mero_abi::AppAbi;
-use mero_engine::CallMode;
 use mero_sync::access::context_id;
 use mero_sync::delta::GENESIS_EPOCH;
 use mero_sync::{ContextKey, MemberSecret};
@@ -115,6 +114,7 @@ pub struct Node {
     metrics: Metrics,
     tokens: Tokens,
     closing: tokio::sync::watch::Sender<bool>,
+    blobs: Arc<crate::blobs::Blobs>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -153,6 +153,12 @@ impl Node {
             .public()
             .to_peer_id()
             .to_bytes();
+        let metrics = Metrics::new();
+        let blobs = Arc::new(crate::blobs::Blobs::new(
+            home.join("blobs"),
+            config.blobs,
+            metrics.blobs().clone(),
+        ));
         let node = Self {
             config,
             identity,
@@ -163,9 +169,10 @@ impl Node {
             contexts: RwLock::default(),
             events: broadcast::channel(EVENT_CHANNEL).0,
             net,
-            metrics: Metrics::new(),
+            metrics,
             tokens,
             closing: tokio::sync::watch::channel(false).0,
+            blobs,
         };
         for (hash, wasm) in node.db.apps()? {
             let module = node.host.load(&node.db, hash, &wasm)?;
@@ -314,6 +321,10 @@ impl Node {
         &self.db
     }
 
+    pub(crate) fn blobs(&self) -> &Arc<crate::blobs::Blobs> {
+        &self.blobs
+    }
+
     /// The node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
@@ -432,12 +443,16 @@ impl Node {
         let mut batch = self.db.batch();
         rt.stage_secrets(&self.db, &mut batch);
         let mut fx = Effects::default();
+        let kind = mero_engine::policy::CallKind::Init;
+        mero_engine::policy::check_args(kind, args).map_err(crate::calls::refused)?;
+        let mode =
+            mero_engine::policy::decide(&module.abi, &init, kind).map_err(crate::calls::refused)?;
         self.run_call(
             &mut rt,
             &module,
             &init,
             args,
-            CallMode::Mutate,
+            mode,
             Some(&mut batch),
             &mut fx,
         )?;

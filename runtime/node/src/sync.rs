@@ -91,6 +91,19 @@ impl Node {
             self.metrics().request_refused(&ctx);
             return refused;
         }
+        if matches!(
+            env.request,
+            Request::BlobManifest { .. } | Request::BlobChunk { .. }
+        ) {
+            let keys = crate::blobs::keys_of(&rt);
+            drop(rt);
+            return Answer {
+                response: self.answer_blob(&ctx, &keys, &env.request),
+                differ: false,
+                admitted: true,
+                known: true,
+            };
+        }
         if let Request::App { hash, .. } = &env.request {
             // Only the apps this context runs, not whatever the node holds.
             let runs = *hash == rt.meta.app || rt.replica.access().app() == Some(*hash);
@@ -167,7 +180,9 @@ impl Node {
                 }
                 None
             }
-            Response::App { wasm: None } => None,
+            // Blob answers go to the fetch that asked (`NetHandle::ask`);
+            // one here answers another request: ignored.
+            Response::App { wasm: None } | Response::Blob { .. } => None,
             Response::Error { message } => {
                 tracing::debug!(peer = from, "peer answered: {message}");
                 None

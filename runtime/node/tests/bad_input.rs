@@ -96,7 +96,11 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     // App error.
     let r = node.rpc("execute", &ctx, "remove", json!({"key": "zzz"}));
     assert_eq!(error_code(&r), -32003);
-    assert_eq!(r["error"]["data"]["message"], json!("no such key: zzz"));
+    assert_eq!(r["error"]["message"], json!("no such key: zzz"));
+    assert_eq!(
+        r["error"]["data"],
+        json!({"kind": "app", "code": 0, "data": null})
+    );
     // Oversized request: refused with 413 (or a closed connection mid-upload).
     let status = oversized_status(&node, 2 << 20);
     assert!(
@@ -134,6 +138,8 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
         params: vec![],
         returns: "()".into(),
         fallible: false,
+        private: false,
+        error: None,
     });
     abi.methods.sort_by(|a, b| a.name.cmp(&b.name));
     let forged = mero_abi::wasm::replace_custom_section(

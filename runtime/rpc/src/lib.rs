@@ -42,8 +42,8 @@ use serde_json::{Value, json};
 /// | -32601 | unknown RPC method |
 /// | -32602 | bad params, or arguments that do not match the app method |
 /// | -32001 | unknown context |
-/// | -32002 | unknown app method |
-/// | -32003 | the app returned an error (`data` holds it) |
+/// | -32002 | unknown app method, or one no client may call (init, private, handler) |
+/// | -32003 | the app returned an error (`data`: `{kind, code, data}`) |
 /// | -32004 | the call failed: panic, trap, timeout, out of memory, limit |
 /// | -32005 | a view tried to write, or a mutating method was queried |
 /// | -32006 | the token does not allow this context or method (HTTP 403) |
@@ -66,7 +66,7 @@ pub mod code {
     pub const UNKNOWN_CONTEXT: i64 = -32001;
     /// The app has no such method.
     pub const UNKNOWN_METHOD: i64 = -32002;
-    /// The app returned an error; `data` holds it.
+    /// The app returned an error; `data` is `{kind, code, data}`.
     pub const APP_ERROR: i64 = -32003;
     /// The call failed: panic, trap, timeout, out of memory, limit.
     pub const CALL_FAILED: i64 = -32004;

@@ -313,7 +313,7 @@ impl Access {
                     .map(|_| ())
                     .ok_or(Reject::Invalid("sets the role of a current member"))
             }
-            Op::Upgrade { app } => {
+            Op::Upgrade { app } | Op::Migrate { app, .. } => {
                 admin("upgrade")?;
                 if *app != header.app {
                     return Err(Reject::Invalid("an upgrade names its app in its header"));
@@ -405,7 +405,7 @@ impl Access {
                     m.role = *role;
                 }
             }
-            Op::Upgrade { app } => self.app = Some(*app),
+            Op::Upgrade { app } | Op::Migrate { app, .. } => self.app = Some(*app),
             Op::Rotate { keys } => self.new_epoch(id, keys.recipients()),
             Op::Leave => {
                 if let Some(m) = self.members.get_mut(&author) {

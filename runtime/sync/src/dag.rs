@@ -70,6 +70,10 @@ pub enum Reject {
     /// or not continuing the author's counters) or too big.
     #[error("bad state update: {0}")]
     BadUpdate(String),
+    /// The update changes an owned entry of another member than its
+    /// author (`mero_engine::owned`).
+    #[error("touches state its author does not own: {0}")]
+    NotOwner(String),
     /// The buffer of deltas waiting for parents is full; catch-up fetches it later.
     #[error("the buffer of deltas waiting for parents is full")]
     BufferFull,
@@ -100,6 +104,7 @@ impl Reject {
                 | Reject::Invalid(_)
                 | Reject::BadPayload(_)
                 | Reject::BadUpdate(_)
+                | Reject::NotOwner(_)
                 | Reject::NotMember(_)
                 | Reject::Forbidden(_)
                 | Reject::WrongEpoch
@@ -121,6 +126,7 @@ impl Reject {
             Reject::NoKey => "no_key",
             Reject::BadPayload(_) => "bad_payload",
             Reject::BadUpdate(_) => "bad_update",
+            Reject::NotOwner(_) => "not_owner",
             Reject::BufferFull => "buffer_full",
             Reject::Orphaned => "orphaned",
             Reject::Apply(_) => "apply_failed",

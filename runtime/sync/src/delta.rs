@@ -106,9 +106,38 @@ pub enum Op {
     Leave,
     /// A member shows that another member signed two deltas with one seq.
     Evidence(Box<Evidence>),
+    /// An admin switches the context to another app version and migrates
+    /// the state in the same delta: `update` holds the ops the new app's
+    /// `#[app::migrate]` made on the author's node (its own ops, continuing
+    /// its counter, like a call's). Every node imports the same ops, so the
+    /// migration runs exactly once and every replica ends in the same state.
+    /// Of kind [`OpKind::Upgrade`].
+    Migrate {
+        /// The new app's content hash; equal to the header's `app`.
+        app: AppHash,
+        /// The migration's Loro update.
+        update: Vec<u8>,
+    },
 }
 
 impl Op {
+    /// The state update it carries: a call's, or a migration's.
+    pub fn update(&self) -> Option<&[u8]> {
+        match self {
+            Op::Call(p) => Some(&p.update),
+            Op::Migrate { update, .. } => Some(update),
+            _ => None,
+        }
+    }
+
+    /// The app an upgrade (with or without a migration) switches to.
+    pub fn upgrades_to(&self) -> Option<AppHash> {
+        match self {
+            Op::Upgrade { app } | Op::Migrate { app, .. } => Some(*app),
+            _ => None,
+        }
+    }
+
     /// The kind the header must name.
     pub fn kind(&self) -> OpKind {
         match self {
@@ -118,7 +147,7 @@ impl Op {
             Op::Revoke { .. } => OpKind::Revoke,
             Op::Remove { .. } => OpKind::Remove,
             Op::SetRole { .. } => OpKind::SetRole,
-            Op::Upgrade { .. } => OpKind::Upgrade,
+            Op::Upgrade { .. } | Op::Migrate { .. } => OpKind::Upgrade,
             Op::Rotate { .. } => OpKind::Rotate,
             Op::Leave => OpKind::Leave,
             Op::Evidence(_) => OpKind::Evidence,

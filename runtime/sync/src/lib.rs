@@ -19,6 +19,8 @@
 //! - [`invitation`]: the token a joiner is given.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
+//! - [`blob`]: blob manifests and ids, and the sealing and checking of
+//!   the chunks nodes exchange.
 //!
 //! This crate must not do IO: no sockets, no files, no clocks, no threads.
 //! The node (`mero-node`) persists what it decides and moves the bytes.
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod blob;
 pub mod crypto;
 pub mod dag;
 pub mod delta;

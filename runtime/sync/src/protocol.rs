@@ -7,6 +7,8 @@
 //!         ... until `more` is false
 //! A -> B  ById { ids }                    B answers ById { the deltas it has }
 //! A -> B  App { hash }                    B answers App { wasm }
+//! A -> B  BlobManifest { blob, epoch }     B answers Blob { sealed manifest }
+//! A -> B  BlobChunk { blob, index, epoch } B answers Blob { sealed chunk }
 //! ```
 //!
 //! A synced pair exchanges one digest each way. Both sides run the same
@@ -15,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob::{BlobId, Sealed};
 use crate::dag::{Dag, SeqVector};
 use crate::delta::SignedDelta;
 use crate::gate::Proof;
@@ -64,6 +67,28 @@ pub enum Request {
         /// Its content hash.
         hash: AppHash,
     },
+    /// "Send me the manifest of this blob of the context" (see
+    /// [`crate::blob`]), sealed in `epoch` if the responder holds its key.
+    BlobManifest {
+        /// The context the blob belongs to.
+        context: ContextId,
+        /// The blob.
+        blob: BlobId,
+        /// The requester's current key epoch.
+        epoch: DeltaId,
+    },
+    /// "Send me chunk `index` of this blob", sealed in `epoch` if the
+    /// responder holds its key.
+    BlobChunk {
+        /// The context the blob belongs to.
+        context: ContextId,
+        /// The blob.
+        blob: BlobId,
+        /// The chunk's position, from 0.
+        index: u32,
+        /// The requester's current key epoch.
+        epoch: DeltaId,
+    },
 }
 
 /// A request as it goes on the wire: with the requester's proof that it
@@ -102,6 +127,13 @@ pub enum Response {
         /// The WASM module.
         wasm: Option<Vec<u8>>,
     },
+    /// Answer to [`Request::BlobManifest`] and [`Request::BlobChunk`]:
+    /// the sealed part, if the responder holds it.
+    Blob {
+        /// The manifest or chunk, sealed with a blob key
+        /// ([`crate::blob::BlobKey`]).
+        part: Option<Sealed>,
+    },
     /// The responder does not know the context, or failed.
     Error {
         /// What went wrong.
@@ -116,7 +148,9 @@ impl Request {
             Request::Digest { context, .. }
             | Request::Page { context, .. }
             | Request::ById { context, .. }
-            | Request::App { context, .. } => *context,
+            | Request::App { context, .. }
+            | Request::BlobManifest { context, .. }
+            | Request::BlobChunk { context, .. } => *context,
         }
     }
 }
@@ -172,9 +206,9 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
                 false,
             )
         }
-        Request::App { .. } => (
+        Request::App { .. } | Request::BlobManifest { .. } | Request::BlobChunk { .. } => (
             Response::Error {
-                message: "app requests are answered by the node".into(),
+                message: "app and blob requests are answered by the node".into(),
             },
             false,
         ),

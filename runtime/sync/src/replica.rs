@@ -17,7 +17,9 @@
 //! 4. its author may do what it does in the [`Access`] of its causal past;
 //! 5. a call's state update holds only the author's own ops, continuing
 //!    the author's counter from its previous delta exactly up to the
-//!    header's `clock`, and at most [`Limits::max_events`] events.
+//!    header's `clock`, and at most [`Limits::max_events`] events;
+//! 6. those ops change owned entries (`mero_engine::owned`) only in the
+//!    author's own entry.
 //!
 //! So the same delta with the same causal past gets the same decision on
 //! every node. An author that signs two deltas with one seq (an
@@ -42,8 +44,12 @@ use crate::views::Views;
 pub trait Engine {
     /// The state engine peer id ops of `author` carry.
     fn peer_of(&self, author: &MemberKey) -> u64;
-    /// Imports one delta's update.
-    fn import(&mut self, update: &[u8]) -> Result<(), String>;
+    /// Imports one delta's update. With `owner`, an update whose ops change
+    /// owned state that member does not own (`mero_engine::owned`) is
+    /// refused with [`Reject::NotOwner`] and leaves no trace; `None` skips
+    /// that check (a migration, or a stored delta judged before). One that
+    /// does not apply is [`Reject::Apply`].
+    fn import(&mut self, update: &[u8], owner: Option<&MemberKey>) -> Result<(), Reject>;
     /// Replaces the state with `updates` imported in this order; an update
     /// that does not import (its op ids are taken) is skipped.
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String>;
@@ -231,13 +237,12 @@ impl Replica {
         app: AppHash,
         peer: u64,
     ) -> Result<(DeltaId, SignedDelta), Reject> {
-        let app = match &op {
-            Op::Upgrade { app } => *app,
-            _ => app,
-        };
+        let app = op.upgrades_to().unwrap_or(app);
         let mut draft = self.draft(&author.public(), app);
+        if let Some(update) = op.update() {
+            draft.clock = own_update(update, peer, draft.clock, None)?;
+        }
         if let Op::Call(p) = &op {
-            draft.clock = own_update(&p.update, peer, draft.clock, None)?;
             // The receivers' limits, before signing: a delta they refuse
             // would cut this author off for good (its next deltas name it).
             if p.events.len() > self.limits.max_events {
@@ -352,7 +357,15 @@ impl Replica {
             // enter the state only through the canonical rebuild.
             let forked = ready.sibling.is_some() || self.forked.contains(&h.author);
             if !p.update.is_empty() && !forked {
-                engine.import(&p.update).map_err(Reject::Apply)?;
+                engine.import(&p.update, Some(&h.author))?;
+            }
+        } else if let Op::Migrate { update, .. } = &op {
+            own_update(update, engine.peer_of(&h.author), prev, Some(h.clock))?;
+            // An admin's migration may rewrite every member's owned entries:
+            // admins choose the code every node runs anyway.
+            let forked = ready.sibling.is_some() || self.forked.contains(&h.author);
+            if !update.is_empty() && !forked {
+                engine.import(update, None)?;
             }
         } else if h.clock != prev {
             return Err(Reject::BadUpdate("only calls move the op counter".into()));
@@ -430,17 +443,19 @@ impl Replica {
                 .keys
                 .get(&h.epoch)
                 .ok_or_else(|| format!("no key for the epoch of {id}"))?;
-            let Ok(Op::Call(p)) = d.open(key) else {
-                continue;
+            let update = match d.open(key) {
+                Ok(Op::Call(p)) => p.update,
+                Ok(Op::Migrate { update, .. }) => update,
+                _ => continue,
             };
-            if p.update.is_empty() {
+            if update.is_empty() {
                 continue;
             }
             if self.forked.contains(&h.author) {
                 let order = (h.author, h.seq, std::cmp::Reverse(h.clock), *id);
-                forked.push((order, p.update));
+                forked.push((order, update));
             } else {
-                honest.push(p.update);
+                honest.push(update);
             }
         }
         forked.sort_unstable_by_key(|(order, _)| *order);
@@ -471,11 +486,12 @@ impl Replica {
                 Some(Ok(op)) => op,
                 _ => return Err(format!("stored delta {id} does not open")),
             };
-            if let Op::Call(p) = &op
+            if let Some(update) = op.update()
                 && pos >= from
-                && !p.update.is_empty()
+                && !update.is_empty()
             {
-                updates.push(p.update.clone());
+                // Stored deltas were judged when they arrived: no owned check.
+                updates.push(update.to_vec());
             }
             let notes = self.note(id, height, before, d, &op, &mut keys);
             if self.dag.by_seq(&h.author, h.seq).is_some() {
@@ -496,7 +512,7 @@ impl Replica {
             return self.rebuild(engine, &source);
         }
         for u in &updates {
-            engine.import(u)?;
+            engine.import(u, None).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -532,10 +548,16 @@ impl Engine for mero_engine::ContextState {
         mero_engine::ContextState::peer_id_for(&author.0)
     }
 
-    fn import(&mut self, update: &[u8]) -> Result<(), String> {
-        mero_engine::ContextState::import(self, update)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn import(&mut self, update: &[u8], owner: Option<&MemberKey>) -> Result<(), Reject> {
+        let imported = match owner {
+            Some(author) => self.import_call(update, &author.0),
+            None => mero_engine::ContextState::import(self, update),
+        };
+        match imported {
+            Ok(_) => Ok(()),
+            Err(mero_engine::EngineError::NotOwner(why)) => Err(Reject::NotOwner(why)),
+            Err(e) => Err(Reject::Apply(e.to_string())),
+        }
     }
 
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String> {

@@ -456,3 +456,42 @@ fn pages_are_bounded_in_bytes_so_any_delta_size_pages() {
     assert_eq!(got, 13, "the init delta and twelve big ones");
     assert!(pages >= 3, "{pages} pages");
 }
+
+/// A writer forges ops on another member's owned entry (its node skips the
+/// local check): every receiver refuses the delta as garbage from the
+/// delta alone, whatever it applied before, and keeps the owner's value.
+#[test]
+fn a_write_of_another_members_owned_entry_is_refused_everywhere() {
+    let (mut a, mut members) = context(&[Role::Writer, Role::Writer]);
+    let owner = mero_engine::owned::owner_key(&a.key().0);
+    let own = a
+        .write(|d| {
+            let entry = d
+                .get_map("$owned:profiles")
+                .ensure_mergeable_map(&owner)
+                .unwrap();
+            entry.insert("name", "ada").unwrap();
+        })
+        .unwrap();
+    let (b, c) = members.split_at_mut(1);
+    let (b, c) = (&mut b[0], &mut c[0]);
+    b.receive(vec![own.clone()]);
+    let forged = b
+        .write(|d| {
+            let entry = d
+                .get_map("$owned:profiles")
+                .ensure_mergeable_map(&owner)
+                .unwrap();
+            entry.insert("name", "mallory").unwrap();
+        })
+        .unwrap_or_else(|r| panic!("the forger's own replica runs no owned check: {r}"));
+    // c gets the forgery before its parent, in one batch; a has the parent.
+    for (receiver, batch) in [(&mut *c, vec![forged.clone(), own]), (&mut a, vec![forged])] {
+        let out = receiver.receive(batch);
+        assert_eq!(reasons(&out), ["not_owner"]);
+        assert!(out.rejected[0].1.is_garbage());
+    }
+    assert_eq!(a.state(), c.state());
+    let profiles = a.state();
+    assert!(!format!("{profiles:?}").contains("mallory"), "{profiles:?}");
+}

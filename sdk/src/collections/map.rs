@@ -5,7 +5,7 @@ use mero_abi::host::{ContainerKind, Handle, HostRequest, HostResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Collection, StoreValue, container_impls, decode_key, encode_key, len_of};
+use super::{Collection, SlotAt, StoreValue, container_impls, decode_key, encode_key, len_of};
 use crate::host::{self, expect_response};
 
 /// A map from keys of any serializable type to values or nested collections.
@@ -63,7 +63,7 @@ impl<K: Serialize + DeserializeOwned, V: StoreValue> UnorderedMap<K, V> {
         let key = encode_key(key);
         expect_response!(
             host::call(HostRequest::MapGet { map: self.handle, key: &key }),
-            HostResponse::OptSlot(slot) => slot.map(V::__from_slot)
+            HostResponse::OptSlot(slot) => slot.map(|s| V::__from_slot_at(s, SlotAt::Map(self.handle, key)))
         )
     }
 
@@ -109,7 +109,7 @@ impl<K: Serialize + DeserializeOwned, V: StoreValue> UnorderedMap<K, V> {
             host::call(HostRequest::MapEntries { map: self.handle }),
             HostResponse::Entries(entries) => entries
                 .into_iter()
-                .map(|(k, v)| (decode_key(&k), V::__from_slot(v)))
+                .map(|(k, v)| (decode_key(&k), V::__from_slot_at(v, SlotAt::Map(self.handle, k))))
                 .collect()
         )
     }

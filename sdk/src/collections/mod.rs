@@ -6,12 +6,17 @@
 //! |---|---|
 //! | [`UnorderedMap`] | per-key last-writer-wins; nested collections merge |
 //! | [`UnorderedSet`] | a map of members |
+//! | [`SortedMap`] | a map iterated in key order, by range, prefix or page; per-key last-writer-wins |
+//! | [`SortedSet`] | a set iterated in member order, by range, prefix or page |
 //! | [`Vector`] | positional list: insert, remove, set and move by index |
-//! | [`Counter`] | concurrent increments add up |
-//! | [`LwwRegister`] | one value, last writer wins |
+//! | [`Tree`] | movable tree of nodes with ordered children; concurrent moves never make a cycle |
+//! | [`Counter`] | concurrent increments add up, exactly over all of `i64` |
+//! | [`LwwRegister`] | one value, last writer wins; `set` writes state wherever it lives |
 //! | [`Text`] | collaborative text: concurrent edits interleave |
+//! | [`OwnedMap`] | one entry per member, changed only by that member (checked by every receiver) |
 //!
-//! Collections nest as values of [`UnorderedMap`] and [`Vector`]. Storing a
+//! Collections nest as values of [`UnorderedMap`], [`SortedMap`], [`Vector`]
+//! and [`Tree`] nodes. Storing a
 //! collection under a map key merges it into that key's child: two replicas
 //! that create the same nested collection concurrently keep both sides' writes.
 
@@ -23,16 +28,25 @@ use crate::host::{self, expect_response};
 
 mod counter;
 mod map;
+mod ordkey;
+mod owned;
 mod register;
 mod set;
+mod sorted_map;
+mod sorted_set;
 mod text;
+mod tree;
 mod vector;
 
-pub use counter::Counter;
+pub use counter::{Counter, CounterOverflow};
 pub use map::UnorderedMap;
+pub use owned::OwnedMap;
 pub use register::LwwRegister;
 pub use set::UnorderedSet;
+pub use sorted_map::{Iter as SortedIter, SortedMap};
+pub use sorted_set::{Members, SortedSet};
 pub use text::Text;
+pub use tree::{NodeId, ParseNodeIdError, Tree};
 pub use vector::Vector;
 
 /// A value that can live inside a collection: any serde value, or a collection.
@@ -45,6 +59,22 @@ pub trait StoreValue: Sized {
     fn __with_slot<R>(&self, f: impl FnOnce(SlotIn<'_>) -> R) -> R;
     #[doc(hidden)]
     fn __from_slot(slot: SlotOut) -> Self;
+    /// Like `__from_slot`, knowing where the slot is (registers write back there).
+    #[doc(hidden)]
+    fn __from_slot_at(slot: SlotOut, at: SlotAt) -> Self {
+        let _ = at;
+        Self::__from_slot(slot)
+    }
+}
+
+/// Where a value was read from, so a register read there writes back there.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotAt {
+    /// A map entry (encoded key).
+    Map(Handle, String),
+    /// A vector item.
+    List(Handle, u32),
 }
 
 impl<T: Serialize + DeserializeOwned> StoreValue for T {
@@ -66,7 +96,7 @@ impl<T: Serialize + DeserializeOwned> StoreValue for T {
 /// A field of an `#[app::state]` struct: a root collection or register.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of an #[app::state] struct",
-    note = "state fields must be mero collections (UnorderedMap, UnorderedSet, Vector, Counter, Text) or LwwRegister<T> for a plain value"
+    note = "state fields must be mero collections (UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Tree, Counter, Text) or LwwRegister<T> for a plain value"
 )]
 pub trait StateField: Sized {
     #[doc(hidden)]

@@ -2,7 +2,7 @@ use std::marker::PhantomData;
 
 use mero_abi::host::{ContainerKind, Handle, HostRequest, HostResponse};
 
-use super::{Collection, StoreValue, container_impls, len_of};
+use super::{Collection, SlotAt, StoreValue, container_impls, len_of};
 use crate::host::{self, expect_response};
 
 /// A positional list CRDT: insert, remove, replace and move items by index;
@@ -42,9 +42,10 @@ impl<T: StoreValue> Vector<T> {
 
     /// The item at `index`.
     pub fn get(&self, index: usize) -> Option<T> {
+        let index = index as u32;
         expect_response!(
-            host::call(HostRequest::ListGet { list: self.handle, index: index as u32 }),
-            HostResponse::OptSlot(slot) => slot.map(T::__from_slot)
+            host::call(HostRequest::ListGet { list: self.handle, index }),
+            HostResponse::OptSlot(slot) => slot.map(|s| T::__from_slot_at(s, SlotAt::List(self.handle, index)))
         )
     }
 
@@ -78,7 +79,10 @@ impl<T: StoreValue> Vector<T> {
 
     /// Removes and returns the item at `index`, or `None` if out of range.
     pub fn remove(&mut self, index: usize) -> Option<T> {
-        let item = self.get(index)?;
+        let item = expect_response!(
+            host::call(HostRequest::ListGet { list: self.handle, index: index as u32 }),
+            HostResponse::OptSlot(slot) => slot.map(T::__from_slot)
+        )?;
         host::call(HostRequest::ListDelete {
             list: self.handle,
             index: index as u32,
@@ -106,7 +110,11 @@ impl<T: StoreValue> Vector<T> {
     pub fn to_vec(&self) -> Vec<T> {
         expect_response!(
             host::call(HostRequest::ListItems { list: self.handle }),
-            HostResponse::Items(items) => items.into_iter().map(T::__from_slot).collect()
+            HostResponse::Items(items) => items
+                .into_iter()
+                .zip(0u32..)
+                .map(|(item, i)| T::__from_slot_at(item, SlotAt::List(self.handle, i)))
+                .collect()
         )
     }
 

@@ -239,9 +239,13 @@ pub(crate) async fn issue_token(
         let n = node.clone();
         let abi = blocking(move || n.app_abi(&info.app)).await?;
         for m in methods {
-            if abi.method(m).is_none_or(|a| a.init) {
+            // Only what a client may call: not `init`, private methods or
+            // handlers (the call policy says why not).
+            if let Err(why) =
+                mero_engine::policy::decide(&abi, m, mero_engine::policy::CallKind::Execute)
+            {
                 return Err(bad_request(format!(
-                    "the context's app has no method `{m}`"
+                    "a client token cannot be scoped to `{m}`: {why}"
                 )));
             }
         }

@@ -2,12 +2,15 @@
 //! Server-Sent Events at `/events`, REST under `/admin`, Prometheus metrics
 //! at `/metrics`, the OpenAPI document at `/openapi.json`, `/health`.
 //!
+//! Blobs stream in and out at `/contexts/{id}/blobs` ([`blobs`]).
+//!
 //! A thin layer: it authenticates ([`auth`]), parses, checks scope and hands
 //! the work to [`Node`] on a blocking thread. It must not hold replication
 //! or state logic. The reference is `docs/api.md` plus `runtime/node/openapi.json`.
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod rpc;
 pub mod sse;
 pub mod ws;
@@ -87,6 +90,12 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/ws", get(ws::websocket))
         .route("/events", get(sse::events))
+        // Streamed both ways, bounded by `[blobs] max_blob_bytes`.
+        .route(
+            "/contexts/{id}/blobs",
+            post(blobs::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/contexts/{id}/blobs/{blob}", get(blobs::download))
         .nest("/admin", admin);
     let mut public = Router::new()
         .route("/health", get(health))

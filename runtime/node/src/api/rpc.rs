@@ -130,6 +130,11 @@ async fn execute_all(node: Arc<Node>, calls: Vec<Call>) -> Vec<Value> {
 fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
     match result {
         Ok(out) => json!({"jsonrpc": "2.0", "id": id, "result": out}),
+        // The app's own failure: its message, and `{kind, code, data}`.
+        Err(NodeError::Call(c)) if c.kind == CallErrorKind::App => {
+            let data = c.app_error().and_then(|d| serde_json::to_value(d).ok());
+            rpc_error(id, code::APP_ERROR, c.message, data)
+        }
         Err(e) => {
             let (rpc_code, data) = match &e {
                 NodeError::UnknownContext(_) => (code::UNKNOWN_CONTEXT, None),

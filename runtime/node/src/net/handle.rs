@@ -75,7 +75,20 @@ pub(crate) enum Command {
     Requests(PeerId, Vec<Envelope>),
     /// The applier's verdict on a gossip message.
     Validated(MessageId, PeerId, MessageAcceptance),
+    /// Send one request to one peer and hand its answer (or the failure)
+    /// to the callback: blob fetches drive their own exchanges.
+    Ask(PeerId, Envelope, AskReply),
+    /// The connected peers to ask about a context.
+    Peers(ContextId, Box<dyn FnOnce(Vec<PeerId>) + Send>),
+    /// A peer sent garbage outside gossip and requests (a blob part that
+    /// does not check out): score it.
+    Garbage(PeerId),
 }
+
+/// Where the answer to [`NetHandle::ask`] goes: the response, or why there
+/// is none (not connected, timed out, connection closed, queue full). It
+/// is called on the swarm task, so it must not block.
+pub type AskReply = Box<dyn FnOnce(Result<Response, String>) + Send>;
 
 /// The node's handle on the network.
 #[derive(Clone)]
@@ -168,6 +181,33 @@ impl NetHandle {
     /// An app was installed: stop asking peers for it.
     pub fn app_arrived(&self, hash: AppHash) {
         self.send(Command::AppArrived(hash));
+    }
+
+    /// Sends `request` to `peer` and calls `reply` with its answer. The
+    /// reply always comes: with an error when the command queue is full,
+    /// the peer is not connected, or the request fails or times out.
+    pub fn ask(&self, peer: PeerId, request: Envelope, reply: AskReply) {
+        match self.tx.try_send(Command::Ask(peer, request, reply)) {
+            Ok(()) => {}
+            Err(
+                mpsc::error::TrySendError::Full(Command::Ask(_, _, reply))
+                | mpsc::error::TrySendError::Closed(Command::Ask(_, _, reply)),
+            ) => reply(Err("the network's command queue is full or closed".into())),
+            Err(_) => {}
+        }
+    }
+
+    /// Calls `reply` with the connected peers to ask about `ctx` (that
+    /// proved membership, or follow its topic); not at all if the network
+    /// has stopped.
+    pub fn peers_of(&self, ctx: ContextId, reply: Box<dyn FnOnce(Vec<PeerId>) + Send>) {
+        self.send(Command::Peers(ctx, reply));
+    }
+
+    /// Scores `peer` for sending garbage (a blob part that does not check
+    /// out); enough of it bans the peer.
+    pub fn garbage(&self, peer: PeerId) {
+        self.send(Command::Garbage(peer));
     }
 
     /// Starts a catch-up round for `ctx` with every connected peer.

@@ -136,6 +136,9 @@ impl Task {
     }
 
     pub(super) fn on_response(&mut self, request_id: OutboundRequestId, response: Response) {
+        if let Some(reply) = self.asks.remove(&request_id) {
+            return reply(Ok(response));
+        }
         let Some((peer, req)) = self.outbound.remove(&request_id) else {
             return;
         };

@@ -22,7 +22,7 @@ use super::applier::Applier;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::Frame;
 use super::guard::{GARBAGE, Guard, GuardLimits, REFUSED};
-use super::handle::{Command, NetStatus, PeerInfo};
+use super::handle::{AskReply, Command, NetStatus, PeerInfo};
 use super::{Replication, peer_of};
 use crate::ids::{AppHash, ContextId};
 use mero_sync::gate::Topic;
@@ -41,6 +41,8 @@ pub(super) struct Task {
     /// Addresses to keep connected to: bootstrap peers and invitation addresses.
     pub(super) known: Vec<Multiaddr>,
     pub(super) outbound: HashMap<OutboundRequestId, (PeerId, Envelope)>,
+    /// Requests whose answers go to a callback ([`Command::Ask`]).
+    pub(super) asks: HashMap<OutboundRequestId, AskReply>,
     /// Catch-up rounds in flight, so periodic sync does not pile up.
     pub(super) rounds: HashSet<(PeerId, ContextId)>,
     pub(super) wanted_apps: HashMap<AppHash, ContextId>,
@@ -70,6 +72,7 @@ impl Task {
             topics: HashMap::new(),
             known,
             outbound: HashMap::new(),
+            asks: HashMap::new(),
             rounds: HashSet::new(),
             wanted_apps: HashMap::new(),
             members: HashMap::new(),
@@ -474,6 +477,23 @@ impl Task {
                     self.request(peer, req);
                 }
             }
+            Command::Ask(peer, req, reply) => {
+                if self.paused || !self.swarm.is_connected(&peer) {
+                    return reply(Err(format!("not connected to {peer}")));
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, Frame::Request(req));
+                self.asks.insert(id, reply);
+            }
+            Command::Peers(ctx, reply) => reply(if self.paused {
+                Vec::new()
+            } else {
+                self.sharing(&ctx)
+            }),
+            Command::Garbage(peer) => self.strike(peer, GARBAGE),
             Command::Validated(id, peer, verdict) => {
                 let garbage = verdict == MessageAcceptance::Reject;
                 self.swarm
@@ -626,6 +646,9 @@ impl Task {
                 error,
                 ..
             }) => {
+                if let Some(reply) = self.asks.remove(&request_id) {
+                    return reply(Err(error.to_string()));
+                }
                 if let Some((_, req)) = self.outbound.remove(&request_id) {
                     tracing::debug!(%peer, "request failed: {error}");
                     self.rounds.remove(&(peer, req.request.context()));

@@ -39,11 +39,26 @@ impl Engine for Doc {
     fn peer_of(&self, author: &MemberKey) -> u64 {
         ContextState::peer_id_for(&author.0)
     }
-    fn import(&mut self, update: &[u8]) -> Result<(), String> {
+    fn import(&mut self, update: &[u8], owner: Option<&MemberKey>) -> Result<(), Reject> {
+        let before = self.doc.oplog_frontiers();
         self.doc
             .import(update)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| Reject::Apply(e.to_string()))?;
+        let Some(author) = owner else {
+            return Ok(());
+        };
+        if let Err(e) = mero_engine::owned::check_imported(&self.doc, update, &author.0) {
+            let snapshot = self
+                .doc
+                .export(ExportMode::SnapshotAt {
+                    version: std::borrow::Cow::Borrowed(&before),
+                })
+                .unwrap();
+            self.doc = LoroDoc::from_snapshot(&snapshot).unwrap();
+            self.doc.set_peer_id(self.peer).unwrap();
+            return Err(Reject::NotOwner(e.to_string()));
+        }
+        Ok(())
     }
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String> {
         let fresh = Doc::new(self.peer);
