@@ -2,7 +2,6 @@
 //! through raw host requests as a WASM guest would send them.
 
 use std::ops::Bound;
-use std::sync::Arc;
 
 use mero_abi::CallErrorKind;
 use mero_abi::host::{
@@ -10,32 +9,8 @@ use mero_abi::host::{
 };
 use serde_json::json;
 
+use crate::tests::{env, handle, root};
 use crate::*;
-
-fn env(mode: CallMode) -> CallEnv {
-    CallEnv {
-        context_id: [1; 32],
-        executor: [2; 32],
-        time_nanos: 42,
-        input: b"{}".to_vec(),
-        mode,
-        limits: CallLimits::default(),
-        private: Arc::new(NoPrivateStorage),
-        blobs: Arc::new(NoBlobs),
-        random: Box::new(|b| b.fill(7)),
-    }
-}
-
-fn handle(r: A) -> u32 {
-    match r {
-        A::Handle(h) => h,
-        other => panic!("expected a handle, got {other:?}"),
-    }
-}
-
-fn root(s: &mut Session, name: &str, kind: ContainerKind) -> u32 {
-    handle(s.dispatch(R::Root { name, kind }).unwrap())
-}
 
 /// Runs `f` as one successful mutating call; returns its delta's update.
 fn call(state: &mut ContextState, f: impl FnOnce(&mut Session)) -> Vec<u8> {

@@ -7,7 +7,7 @@ use mero_abi::{CallError, CallErrorKind};
 
 use crate::*;
 
-fn env(mode: CallMode) -> CallEnv {
+pub(crate) fn env(mode: CallMode) -> CallEnv {
     CallEnv {
         context_id: [1; 32],
         executor: [2; 32],
@@ -21,14 +21,14 @@ fn env(mode: CallMode) -> CallEnv {
     }
 }
 
-fn handle(r: A) -> u32 {
+pub(crate) fn handle(r: A) -> u32 {
     match r {
         A::Handle(h) => h,
         other => panic!("expected a handle, got {other:?}"),
     }
 }
 
-fn root(s: &mut Session, name: &str, kind: ContainerKind) -> u32 {
+pub(crate) fn root(s: &mut Session, name: &str, kind: ContainerKind) -> u32 {
     handle(s.dispatch(R::Root { name, kind }).unwrap())
 }
 
