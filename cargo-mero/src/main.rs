@@ -215,24 +215,8 @@ struct CallArgs {
     /// Arguments as a JSON object, e.g. '{"key":"a"}'.
     #[arg(default_value = "{}")]
     args: String,
-    /// Node of the dev network (1-based, from target/mero/dev/network.json).
-    #[arg(long, conflicts_with = "url", default_value_t = 1)]
-    node: usize,
-    /// Any node's API URL instead of the dev network.
-    #[arg(long, env = "MERO_NODE_URL")]
-    url: Option<String>,
-    /// The node's admin token (with --url).
-    #[arg(long, env = "MERO_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Context id (default: the dev network's).
-    #[arg(long)]
-    context: Option<String>,
-    /// Where the app is, to find its dev network.
     #[command(flatten)]
-    locate: LocateArgs,
-    /// Print the whole answer as JSON on one line.
-    #[arg(long)]
-    json: bool,
+    on: NodeTarget,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,7 +226,7 @@ enum BlobCmd {
         /// The file.
         file: PathBuf,
         #[command(flatten)]
-        to: BlobTarget,
+        to: NodeTarget,
     },
     /// Download blob ID; a partial output file is continued.
     Get {
@@ -252,13 +236,13 @@ enum BlobCmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[command(flatten)]
-        from: BlobTarget,
+        from: NodeTarget,
     },
 }
 
-/// Which node and context, as for `call`.
+/// Which node and context a command talks to: the dev network's, or any.
 #[derive(Debug, Args)]
-struct BlobTarget {
+struct NodeTarget {
     /// Node of the dev network (1-based, from target/mero/dev/network.json).
     #[arg(long, conflicts_with = "url", default_value_t = 1)]
     node: usize,
@@ -279,8 +263,14 @@ struct BlobTarget {
     json: bool,
 }
 
-impl BlobTarget {
+impl NodeTarget {
     fn options(self) -> anyhow::Result<(cargo_mero::blob::BlobOptions, bool)> {
+        let (target, context, json) = self.resolve()?;
+        Ok((cargo_mero::blob::BlobOptions { target, context }, json))
+    }
+
+    /// The node to talk to, the context (if given) and `--json`.
+    fn resolve(self) -> anyhow::Result<(CallTarget, Option<String>, bool)> {
         let target = match self.url {
             Some(url) => CallTarget::Url {
                 url,
@@ -299,11 +289,7 @@ impl BlobTarget {
                 }
             }
         };
-        let opts = cargo_mero::blob::BlobOptions {
-            target,
-            context: self.context,
-        };
-        Ok((opts, self.json))
+        Ok((target, self.context, self.json))
     }
 }
 
@@ -540,31 +526,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     a.args
                 )
             })?;
-            let target = match a.url {
-                Some(url) => CallTarget::Url {
-                    url,
-                    token: a.token,
-                },
-                None => {
-                    let project = cargo_mero::build::project(&BuildOptions {
-                        manifest_path: a.locate.manifest_path,
-                        package: a.locate.package,
-                        target_dir: a.locate.target_dir,
-                        ..BuildOptions::default()
-                    })?;
-                    CallTarget::Dev {
-                        dev_dir: cargo_mero::network::dev_dir(&project),
-                        index: a.node,
-                    }
-                }
-            };
+            let (target, context, json) = a.on.resolve()?;
             let out = call(&CallOptions {
                 target,
-                context: a.context,
+                context,
                 method: a.method,
                 args,
             })?;
-            if a.json {
+            if json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
                 println!("{}", serde_json::to_string_pretty(&out.output)?);
