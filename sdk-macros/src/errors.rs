@@ -5,9 +5,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Fields, ItemEnum, ReturnType, Type};
 
-use mero_abi::abi::{ErrorAbi, ErrorVariantAbi, FieldAbi, Fragment};
+use mero_abi::abi::{ErrorAbi, ErrorVariantAbi, Fragment};
 
-use super::{fragment_static, is_attr, type_text};
+use super::{fields_abi, fragment_static, is_attr, type_text};
 
 /// Turns a method's `Err` into the call error: an `#[app::error]` enum
 /// typed, anything else through `app::Error`. Which applies is decided by
@@ -111,18 +111,7 @@ pub(crate) fn expand_error(mut item: ItemEnum) -> syn::Result<TokenStream2> {
         variants.push(ErrorVariantAbi {
             name: vname,
             code,
-            fields: v
-                .fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| FieldAbi {
-                    name: f
-                        .ident
-                        .as_ref()
-                        .map_or_else(|| i.to_string(), ToString::to_string),
-                    ty: type_text(&f.ty),
-                })
-                .collect(),
+            fields: fields_abi(&v.fields),
         });
     }
     let fragment = fragment_static(&Fragment::Errors(ErrorAbi {

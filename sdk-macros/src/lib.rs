@@ -181,6 +181,22 @@ fn type_text(ty: &impl quote::ToTokens) -> String {
     s
 }
 
+/// The fields of a variant as the ABI lists them: by name, or by index
+/// for a tuple variant.
+fn fields_abi(fields: &Fields) -> Vec<FieldAbi> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FieldAbi {
+            name: f
+                .ident
+                .as_ref()
+                .map_or_else(|| i.to_string(), ToString::to_string),
+            ty: type_text(&f.ty),
+        })
+        .collect()
+}
+
 /// The `#[used]` custom-section static carrying one ABI fragment.
 fn fragment_static(fragment: &Fragment) -> TokenStream2 {
     let mut bytes = serde_json::to_vec(fragment).expect("ABI fragments serialize");
@@ -645,18 +661,7 @@ fn expand_event(mut item: ItemEnum) -> syn::Result<TokenStream2> {
         handlers.push(quote!(#pat => #h));
         abi.push(EventAbi {
             name: vname,
-            fields: v
-                .fields
-                .iter()
-                .enumerate()
-                .map(|(i, f)| FieldAbi {
-                    name: f
-                        .ident
-                        .as_ref()
-                        .map_or_else(|| i.to_string(), ToString::to_string),
-                    ty: type_text(&f.ty),
-                })
-                .collect(),
+            fields: fields_abi(&v.fields),
             handler,
         });
     }

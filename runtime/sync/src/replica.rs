@@ -343,29 +343,26 @@ impl Replica {
         let op = d.open(key).map_err(|e| Reject::BadPayload(e.to_string()))?;
         access.check(h, &op)?;
         let prev = ready.prev.map_or(0, |n| n.clock);
-        if let Op::Call(p) = &op {
-            if p.events.len() > self.limits.max_events {
-                return Err(Reject::BadUpdate(format!(
-                    "{} events; at most {} per delta",
-                    p.events.len(),
-                    self.limits.max_events
-                )));
-            }
-            own_update(&p.update, engine.peer_of(&h.author), prev, Some(h.clock))?;
+        if let Op::Call(p) = &op
+            && p.events.len() > self.limits.max_events
+        {
+            return Err(Reject::BadUpdate(format!(
+                "{} events; at most {} per delta",
+                p.events.len(),
+                self.limits.max_events
+            )));
+        }
+        if let Some(update) = op.update() {
+            own_update(update, engine.peer_of(&h.author), prev, Some(h.clock))?;
             // An equivocator's branches reuse its op ids, so which of them
             // the state holds must not depend on arrival order: its deltas
             // enter the state only through the canonical rebuild.
             let forked = ready.sibling.is_some() || self.forked.contains(&h.author);
-            if !p.update.is_empty() && !forked {
-                engine.import(&p.update, Some(&h.author))?;
-            }
-        } else if let Op::Migrate { update, .. } = &op {
-            own_update(update, engine.peer_of(&h.author), prev, Some(h.clock))?;
             // An admin's migration may rewrite every member's owned entries:
             // admins choose the code every node runs anyway.
-            let forked = ready.sibling.is_some() || self.forked.contains(&h.author);
+            let owner = matches!(op, Op::Call(_)).then_some(&h.author);
             if !update.is_empty() && !forked {
-                engine.import(update, None)?;
+                engine.import(update, owner)?;
             }
         } else if h.clock != prev {
             return Err(Reject::BadUpdate("only calls move the op counter".into()));
