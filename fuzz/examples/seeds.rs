@@ -397,6 +397,7 @@ fn app_abi(root: &Path) {
         returns: "()".into(),
         fallible: false,
         private: false,
+        xcall: false,
         error: None,
     };
     let state = StateAbi {

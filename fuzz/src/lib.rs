@@ -98,6 +98,7 @@ pub fn call_env(mode: CallMode, input: &[u8]) -> CallEnv {
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
         blobs: Arc::new(mero_engine::NoBlobs),
+        xcall: Arc::new(mero_engine::NoCrossContext::default()),
         random: Box::new(|b| b.fill(7)),
     }
 }

@@ -8,7 +8,8 @@
 //! - `#[app::event]` makes an enum emittable and describes it in the ABI.
 //! - `#[app::init]` marks the constructor inside `#[app::logic]`;
 //!   `#[app::view]` and `#[app::private]` mark views and methods only the
-//!   node and event handlers call.
+//!   node and event handlers call; `#[app::xcall]` marks methods other
+//!   contexts may call.
 //! - `#[app::error]` makes an enum an app's typed errors: each variant is a
 //!   `kind` with a stable `code` and its fields as `data`, listed in the ABI.
 //!
@@ -105,6 +106,15 @@ pub fn view(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
     outside_logic("private", item)
+}
+
+/// Marks a method inside `#[app::logic]` that other contexts on a member's
+/// node may call (`mero_sdk::xcall::call` / `view`). A method without it is
+/// refused to them: a context's app opts in, method by method, to being
+/// called by apps it did not choose.
+#[proc_macro_attribute]
+pub fn xcall(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("xcall", item)
 }
 
 fn outside_logic(name: &str, item: TokenStream) -> TokenStream {
@@ -241,7 +251,7 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
         .collect();
     let names: Vec<_> = idents.iter().map(|i| i.to_string()).collect();
     let tys: Vec<_> = fields.named.iter().map(|f| f.ty.clone()).collect();
-    let fragment = fragment_static(&Fragment::State(StateAbi {
+    let state_abi = Fragment::State(StateAbi {
         name: name.to_string(),
         fields: names
             .iter()
@@ -253,7 +263,9 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
             .collect(),
         emits: args.emits.as_ref().map(type_text),
         version: args.version,
-    }));
+    });
+    let fragment = fragment_static(&state_abi);
+    let state_json = fragment_json(&state_abi);
     let events_abi = state_events_abi(args.emits.as_ref());
     let emits_check = args.emits.map(|e| {
         quote! {
@@ -274,6 +286,9 @@ fn expand_state(args: StateArgs, item: ItemStruct) -> syn::Result<TokenStream2> 
             }
             fn __store(self) {
                 #( <#tys as ::mero_sdk::__private::StateField>::__store_init(self.#idents, #names); )*
+            }
+            fn __abi_state() -> &'static str {
+                #state_json
             }
             #events_abi
         }
@@ -525,6 +540,7 @@ fn expand_logic(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             },
             fallible,
             private: marks.private.is_some(),
+            xcall: marks.xcall.is_some(),
             error: error_type(&sig.output),
         });
     }

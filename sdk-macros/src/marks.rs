@@ -1,5 +1,5 @@
 //! The app attributes on the methods of `#[app::logic]`: `#[app::init]`,
-//! `#[app::view]`, `#[app::private]`.
+//! `#[app::view]`, `#[app::private]`, `#[app::xcall]`.
 
 use syn::Attribute;
 use syn::spanned::Spanned;
@@ -11,6 +11,7 @@ pub(crate) struct Marks {
     pub init: bool,
     pub view: Option<proc_macro2::Span>,
     pub private: Option<proc_macro2::Span>,
+    pub xcall: Option<proc_macro2::Span>,
 }
 
 impl Marks {
@@ -19,6 +20,7 @@ impl Marks {
             init: false,
             view: None,
             private: None,
+            xcall: None,
         };
         attrs.retain(|a| {
             if is_attr(a, "init") {
@@ -27,6 +29,8 @@ impl Marks {
                 marks.view = Some(a.span());
             } else if is_attr(a, "private") {
                 marks.private = Some(a.span());
+            } else if is_attr(a, "xcall") {
+                marks.xcall = Some(a.span());
             } else {
                 return true;
             }
@@ -37,7 +41,7 @@ impl Marks {
 
     /// Whether the method is an app method whatever its Rust visibility.
     pub fn exports(&self) -> bool {
-        self.init || self.view.is_some() || self.private.is_some()
+        self.init || self.view.is_some() || self.private.is_some() || self.xcall.is_some()
     }
 
     /// Refuses marks that contradict the method (`receiver`: `Some(true)`
@@ -56,6 +60,12 @@ impl Marks {
                     "#[app::view] marks a read-only method, which takes &self; this one takes &mut self and may change state: take &self, or drop #[app::view]",
                 ));
             }
+        }
+        if let (Some(span), true) = (self.xcall, self.init) {
+            return Err(syn::Error::new(
+                span,
+                "#[app::init] runs once, when the context is created; other contexts cannot call it, so it cannot be #[app::xcall]",
+            ));
         }
         if let (Some(span), true) = (self.private, self.init) {
             return Err(syn::Error::new(

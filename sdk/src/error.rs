@@ -114,3 +114,18 @@ impl<E: std::error::Error> From<E> for Error {
         Self::msg(e.to_string())
     }
 }
+
+/// Decodes `{"kind": kind, "data": data}`, the wire shape of events and
+/// `#[app::error]` enums.
+pub(crate) fn decode_tagged<E: serde::de::DeserializeOwned>(
+    kind: &str,
+    data: Option<serde_json::Value>,
+) -> serde_json::Result<E> {
+    use serde_json::Value;
+    let mut tagged = serde_json::Map::new();
+    tagged.insert("kind".into(), Value::String(kind.to_owned()));
+    if let Some(d) = data.filter(|d| !d.is_null()) {
+        tagged.insert("data".into(), d);
+    }
+    serde_json::from_value(Value::Object(tagged))
+}

@@ -42,6 +42,9 @@ pub trait AppState: Sized {
     fn __load() -> Self;
     /// Stores a freshly built state (the result of `init`).
     fn __store(self);
+    /// The ABI fragment of the state struct (JSON), for the native test
+    /// host: it compares schemas on upgrades as the node does.
+    fn __abi_state() -> &'static str;
     /// The ABI fragment of the events of `emits = E` (JSON), if declared.
     fn __abi_events() -> &'static str {
         ""

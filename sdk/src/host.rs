@@ -91,6 +91,7 @@ mod imp {
     use mero_abi::host::{HostRequest, HostResult};
 
     pub(super) fn call(req: &HostRequest<'_>) -> HostResult {
+        crate::testing::upgrade::refuse_in_migration(req)?;
         crate::testing::with_session(|s| s.dispatch(req.clone()))
     }
 

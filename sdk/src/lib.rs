@@ -51,6 +51,11 @@
 //! - State lives in the host, in [`collections`]. A call that fails (error,
 //!   panic, trap, timeout) leaves no trace.
 //! - [`blob`]: large files of the context, stored in state by [`blob::BlobId`].
+//! - [`xcall`]: call a method of another context on the same node and get
+//!   its typed result; a mutating call commits with the caller or not at
+//!   all. The callee offers the method with `#[app::xcall]`.
+//! - [`migration`]: `#[app::migrate]` transforms the state once when an
+//!   upgrade changes its schema.
 //! - [`testing`] runs the same logic natively, against the same state engine
 //!   the node uses, on one replica or several.
 //!
@@ -70,6 +75,7 @@ mod host;
 pub mod migration;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod xcall;
 
 pub use error::AppError;
 pub use event::{AppEvent, emit};
@@ -91,7 +97,9 @@ pub use event::{AppEvent, emit};
 /// `#[app::private]` marks a method only the node and event handlers call:
 /// exported and listed in the ABI, refused to every client (`-32002`). An
 /// event's handler may be private. `#[app::view]` marks a view explicitly;
-/// every `&self` method is one (writes fail the call).
+/// every `&self` method is one (writes fail the call). `#[app::xcall]`
+/// offers a method to other contexts on a member's node ([`crate::xcall`]);
+/// without it they are refused.
 ///
 /// ```
 /// use mero_sdk::app;
@@ -201,7 +209,7 @@ pub use event::{AppEvent, emit};
 pub mod app {
     pub use crate::error::Error;
     pub use crate::{bail, emit, log};
-    pub use mero_sdk_macros::{error, migrate, private, view};
+    pub use mero_sdk_macros::{error, migrate, private, view, xcall};
     pub use mero_sdk_macros::{event, init, logic, state};
 
     /// The result type of fallible app methods.

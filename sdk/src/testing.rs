@@ -6,7 +6,9 @@
 //! may do, [`Replica::call_as_node`] what the node may do (private methods),
 //! and handlers run on the replicas a delta is delivered to, never on its
 //! author. [`Replica::mutate`] and [`Replica::view`] run Rust closures
-//! against the state directly.
+//! against the state directly. [`Replica::upgrade`] and
+//! [`Network::upgrade`] switch to another version of the app as a node's
+//! upgrade does, running its `#[app::migrate]` once.
 //!
 //! ```
 //! use mero_sdk::app;
@@ -53,11 +55,14 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::__private::{AppLogic, AppState};
+use crate::error::decode_tagged;
 
 mod network;
+pub(crate) mod upgrade;
 
 pub use mero_engine::policy::CallKind;
 pub use network::{Delta, Network};
+pub use upgrade::{UpgradeError, UpgradeFailed, UpgradePlan, upgrade_plan};
 
 thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
@@ -246,6 +251,9 @@ impl<S: AppState + AppLogic> Replica<S> {
             limits: CallLimits::default(),
             private: self.private.clone(),
             blobs: crate::blob::source(),
+            xcall: std::sync::Arc::new(mero_engine::NoCrossContext(
+                "the native test host runs one context: test cross-context calls on nodes",
+            )),
             random: Box::new(move |buf| {
                 let mut rng = fastrand::Rng::with_seed(seed);
                 buf.fill_with(|| rng.u8(..));
@@ -440,27 +448,17 @@ pub fn typed_error<E: DeserializeOwned>(err: &CallError) -> Option<E> {
     decode_tagged(&data.kind, Some(data.data)).ok()
 }
 
-/// Decodes `{"kind": kind, "data": data}`, the wire shape of events and
-/// errors (`null` data is a unit variant's).
-fn decode_tagged<E: DeserializeOwned>(kind: &str, data: Option<Value>) -> serde_json::Result<E> {
-    let mut tagged = serde_json::Map::new();
-    tagged.insert("kind".into(), Value::String(kind.to_owned()));
-    if let Some(d) = data.filter(|d| !d.is_null()) {
-        tagged.insert("data".into(), d);
-    }
-    serde_json::from_value(Value::Object(tagged))
-}
-
 /// The ABI the node would read from the app's module, from the fragments
-/// the macros also keep for native builds: the methods, and the events of
-/// the state's `emits` enum.
+/// the macros also keep for native builds: the state, the methods, and
+/// the events of the state's `emits` enum.
 fn native_abi<S: AppState + AppLogic>() -> AppAbi {
     let mut abi = AppAbi::default();
-    for json in [S::__abi_methods(), S::__abi_events()] {
+    for json in [S::__abi_state(), S::__abi_methods(), S::__abi_events()] {
         if json.is_empty() {
             continue;
         }
         match serde_json::from_str(json).expect("the macros write valid ABI fragments") {
+            Fragment::State(state) => abi.state = state,
             Fragment::Methods { methods } => abi.methods.extend(methods),
             Fragment::Events { events, .. } => abi.events.extend(events),
             _ => {}

@@ -51,6 +51,11 @@ pub struct MethodAbi {
     /// never clients.
     #[serde(default, skip_serializing_if = "is_false")]
     pub private: bool,
+    /// `#[app::xcall]`: other contexts on a member's node may call it
+    /// (cross-context calls, see `mero_sdk::xcall`). Without the mark, a
+    /// method is refused to them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub xcall: bool,
     /// The `#[app::error]` enum its `Err` holds (in [`AppAbi::errors`]);
     /// `None` for an untyped `app::Error` or an infallible method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +232,7 @@ impl AppAbi {
     ///     returns: "()".into(),
     ///     fallible: false,
     ///     private: false,
+    ///     xcall: false,
     ///     error: None,
     /// };
     /// let mut bytes = Vec::new();
@@ -355,6 +361,7 @@ impl AppAbi {
     ///     returns: "()".into(),
     ///     fallible: false,
     ///     private,
+    ///     xcall: false,
     ///     error: None,
     /// };
     /// let abi = AppAbi {

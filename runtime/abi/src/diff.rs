@@ -21,6 +21,7 @@ use crate::abi::{AppAbi, ErrorVariantAbi, EventAbi, FieldAbi, MethodAbi, Mutabil
 ///     returns: "()".into(),
 ///     fallible: false,
 ///     private: false,
+///     xcall: false,
 ///     error: None,
 /// };
 /// let old = AppAbi { methods: vec![method("get")], ..AppAbi::default() };
@@ -205,6 +206,7 @@ mod tests {
             returns: "()".into(),
             fallible: false,
             private: false,
+            xcall: false,
             error: None,
         }
     }

@@ -395,6 +395,22 @@ pub enum HostRequest<'a> {
         /// Tree.
         tree: Handle,
     },
+    /// Calls method `method` of another context this node is a member of,
+    /// as this node's member there (a cross-context call). Answer: `Reply`,
+    /// the callee's result or its error; a refused call (limits, cycles,
+    /// policy) fails the caller. A mutating call (`mutate`) commits with the
+    /// caller or not at all.
+    XCall {
+        /// The callee context's id.
+        context: [u8; 32],
+        /// The callee's method (one it marks `#[app::xcall]`).
+        method: &'a str,
+        /// JSON arguments object.
+        #[serde(borrow)]
+        args: &'a [u8],
+        /// Whether the callee may change its state (else it runs as a view).
+        mutate: bool,
+    },
 }
 
 /// The answer to [`HostRequest::BlobRead`].
@@ -437,6 +453,7 @@ impl HostRequest<'_> {
                 | HostRequest::TextDelete { .. }
                 | HostRequest::Emit { .. }
                 | HostRequest::PrivateSet { .. }
+                | HostRequest::XCall { mutate: true, .. }
         )
     }
 }
@@ -478,6 +495,10 @@ pub enum HostResponse {
     Nodes(Vec<NodeId>),
     /// A node's parent: `None` if the node is not in the tree, `Some(None)` for a root.
     Parent(Option<Option<NodeId>>),
+    /// A cross-context call's outcome: the callee's JSON result, or the
+    /// error it failed with (which changed nothing in the callee) as a JSON
+    /// [`CallError`](crate::CallError).
+    Reply(Result<Vec<u8>, Vec<u8>>),
 }
 
 /// Why the host refused a request.

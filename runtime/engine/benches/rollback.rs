@@ -24,6 +24,7 @@ fn env() -> CallEnv {
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
         blobs: Arc::new(mero_engine::NoBlobs),
+        xcall: Arc::new(mero_engine::NoCrossContext::default()),
         random: Box::new(|b| b.fill(7)),
     }
 }

@@ -34,6 +34,9 @@ pub struct CallLimits {
     /// Most blob bytes one call may read, over all its reads (one read is
     /// also at most this much): bounds the host memory blob reads fill.
     pub max_blob_read_bytes: usize,
+    /// Most cross-context calls one call may make (its callees' own calls
+    /// count against theirs).
+    pub max_xcalls: usize,
 }
 
 impl Default for CallLimits {
@@ -45,6 +48,7 @@ impl Default for CallLimits {
             max_handles: 1 << 20,
             max_write_bytes: 8 << 20,
             max_blob_read_bytes: 8 << 20,
+            max_xcalls: 64,
         }
     }
 }
@@ -92,6 +96,49 @@ impl BlobSource for NoBlobs {
     }
 }
 
+/// Other contexts, as a call may call them (`mero_sdk::xcall`). The node
+/// runs the callee under its own policy and lock and decides when its
+/// changes commit; the engine only passes the request on.
+pub trait CrossContext: Send + Sync {
+    /// Runs `method` of context `context` with JSON `args`, as a view or
+    /// (`mutate`) as a change that commits with the caller. `Ok` holds the
+    /// callee's outcome: its JSON result, or the JSON [`mero_abi::CallError`]
+    /// it failed with. `Err` refuses the call itself (unknown context,
+    /// limits, a cycle), which fails the caller.
+    fn call(
+        &self,
+        context: &[u8; 32],
+        method: &str,
+        args: &[u8],
+        mutate: bool,
+    ) -> Result<Result<Vec<u8>, Vec<u8>>, mero_abi::CallError>;
+}
+
+/// No other contexts: every cross-context call is refused with `why`.
+#[derive(Debug, Clone)]
+pub struct NoCrossContext(pub &'static str);
+
+impl Default for NoCrossContext {
+    fn default() -> Self {
+        Self("this host runs one context; cross-context calls need a node")
+    }
+}
+
+impl CrossContext for NoCrossContext {
+    fn call(
+        &self,
+        _context: &[u8; 32],
+        _method: &str,
+        _args: &[u8],
+        _mutate: bool,
+    ) -> Result<Result<Vec<u8>, Vec<u8>>, mero_abi::CallError> {
+        Err(mero_abi::CallError::new(
+            mero_abi::CallErrorKind::Host,
+            self.0,
+        ))
+    }
+}
+
 /// Fills buffers with random bytes (the node uses the OS; tests use a seed).
 pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
 
@@ -113,6 +160,8 @@ pub struct CallEnv {
     pub private: Arc<dyn PrivateStorage>,
     /// The context's blobs.
     pub blobs: Arc<dyn BlobSource>,
+    /// The other contexts this call may call.
+    pub xcall: Arc<dyn CrossContext>,
     /// Random bytes for `env::random_bytes`.
     pub random: RandomSource,
 }

@@ -24,6 +24,9 @@ pub enum EngineError {
     /// A Loro update or snapshot could not be encoded.
     #[error("CRDT encoding: {0}")]
     Encode(String),
+    /// The host refused a cross-context call (see [`crate::CrossContext`]).
+    #[error("{}", .0.message)]
+    XCall(mero_abi::CallError),
 }
 
 impl EngineError {
@@ -34,7 +37,8 @@ impl EngineError {
 
 impl From<EngineError> for HostError {
     fn from(e: EngineError) -> Self {
-        let kind = match e {
+        let kind = match &e {
+            EngineError::XCall(refusal) => refusal.kind,
             EngineError::ReadOnly(_) => CallErrorKind::Mutability,
             EngineError::Limit(_) => CallErrorKind::Limit,
             _ => CallErrorKind::Host,

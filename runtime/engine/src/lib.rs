@@ -30,12 +30,12 @@ mod tree;
 pub mod value;
 
 pub use env::{
-    BlobSource, CallEnv, CallLimits, CallMode, EmittedEvent, NoBlobs, NoPrivateStorage,
-    PrivateStorage, RandomSource,
+    BlobSource, CallEnv, CallLimits, CallMode, CrossContext, EmittedEvent, NoBlobs, NoCrossContext,
+    NoPrivateStorage, PrivateStorage, RandomSource,
 };
 pub use error::EngineError;
 pub use session::Session;
-pub use state::{CallOutcome, ContextState, DeltaPayload, update_span};
+pub use state::{CallMark, CallOutcome, ContextState, DeltaPayload, update_span};
 
 pub use loro::VersionVector;
 

@@ -214,6 +214,7 @@ mod tests {
             limits: CallLimits::default(),
             private: Arc::new(NoPrivateStorage),
             blobs: Arc::new(NoBlobs),
+            xcall: Arc::new(crate::NoCrossContext::default()),
             random: Box::new(|b| b.fill(7)),
         };
         let mut s = st.begin(env);

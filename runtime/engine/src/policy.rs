@@ -27,6 +27,12 @@ pub enum CallKind {
     Internal,
     /// The `#[app::init]` constructor, once, when the context is created.
     Init,
+    /// Another context's call on this node, as a view: `#[app::xcall]`
+    /// views only.
+    CrossQuery,
+    /// Another context's call on this node that may change state:
+    /// `#[app::xcall]` methods only.
+    CrossExecute,
 }
 
 /// Why a call is refused before it runs: nothing ran, nothing changed.
@@ -82,6 +88,14 @@ pub enum Refusal {
         /// The method.
         method: String,
     },
+    /// Another context asked for a method not marked `#[app::xcall]`.
+    #[error(
+        "`{method}` does not accept calls from other contexts; the callee's app marks the methods it offers them with #[app::xcall]"
+    )]
+    NotXCallable {
+        /// The method.
+        method: String,
+    },
     /// The arguments are not one JSON object.
     #[error("arguments must be a JSON object keyed by parameter name: {reason}")]
     ArgsNotObject {
@@ -101,7 +115,8 @@ impl Refusal {
             | Refusal::NotInit { .. }
             | Refusal::Private { .. }
             | Refusal::Handler { .. }
-            | Refusal::NotAHandler { .. } => CallErrorKind::UnknownMethod,
+            | Refusal::NotAHandler { .. }
+            | Refusal::NotXCallable { .. } => CallErrorKind::UnknownMethod,
         }
     }
 
@@ -132,6 +147,7 @@ const MAX_LISTED: usize = 64;
 ///     returns: "()".into(),
 ///     fallible: false,
 ///     private,
+///     xcall: false,
 ///     error: None,
 /// };
 /// let abi = AppAbi {
@@ -179,11 +195,14 @@ pub fn decide(abi: &AppAbi, method: &str, kind: CallKind) -> Result<CallMode, Re
         (MethodKind::Private, CallKind::Execute | CallKind::Query) => {
             return Err(Refusal::Private { method: owned() });
         }
+        (_, CallKind::CrossQuery | CallKind::CrossExecute) if !m.xcall => {
+            return Err(Refusal::NotXCallable { method: owned() });
+        }
         _ => {}
     }
     match (m.mutability, kind) {
         (Mutability::View, _) => Ok(CallMode::View),
-        (Mutability::Mutating, CallKind::Query) => {
+        (Mutability::Mutating, CallKind::Query | CallKind::CrossQuery) => {
             Err(Refusal::QueryOfMutating { method: owned() })
         }
         (Mutability::Mutating, _) => Ok(CallMode::Mutate),
@@ -201,7 +220,9 @@ fn available(abi: &AppAbi, kind: CallKind) -> String {
             CallKind::Internal => *k != MethodKind::Init,
             CallKind::Execute => matches!(k, MethodKind::View | MethodKind::Mutating),
             CallKind::Query => *k == MethodKind::View,
+            CallKind::CrossQuery | CallKind::CrossExecute => *k != MethodKind::Init,
         })
+        .filter(|(m, _)| !matches!(kind, CallKind::CrossQuery | CallKind::CrossExecute) || m.xcall)
         .map(|(m, _)| m.name.as_str())
         .collect();
     if names.is_empty() {
@@ -283,6 +304,7 @@ mod tests {
             returns: "()".into(),
             fallible: false,
             private,
+            xcall: false,
             error: None,
         };
         let mut abi = AppAbi {
@@ -391,6 +413,40 @@ mod tests {
         }
     }
 
+    /// Other contexts reach only what the callee marks `#[app::xcall]`,
+    /// views as views, and never the constructor.
+    #[test]
+    fn cross_context_calls_reach_only_xcall_methods() {
+        use CallKind::{CrossExecute, CrossQuery};
+        let mut abi = abi();
+        for m in &mut abi.methods {
+            m.xcall = matches!(m.name.as_str(), "get" | "set" | "tidy");
+        }
+        assert_eq!(decide(&abi, "get", CrossQuery), Ok(CallMode::View));
+        assert_eq!(decide(&abi, "get", CrossExecute), Ok(CallMode::View));
+        assert_eq!(decide(&abi, "set", CrossExecute), Ok(CallMode::Mutate));
+        assert!(matches!(
+            decide(&abi, "set", CrossQuery),
+            Err(Refusal::QueryOfMutating { .. })
+        ));
+        // Private to clients, offered to other contexts.
+        assert_eq!(decide(&abi, "tidy", CrossExecute), Ok(CallMode::Mutate));
+        for method in ["audit", "on_posted"] {
+            let e = decide(&abi, method, CrossExecute).unwrap_err();
+            assert!(matches!(e, Refusal::NotXCallable { .. }), "{method}: {e:?}");
+            assert!(e.to_string().contains("#[app::xcall]"), "{e}");
+        }
+        assert!(matches!(
+            decide(&abi, "init", CrossExecute),
+            Err(Refusal::Init { .. })
+        ));
+        let Err(Refusal::UnknownMethod { available, .. }) = decide(&abi, "nope", CrossExecute)
+        else {
+            panic!("unknown method");
+        };
+        assert_eq!(available, "get, set, tidy");
+    }
+
     #[test]
     fn refusals_say_what_to_do_and_map_to_call_errors() {
         let abi = abi();
@@ -426,6 +482,7 @@ mod tests {
                 returns: "()".into(),
                 fallible: false,
                 private: false,
+                xcall: false,
                 error: None,
             })
             .collect();

@@ -51,6 +51,8 @@ pub struct Session {
     blob_read: usize,
     /// Sorted keys of the maps read by key range this call.
     sorted: SortedKeys,
+    /// Cross-context calls made this call ([`CallLimits::max_xcalls`](crate::CallLimits)).
+    xcalls: usize,
 }
 
 /// What [`ContextState::finish`](crate::ContextState::finish) needs from a session.
@@ -86,6 +88,7 @@ impl Session {
             written: 0,
             blob_read: 0,
             sorted: SortedKeys::default(),
+            xcalls: 0,
         }
     }
 
@@ -190,6 +193,29 @@ impl Session {
                 A::Bytes(buf)
             }
             R::BlobRead { id, offset, len } => self.blob_read(&id, offset, len)?,
+            R::XCall {
+                context,
+                method,
+                args,
+                mutate,
+            } => {
+                if mutate {
+                    self.check_writable("make a mutating cross-context call")?;
+                }
+                self.xcalls += 1;
+                if self.xcalls > self.env.limits.max_xcalls {
+                    return Err(EngineError::Limit(format!(
+                        "a call may make at most {} cross-context calls",
+                        self.env.limits.max_xcalls
+                    )));
+                }
+                let reply = self
+                    .env
+                    .xcall
+                    .call(&context, method, args, mutate)
+                    .map_err(EngineError::XCall)?;
+                A::Reply(reply)
+            }
             R::PrivateGet { key } => A::OptBytes(match self.private_writes.get(key) {
                 Some(v) => v.clone(),
                 None => self.env.private.get(key),

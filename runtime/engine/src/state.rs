@@ -36,6 +36,20 @@ pub struct CallOutcome {
     pub logs: Vec<String>,
     /// Node-private storage writes (`None` removes), empty when the call failed.
     pub private_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Where the call started, for [`ContextState::abandon`]: set when it
+    /// made a delta.
+    pub mark: Option<CallMark>,
+}
+
+/// The point a committed call started from, so its change can still be
+/// undone before its delta is published (a cross-context callee whose
+/// caller failed).
+#[derive(Debug, Clone)]
+pub struct CallMark {
+    start: Frontiers,
+    start_vv: VersionVector,
+    unpublished_from: Option<i32>,
+    unpublished_bytes: usize,
 }
 
 /// Bytes of a Loro blob's header: `loro`, checksum, mode.
@@ -505,20 +519,43 @@ impl ContextState {
                     delta: None,
                     logs: parts.logs,
                     private_writes: Vec::new(),
+                    mark: None,
                 };
             }
         };
+        let mark = CallMark {
+            start: parts.start,
+            start_vv: parts.start_vv,
+            unpublished_from: self.unpublished_from,
+            unpublished_bytes: self.unpublished_bytes,
+        };
         let delta = if parts.mode == CallMode::Mutate {
-            self.commit(&parts.start_vv, parts.events)
+            self.commit(&mark.start_vv, parts.events)
         } else {
             None
         };
         CallOutcome {
             result: Ok(output),
+            mark: delta.as_ref().map(|_| mark),
             delta,
             logs: parts.logs,
             private_writes: parts.private_writes.into_iter().collect(),
         }
+    }
+
+    /// Undoes a committed call whose delta was never published (its
+    /// [`CallOutcome::mark`]), as a failed call is undone: the state is as
+    /// before it, and the change and its reversal ride in this replica's
+    /// next delta. Calls made after it must be abandoned first, latest
+    /// first. An error leaves the replica [`broken`](Self::broken).
+    pub fn abandon(&mut self, mark: CallMark) -> Result<(), EngineError> {
+        // The call's delta took the unpublished ops before it; they are
+        // unpublished again.
+        self.unpublished_from = mark.unpublished_from;
+        self.unpublished_bytes = mark.unpublished_bytes;
+        self.rollback(&mark.start, &mark.start_vv).inspect_err(|e| {
+            self.broken = Some(format!("undoing an abandoned call failed: {e}"));
+        })
     }
 
     /// Refuses a call whose ops touch another member's owned entry

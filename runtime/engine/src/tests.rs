@@ -17,6 +17,7 @@ pub(crate) fn env(mode: CallMode) -> CallEnv {
         limits: CallLimits::default(),
         private: Arc::new(NoPrivateStorage),
         blobs: Arc::new(crate::NoBlobs),
+        xcall: Arc::new(crate::NoCrossContext::default()),
         random: Box::new(|b| b.fill(7)),
     }
 }

@@ -1,6 +1,7 @@
 //! In-node call latency: a no-op call, a view and kv-store `set`/`get`, through
 //! `Node::call` (WASM instance per call, state engine, RocksDB write batch),
-//! without HTTP. Prints percentiles; the budget is p50 <= 50 us for a no-op.
+//! without HTTP, and a cross-context call beside the same work done
+//! locally. Prints percentiles; the budget is p50 <= 50 us for a no-op.
 //!
 //! Run: `cargo bench --workspace --bench call`
 
@@ -38,7 +39,7 @@ fn measure(name: &str, n: usize, mut f: impl FnMut(usize)) {
     );
 }
 
-fn setup(dir: &std::path::Path, manifest: &str) -> (Node, ContextId) {
+fn setup(dir: &std::path::Path, manifest: &str) -> (std::sync::Arc<Node>, ContextId) {
     let node = Node::open(dir, NodeConfig::generate("127.0.0.1:0".parse().unwrap())).unwrap();
     let ctx = support::context_of(&node, manifest);
     (node, ctx)
@@ -68,5 +69,27 @@ fn main() {
         let args = format!(r#"{{"key":"k{}"}}"#, i % 1000);
         node.call(&ctx, "get", args.as_bytes(), CallKind::Query)
             .unwrap();
+    });
+
+    // The same increment done in the caller's context, and in another
+    // context through a cross-context call (both deltas in one write).
+    let x_dir = tempfile::tempdir().unwrap();
+    let (node, a) = setup(x_dir.path(), "runtime/fixtures/xcall-app/Cargo.toml");
+    let b = support::context_of(&node, "runtime/fixtures/xcall-app/Cargo.toml");
+    measure("xcall-app local increment", n, |_| {
+        node.call(&a, "bump", b"{}", CallKind::Execute).unwrap();
+    });
+    let args = format!(r#"{{"to":"{b}"}}"#);
+    measure("xcall-app increment via xcall", n, |_| {
+        node.call(&a, "bump_other", args.as_bytes(), CallKind::Execute)
+            .unwrap();
+    });
+    let args = format!(r#"{{"other":"{b}"}}"#);
+    measure("xcall-app view via xcall", n, |_| {
+        node.call(&a, "sum_with", args.as_bytes(), CallKind::Query)
+            .unwrap();
+    });
+    measure("xcall-app local view", n, |_| {
+        node.call(&a, "total", b"{}", CallKind::Query).unwrap();
     });
 }

@@ -13,7 +13,7 @@
 //! handlers: see [`Node::finish`]) or answer a call before it is persisted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use mero_abi::{CallError, CallErrorKind};
@@ -28,6 +28,7 @@ use crate::host::AppModule;
 use crate::ids::ContextId;
 use crate::node::{CallKind, CallOutput, Node, now_nanos};
 use crate::store::Batch;
+use crate::xcall::Link;
 
 type Answer = Result<CallOutput, NodeError>;
 
@@ -44,6 +45,11 @@ pub(crate) struct ContextSlot {
     quarantine: OnceLock<String>,
     /// The context is being deleted: every later use finds it unknown.
     gone: AtomicBool,
+    /// The call whose cross-context change this context holds until the
+    /// caller's write ([`crate::xcall`]): every other use waits.
+    reserved: Mutex<Option<u64>>,
+    /// Signalled when the reservation ends.
+    released: Condvar,
 }
 
 #[derive(Default)]
@@ -64,7 +70,14 @@ impl ContextSlot {
             queue: Mutex::default(),
             quarantine: OnceLock::new(),
             gone: AtomicBool::new(false),
+            reserved: Mutex::new(None),
+            released: Condvar::new(),
         }
+    }
+
+    /// The context's id.
+    pub fn id(&self) -> ContextId {
+        self.id
     }
 
     /// Marks the context deleted (or, if deleting failed, not).
@@ -83,14 +96,106 @@ impl ContextSlot {
     /// locked (the lock is poisoned), or a failure that left its state
     /// untrustworthy. Then every use fails with [`NodeError::Quarantined`]
     /// until the node restarts and reloads the context from its store.
+    /// Waits while a cross-context call holds the context.
     pub fn lock(&self) -> Result<MutexGuard<'_, ContextRuntime>, NodeError> {
+        self.lock_for(None)
+    }
+
+    /// [`lock`](Self::lock), passing the reservation of call `holder`.
+    pub(crate) fn lock_for(
+        &self,
+        holder: Option<u64>,
+    ) -> Result<MutexGuard<'_, ContextRuntime>, NodeError> {
+        loop {
+            self.wait_released(holder, None);
+            let guard = self.rt.lock();
+            // A reservation is only taken under the replica's lock: once
+            // the lock is held and none is seen, none appears.
+            if self.free_for(holder) {
+                return self.admit(guard);
+            }
+        }
+    }
+
+    /// [`lock_for`](Self::lock_for) that gives up at `deadline` (`None`):
+    /// for a cross-context call, whose own caller holds another context.
+    pub(crate) fn try_lock_for(
+        &self,
+        holder: u64,
+        deadline: Instant,
+    ) -> Result<Option<MutexGuard<'_, ContextRuntime>>, NodeError> {
+        loop {
+            if !self.wait_released(Some(holder), Some(deadline)) {
+                return Ok(None);
+            }
+            match self.rt.try_lock() {
+                Ok(guard) if self.free_for(Some(holder)) => return self.admit(Ok(guard)).map(Some),
+                Ok(_) => {}
+                Err(std::sync::TryLockError::Poisoned(p)) => return self.admit(Err(p)).map(Some),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+        }
+    }
+
+    /// Holds the context for call `holder` until [`release`](Self::release);
+    /// the caller holds its lock.
+    pub(crate) fn reserve(&self, holder: u64) {
+        *self.reserved.lock().unwrap_or_else(PoisonError::into_inner) = Some(holder);
+    }
+
+    /// Ends `holder`'s reservation, if it holds one.
+    pub(crate) fn release(&self, holder: u64) {
+        let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        if *r == Some(holder) {
+            *r = None;
+            self.released.notify_all();
+        }
+    }
+
+    fn free_for(&self, holder: Option<u64>) -> bool {
+        let r = *self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        r.is_none() || r == holder
+    }
+
+    /// Waits until no call but `holder` holds the context; `false` if
+    /// `deadline` came first.
+    fn wait_released(&self, holder: Option<u64>, deadline: Option<Instant>) -> bool {
+        let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        while r.is_some() && *r != holder {
+            r = match deadline {
+                None => self
+                    .released
+                    .wait(r)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.released
+                        .wait_timeout(r, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        true
+    }
+
+    fn admit<'a>(
+        &self,
+        locked: Result<MutexGuard<'a, ContextRuntime>, PoisonError<MutexGuard<'a, ContextRuntime>>>,
+    ) -> Result<MutexGuard<'a, ContextRuntime>, NodeError> {
         if let Some(why) = self.quarantine.get() {
             return Err(NodeError::Quarantined(self.id, why.clone()));
         }
-        let guard = self
-            .rt
-            .lock()
-            .map_err(|_| self.set_aside("a panic while it was being changed".into()))?;
+        let guard =
+            locked.map_err(|_| self.set_aside("a panic while it was being changed".into()))?;
         if self.gone.load(Ordering::SeqCst) {
             return Err(NodeError::UnknownContext(self.id));
         }
@@ -112,6 +217,18 @@ impl ContextSlot {
     /// Why the context is quarantined, if it is.
     pub fn quarantined(&self) -> Option<&str> {
         self.quarantine.get().map(String::as_str)
+    }
+
+    /// The replica, quarantined or not, once no cross-context call holds
+    /// it: for deleting it.
+    pub fn inspect_unreserved(&self) -> MutexGuard<'_, ContextRuntime> {
+        loop {
+            self.wait_released(None, None);
+            let guard = self.inspect();
+            if self.free_for(None) {
+                return guard;
+            }
+        }
     }
 
     /// The replica for reading what it reports, quarantined or not.
@@ -289,9 +406,11 @@ impl Node {
 
     fn query(&self, slot: &ContextSlot, method: &str, args: &[u8]) -> Answer {
         let mut rt = slot.lock()?;
-        let (module, mode) = self.callable(&rt, method, args, CallKind::Query)?;
+        let kind = policy::CallKind::Query;
+        let (module, mode) = self.callable(&rt, method, args, kind)?;
         let mut fx = Effects::default();
-        let (out, _) = self.run_call(&mut rt, &module, method, args, mode, None, &mut fx)?;
+        let call = Call::new(&module, method, args, mode, kind);
+        let (out, _) = self.run_call(&mut rt, call, None, &mut fx)?;
         Ok(out)
     }
 
@@ -338,14 +457,17 @@ impl Node {
                 answers.push(Err(NodeError::Quarantined(*ctx, why.to_owned())));
                 continue;
             }
+            let kind = policy_kind(q.kind);
             let answer = self
-                .callable(&rt, &q.method, &q.args, q.kind)
+                .callable(&rt, &q.method, &q.args, kind)
                 .and_then(|(m, mode)| {
-                    let batch = Some(&mut batch);
-                    self.run_call(&mut rt, &m, &q.method, &q.args, mode, batch, &mut fx)
+                    let call = Call::new(&m, &q.method, &q.args, mode, kind);
+                    self.run_call(&mut rt, call, Some(&mut batch), &mut fx)
                 });
-            // Later calls read private storage from the store: a call that
-            // wrote it is persisted before the next one runs.
+            // Later calls read private storage from the store, and may
+            // call the contexts this one called: a call that wrote private
+            // storage or changed another context is persisted (and its
+            // callees released) before the next one runs.
             let flush = matches!(answer, Ok((_, true)));
             answers.push(answer.map(|(out, _)| out));
             if flush {
@@ -381,7 +503,9 @@ impl Node {
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = rt.commit(self.db(), batch, self.policy(), fx) {
+        let written = rt.commit(self.db(), batch, self.policy(), fx);
+        fx.callees.written(self, written.is_ok());
+        if let Err(e) = written {
             fx.publish.truncate(published);
             let reason = e.to_string();
             for a in answers.iter_mut().filter(|a| a.is_ok()) {
@@ -394,18 +518,17 @@ impl Node {
     /// called this way now: the shared call policy ([`policy::decide`],
     /// which the SDK's test host runs too) decides from the app's ABI; this
     /// node adds only what it alone knows (joining, its member's role).
-    fn callable(
+    pub(crate) fn callable(
         &self,
         rt: &ContextRuntime,
         method: &str,
         args: &[u8],
-        kind: CallKind,
+        kind: policy::CallKind,
     ) -> Result<(Arc<AppModule>, CallMode), NodeError> {
         if rt.meta.joining.is_some() {
             return Err(NodeError::Joining(rt.id));
         }
         let module = self.app(&rt.meta.app)?;
-        let kind = policy_kind(kind);
         policy::check_args(kind, args).map_err(refused)?;
         let mode = policy::decide(&module.abi, method, kind).map_err(refused)?;
         if mode == CallMode::Mutate
@@ -424,8 +547,15 @@ impl Node {
     }
 
     /// What a call of `rt`'s app sees of the node: its context, member,
-    /// clock, randomness, private storage, blobs and limits.
-    pub(crate) fn call_env(&self, rt: &ContextRuntime, mode: CallMode, args: &[u8]) -> CallEnv {
+    /// clock, randomness, private storage, blobs, limits and, through
+    /// `xcall`, the other contexts.
+    pub(crate) fn call_env(
+        &self,
+        rt: &ContextRuntime,
+        mode: CallMode,
+        args: &[u8],
+        xcall: Arc<Link>,
+    ) -> CallEnv {
         let limits = &self.config().limits;
         CallEnv {
             context_id: rt.id.0,
@@ -435,32 +565,30 @@ impl Node {
             mode,
             limits: CallLimits {
                 max_return_bytes: limits.max_return_bytes,
-                max_write_bytes: limits.max_call_write_bytes,
+                max_write_bytes: xcall.write_budget(limits.max_call_write_bytes),
                 max_handles: limits.max_call_handles,
                 ..CallLimits::default()
             },
             private: rt.private.clone(),
             blobs: self.blob_source(rt),
+            xcall,
             random: Box::new(|buf| {
                 getrandom::fill(buf).expect("the OS random source is available")
             }),
         }
     }
 
-    /// Runs one call. Its delta and private writes are staged in `batch`
-    /// (`None` for a view: nothing may be staged) and its events in `fx`;
-    /// the caller commits. The flag says the call wrote private storage.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_call(
+    /// Runs one call's WASM and ends its session: the outcome, with its
+    /// change (if any) applied to the replica but not yet authored.
+    pub(crate) fn run_session(
         &self,
         rt: &mut ContextRuntime,
         module: &AppModule,
         method: &str,
         args: &[u8],
         mode: CallMode,
-        batch: Option<&mut Batch>,
-        fx: &mut Effects,
-    ) -> Result<(CallOutput, bool), NodeError> {
+        link: Arc<Link>,
+    ) -> Result<Ran, NodeError> {
         let limits = &self.config().limits;
         if args.len() > limits.max_request_bytes {
             return Err(NodeError::BadRequest(format!(
@@ -469,50 +597,97 @@ impl Node {
                 limits.max_request_bytes
             )));
         }
-        let env = self.call_env(rt, mode, args);
+        let timeout_ms = link.remaining_ms();
+        let env = self.call_env(rt, mode, args, link);
         if self.config().testing.fail_rollback_method.as_deref() == Some(method) {
             rt.state.fail_next_rollback();
         }
         let session = rt.state.begin(env);
-        let (session, trap) = self.host().call(module, session, method);
-        let outcome = rt.state.finish(session, trap);
+        let (session, trap) = self.host().call_within(module, session, method, timeout_ms);
+        let mut outcome = rt.state.finish(session, trap);
         if let Some(why) = rt.state.broken() {
             return Err(NodeError::Quarantined(rt.id, why.to_owned()));
         }
         for line in &outcome.logs {
             tracing::info!(target: "app", context = %rt.id, method, "{line}");
         }
-        let output = outcome.result.map_err(NodeError::Call)?;
-        let output: serde_json::Value = match serde_json::from_slice(&output) {
-            Ok(v) => v,
+        let json =
+            std::mem::replace(&mut outcome.result, Ok(Vec::new())).map_err(NodeError::Call)?;
+        match serde_json::from_slice(&json) {
+            Ok(output) => Ok(Ran {
+                output,
+                json,
+                outcome,
+            }),
             Err(e) => {
-                if outcome.delta.is_some() {
-                    // The state holds the call's committed ops, which no
-                    // delta will carry: start over from what is stored.
-                    rt.reload(self.db());
-                }
-                return Err(NodeError::Call(CallError::new(
+                undo(rt, outcome.mark.take());
+                Err(NodeError::Call(CallError::new(
                     CallErrorKind::Host,
                     format!("the method returned invalid JSON: {e}"),
-                )));
+                )))
             }
-        };
+        }
+    }
+
+    /// Runs one call. Its delta, its callees' deltas and its private
+    /// writes are staged in `batch` (`None` for a view: nothing may be
+    /// staged) and its events in `fx`; the caller commits. The flag says
+    /// the call must be persisted before the next one runs: it wrote
+    /// private storage or changed other contexts.
+    pub(crate) fn run_call(
+        &self,
+        rt: &mut ContextRuntime,
+        call: Call<'_>,
+        batch: Option<&mut Batch>,
+        fx: &mut Effects,
+    ) -> Result<(CallOutput, bool), NodeError> {
+        let link = Link::top(self, rt.id, &rt.meta.app, call.mode, call.origin);
+        let ran = self.run_session(
+            rt,
+            call.module,
+            call.method,
+            call.args,
+            call.mode,
+            link.clone(),
+        );
         let Some(batch) = batch else {
-            let out = CallOutput {
-                output,
-                delta: None,
-            };
-            return Ok((out, false));
+            // A view changed nothing, here or in a callee.
+            link.abandon();
+            return ran.map(|r| {
+                (
+                    CallOutput {
+                        output: r.output,
+                        delta: None,
+                    },
+                    false,
+                )
+            });
+        };
+        let Ran {
+            output, outcome, ..
+        } = ran.inspect_err(|_| link.abandon())?;
+        // The callees' deltas first, each in a batch of its own that joins
+        // this call's write.
+        let mut callees = match link.changed() {
+            true => Some(
+                link.commit(self)
+                    .inspect_err(|_| undo(rt, outcome.mark.clone()))?,
+            ),
+            false => {
+                link.abandon();
+                None
+            }
         };
         let mut delta = None;
         if let Some(payload) = outcome.delta {
             let events = payload.events.clone();
-            let (id, d) = match rt.author(Op::Call(payload), module.hash, self.db(), batch) {
+            let (id, d) = match rt.author(Op::Call(payload), call.module.hash, self.db(), batch) {
                 Ok(x) => x,
                 Err(e) => {
-                    // The state already holds the call's ops: start over
-                    // from what is stored.
-                    rt.reload(self.db());
+                    if let Some(c) = &mut callees {
+                        c.written(self, false);
+                    }
+                    undo(rt, outcome.mark);
                     return Err(e);
                 }
             };
@@ -523,10 +698,58 @@ impl Node {
         for (k, v) in &outcome.private_writes {
             batch.private(self.db(), &rt.id, k, v.as_deref());
         }
-        Ok((
-            CallOutput { output, delta },
-            !outcome.private_writes.is_empty(),
-        ))
+        let mut flush = !outcome.private_writes.is_empty();
+        if let Some(c) = callees {
+            fx.callees.join(c, batch);
+            flush = true;
+        }
+        Ok((CallOutput { output, delta }, flush))
+    }
+}
+
+/// One app call to run: what [`Node::run_call`] needs besides the replica.
+pub(crate) struct Call<'a> {
+    module: &'a AppModule,
+    method: &'a str,
+    args: &'a [u8],
+    mode: CallMode,
+    /// Who asked: decides what the call may do in other contexts.
+    origin: policy::CallKind,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(
+        module: &'a AppModule,
+        method: &'a str,
+        args: &'a [u8],
+        mode: CallMode,
+        origin: policy::CallKind,
+    ) -> Self {
+        Self {
+            module,
+            method,
+            args,
+            mode,
+            origin,
+        }
+    }
+}
+
+/// A call that ran: its JSON result, parsed and raw, and the rest of its
+/// outcome.
+pub(crate) struct Ran {
+    pub output: serde_json::Value,
+    pub json: Vec<u8>,
+    pub outcome: mero_engine::CallOutcome,
+}
+
+/// Undoes a call that changed the replica but will not be published. A
+/// failure leaves the replica broken, which quarantines the context.
+fn undo(rt: &mut ContextRuntime, mark: Option<mero_engine::CallMark>) {
+    if let Some(mark) = mark
+        && rt.state.abandon(mark).is_err()
+    {
+        tracing::error!(context = %rt.id, "undoing a call failed; the context is set aside");
     }
 }
 

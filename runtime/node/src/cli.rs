@@ -135,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run { home, listen, net } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .thread_stack_size(crate::host::CALL_THREAD_STACK)
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(serve(&home, listen, &net))
@@ -199,7 +200,6 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
             .await?
             .with_context(|| format!("opening the node at {}", home.display()))?
     };
-    let node = Arc::new(node);
     crate::net::start(node.clone(), secret, pending, &net_config)
         .await
         .context("starting the peer-to-peer network; check [network] in config.toml")?;

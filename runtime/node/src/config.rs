@@ -266,6 +266,13 @@ pub struct LimitsConfig {
     /// Wall time of an upgrade's state migration (`#[app::migrate]`), in
     /// milliseconds: it runs once, over the whole state.
     pub migration_timeout_ms: u64,
+    /// Contexts one chain of cross-context calls may span, the first
+    /// caller included (`mero_sdk::xcall`).
+    pub xcall_depth: usize,
+    /// How long a cross-context call waits for a callee busy with other
+    /// work, in milliseconds, before it is refused. Two calls that call
+    /// into each other's contexts at once both wait this long at most.
+    pub xcall_busy_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -280,6 +287,8 @@ impl Default for LimitsConfig {
             max_call_write_bytes: mero_engine::CallLimits::default().max_write_bytes,
             max_call_handles: mero_engine::CallLimits::default().max_handles,
             migration_timeout_ms: 60_000,
+            xcall_depth: 4,
+            xcall_busy_ms: 1_000,
         }
     }
 }
@@ -380,6 +389,12 @@ impl NodeConfig {
         }
         if l.call_memory_mib > 4096 {
             return Err("limits.call_memory_mib cannot exceed 4096 (wasm32)".into());
+        }
+        if !(1..=crate::host::MAX_XCALL_DEPTH).contains(&l.xcall_depth) {
+            return Err(format!(
+                "limits.xcall_depth must be between 1 and {}",
+                crate::host::MAX_XCALL_DEPTH
+            ));
         }
         if self.store.snapshot_every == 0 {
             return Err("store.snapshot_every must be positive".into());

@@ -47,6 +47,16 @@ pub struct Effects {
     pub forks: Vec<(DeltaId, DeltaId)>,
     /// The context's gossip topic changed (a new key epoch): follow this one.
     pub topic: Option<Option<mero_sync::gate::Topic>>,
+    /// Contexts a call of this change called into, committing in its write
+    /// ([`crate::xcall`]).
+    pub callees: crate::xcall::Callees,
+}
+
+/// Where a [`ContextRuntime::stage`] started, to undo it.
+#[derive(Debug, Clone, Copy)]
+pub struct Staged {
+    first_new: usize,
+    seq_before: u64,
 }
 
 /// An event from a peer whose declared handler should run here.
@@ -349,6 +359,27 @@ impl ContextRuntime {
         policy: CommitPolicy,
         fx: &mut Effects,
     ) -> Result<(), NodeError> {
+        let staged = self.stage(db, &mut batch, policy, fx)?;
+        if let Err(e) = db.write(batch) {
+            tracing::error!(context = %self.id, "persisting failed, reloading the context: {e}");
+            self.unstage(db, fx, staged);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` what [`commit`](Self::commit) writes besides it: the
+    /// metadata, the numbered stream items for `fx.events`, the heads and a
+    /// snapshot when due. Another context's write may carry it (a
+    /// cross-context callee commits in its caller's write); if that write
+    /// fails, [`unstage`](Self::unstage).
+    pub fn stage(
+        &mut self,
+        db: &Arc<Store>,
+        batch: &mut Batch,
+        policy: CommitPolicy,
+        fx: &mut Effects,
+    ) -> Result<Staged, NodeError> {
         self.meta.log_len = self.dag().len() as u64;
         self.meta.heads = self.dag().heads();
         self.meta.vector = self.dag().vector();
@@ -361,8 +392,10 @@ impl ContextRuntime {
             self.unsnapshotted = 0;
         }
         batch.put_context(db, &self.id, &self.meta);
-        let first_new = fx.stream.len();
-        let seq_before = self.event_seq;
+        let staged = Staged {
+            first_new: fx.stream.len(),
+            seq_before: self.event_seq,
+        };
         for e in fx.events.drain(..) {
             self.event_seq += 1;
             fx.stream.push(Arc::new(StreamItem::event(
@@ -380,24 +413,25 @@ impl ContextRuntime {
             &self.meta.heads,
             self.meta.log_len,
         )));
-        for item in &fx.stream[first_new..] {
+        for item in &fx.stream[staged.first_new..] {
             batch.put_event(db, item);
         }
         // Pruning in steps keeps range tombstones rare.
         const PRUNE_STEP: u64 = 64;
         if self.event_seq > policy.event_retention
-            && seq_before / PRUNE_STEP != self.event_seq / PRUNE_STEP
+            && staged.seq_before / PRUNE_STEP != self.event_seq / PRUNE_STEP
         {
             batch.prune_events(db, &self.id, self.event_seq - policy.event_retention + 1);
         }
-        if let Err(e) = db.write(batch) {
-            tracing::error!(context = %self.id, "persisting failed, reloading the context: {e}");
-            fx.stream.truncate(first_new);
-            self.event_seq = seq_before;
-            self.reload(db);
-            return Err(e);
-        }
-        Ok(())
+        Ok(staged)
+    }
+
+    /// Forgets a [`stage`](Self::stage) whose write failed: no stream item
+    /// is announced, and the replica is rebuilt from the store.
+    pub fn unstage(&mut self, db: &Arc<Store>, fx: &mut Effects, staged: Staged) {
+        fx.stream.truncate(staged.first_new);
+        self.event_seq = staged.seq_before;
+        self.reload(db);
     }
 
     /// Replaces the in-memory replica with what the store holds, after a

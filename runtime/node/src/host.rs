@@ -25,6 +25,21 @@ use crate::store::Store as Db;
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 const WASM_PAGE: usize = 64 << 10;
 
+/// Native stack one call's WASM may use (wasmtime's `max_wasm_stack`),
+/// counted from wherever the thread's stack already is.
+pub const WASM_STACK: usize = 512 << 10;
+
+/// Most contexts one chain of cross-context calls may span
+/// (`[limits] xcall_depth`): each level runs on the same thread.
+pub const MAX_XCALL_DEPTH: usize = 8;
+
+/// Stack of the threads calls run on: room for a whole chain of
+/// cross-context calls, each level with its WASM stack and the host's
+/// frames, so the deepest chain an app can build fails as a call (stack
+/// overflow trap) instead of overflowing the thread and aborting the node.
+/// An embedder running calls on its own threads gives them at least this.
+pub const CALL_THREAD_STACK: usize = (1 << 20) + MAX_XCALL_DEPTH * (WASM_STACK + (512 << 10));
+
 /// Per-call data the host functions reach through the wasmtime store.
 struct CallData {
     session: Session,
@@ -101,6 +116,7 @@ impl WasmHost {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
+            .max_wasm_stack(WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| NodeError::Wasm(e.to_string()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -40,6 +40,7 @@ pub mod store;
 pub mod sync;
 pub mod tokens;
 pub mod upgrade;
+pub mod xcall;
 
 pub use mero_sync::ids;
 

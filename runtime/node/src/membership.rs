@@ -402,9 +402,9 @@ impl Node {
     /// stray rows survive to trouble the next start.
     fn forget_context(&self, ctx: &ContextId) -> Result<(), NodeError> {
         let slot = self.context(ctx)?;
-        // Wait for any change in progress (quarantined or not), then keep
-        // every later one out.
-        let _guard = slot.inspect();
+        // Wait for any change in progress (quarantined or not, a caller's
+        // reservation included), then keep every later one out.
+        let _guard = slot.inspect_unreserved();
         slot.retire(true);
         let mut batch = self.db().batch();
         batch.delete_context(self.db(), ctx);

@@ -5,9 +5,9 @@
 //! [`crate::membership`], the receive and catch-up side in [`crate::sync`];
 //! all are `impl Node` blocks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mero_abi::AppAbi;
@@ -115,6 +115,12 @@ pub struct Node {
     tokens: Tokens,
     closing: tokio::sync::watch::Sender<bool>,
     blobs: Arc<crate::blobs::Blobs>,
+    /// This node, for what outlives a borrow of it: a call's link to the
+    /// other contexts (cross-context calls, [`crate::xcall`]).
+    me: Weak<Node>,
+    /// Apps this node's operator installed, not fetched from peers: their
+    /// contexts may call other contexts ([`crate::xcall`]).
+    trusted: RwLock<HashSet<AppHash>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -131,7 +137,7 @@ pub(crate) fn now_nanos() -> u64 {
 impl Node {
     /// Opens the node in `home`: the store, every installed app and every
     /// context, restored from its latest snapshot plus the deltas after it.
-    pub fn open(home: &Path, config: NodeConfig) -> Result<Self, NodeError> {
+    pub fn open(home: &Path, config: NodeConfig) -> Result<Arc<Self>, NodeError> {
         Self::open_with(home, config, None)
     }
 
@@ -141,7 +147,7 @@ impl Node {
         home: &Path,
         config: NodeConfig,
         net: Option<NetHandle>,
-    ) -> Result<Self, NodeError> {
+    ) -> Result<Arc<Self>, NodeError> {
         // Homes made without `merod init` (embedders, tests) get one now.
         let identity = crate::identity::NodeIdentity::load_or_create(home)?;
         let db = Arc::new(Store::open(&home.join("data"))?);
@@ -173,7 +179,10 @@ impl Node {
             tokens,
             closing: tokio::sync::watch::channel(false).0,
             blobs,
+            me: Weak::new(),
+            trusted: RwLock::default(),
         };
+        node.trusted.write().unwrap().extend(node.db.trusted()?);
         for (hash, wasm) in node.db.apps()? {
             let module = node.host.load(&node.db, hash, &wasm)?;
             node.apps.write().unwrap().insert(hash, Arc::new(module));
@@ -189,7 +198,15 @@ impl Node {
                 };
             node.contexts.write().unwrap().insert(id, Arc::new(slot));
         }
-        Ok(node)
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            ..node
+        }))
+    }
+
+    /// This node, shared: what a call's link to other contexts holds.
+    pub(crate) fn me(&self) -> Weak<Node> {
+        self.me.clone()
     }
 
     /// A quarantined placeholder for a stored context that failed to load.
@@ -330,9 +347,29 @@ impl Node {
         &self.config
     }
 
-    /// Validates, compiles and stores an app. Installing the same bytes twice
-    /// is a no-op returning the same hash.
+    /// Validates, compiles and stores an app, as this node's operator's
+    /// choice: contexts running it may call other contexts. Installing the
+    /// same bytes twice is a no-op returning the same hash (it marks an app
+    /// that came from a peer as the operator's).
     pub fn install_app(&self, wasm: &[u8]) -> Result<AppInfo, NodeError> {
+        let hash = AppHash(sha256(wasm));
+        let info = self.install_fetched_app(wasm)?;
+        if !self.trusts(&hash) {
+            self.db.put_trusted(&hash)?;
+            self.trusted.write().unwrap().insert(hash);
+        }
+        Ok(info)
+    }
+
+    /// Whether this node's operator installed app `hash` ([`install_app`](Self::install_app)),
+    /// rather than it arriving from a peer: only then may its contexts call
+    /// other contexts.
+    pub fn trusts(&self, hash: &AppHash) -> bool {
+        self.trusted.read().unwrap().contains(hash)
+    }
+
+    /// Installs an app a peer sent (for an upgrade, or a context joined).
+    pub(crate) fn install_fetched_app(&self, wasm: &[u8]) -> Result<AppInfo, NodeError> {
         let hash = AppHash(sha256(wasm));
         if let Some(app) = self.apps.read().unwrap().get(&hash) {
             return Ok(app_info(app));
@@ -378,6 +415,7 @@ impl Node {
         }
         self.db.delete_app(hash)?;
         self.apps.write().unwrap().remove(hash);
+        self.trusted.write().unwrap().remove(hash);
         tracing::info!(app = %hash, "removed app");
         Ok(())
     }
@@ -447,15 +485,8 @@ impl Node {
         mero_engine::policy::check_args(kind, args).map_err(crate::calls::refused)?;
         let mode =
             mero_engine::policy::decide(&module.abi, &init, kind).map_err(crate::calls::refused)?;
-        self.run_call(
-            &mut rt,
-            &module,
-            &init,
-            args,
-            mode,
-            Some(&mut batch),
-            &mut fx,
-        )?;
+        let call = crate::calls::Call::new(&module, &init, args, mode, kind);
+        self.run_call(&mut rt, call, Some(&mut batch), &mut fx)?;
         rt.commit(&self.db, batch, self.policy(), &mut fx)?;
         let info = self.register(rt);
         self.finish(id, fx, None);

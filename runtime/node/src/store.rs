@@ -25,7 +25,11 @@ const CF_PRIVATE: &str = "private";
 const CF_SECRETS: &str = "secrets";
 const CF_EVENTS: &str = "events";
 const CF_REVOKED: &str = "revoked";
-const ALL_CFS: [&str; 9] = [
+/// Apps this node's operator installed (not fetched from peers): the ones
+/// whose contexts may call other contexts.
+const CF_TRUSTED: &str = "trusted_apps";
+const ALL_CFS: [&str; 10] = [
+    CF_TRUSTED,
     CF_APPS,
     CF_MODULES,
     CF_CONTEXTS,
@@ -390,7 +394,22 @@ impl Store {
 
     /// Removes an installed app's module bytes.
     pub fn delete_app(&self, hash: &AppHash) -> Result<(), NodeError> {
+        self.db.delete_cf(self.cf(CF_TRUSTED), hash.0)?;
         Ok(self.db.delete_cf(self.cf(CF_APPS), hash.0)?)
+    }
+
+    /// Records that this node's operator installed app `hash`.
+    pub fn put_trusted(&self, hash: &AppHash) -> Result<(), NodeError> {
+        Ok(self.db.put_cf(self.cf(CF_TRUSTED), hash.0, [])?)
+    }
+
+    /// The apps this node's operator installed.
+    pub fn trusted(&self) -> Result<Vec<AppHash>, NodeError> {
+        Ok(self
+            .by_id(CF_TRUSTED)?
+            .into_iter()
+            .map(|(k, _)| AppHash(k))
+            .collect())
     }
 
     /// Reads a context's node-private key.
@@ -406,6 +425,27 @@ impl Batch {
     /// Whether nothing is staged.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Adds everything `other` staged after what this batch holds, so one
+    /// write commits both (a cross-context call commits its callees in its
+    /// caller's write). RocksDB's batch format is a 12-byte header (a
+    /// sequence number, then the record count, little-endian) followed by
+    /// the records: appending is concatenating the records and adding the
+    /// counts, as RocksDB's own `WriteBatchInternal::Append` does.
+    pub fn append(&mut self, other: Batch) {
+        const HEADER: usize = 12;
+        if other.is_empty() {
+            return;
+        }
+        let (mine, theirs) = (self.0.data(), other.0.data());
+        let mut rep = Vec::with_capacity(mine.len() + theirs.len() - HEADER);
+        rep.extend_from_slice(mine);
+        rep.extend_from_slice(&theirs[HEADER..]);
+        let count =
+            u32::try_from(self.0.len() + other.0.len()).expect("a batch of under 2^32 writes");
+        rep[8..HEADER].copy_from_slice(&count.to_le_bytes());
+        self.0 = WriteBatch::from_data(&rep);
     }
 
     /// Records a context's metadata.
@@ -497,5 +537,42 @@ mod tests {
         let _store = super::Store::open(&data).unwrap();
         let mode = std::fs::metadata(&data).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    /// An appended batch writes both batches' puts and deletes, across
+    /// column families, in one write.
+    #[test]
+    fn an_appended_batch_writes_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(&dir.path().join("data")).unwrap();
+        let (a, b) = (
+            crate::ids::ContextId([1; 32]),
+            crate::ids::ContextId([2; 32]),
+        );
+        let mut first = store.batch();
+        first.private(&store, &a, b"gone", Some(b"x"));
+        store.write(first).unwrap();
+        let mut first = store.batch();
+        first.private(&store, &a, b"k", Some(b"1"));
+        first.private(&store, &a, b"gone", None);
+        let mut second = store.batch();
+        second.private(&store, &b, b"k", Some(b"2"));
+        second.private(&store, &b, b"k2", Some(b"3"));
+        first.append(second);
+        first.append(store.batch());
+        store.write(first).unwrap();
+        assert_eq!(
+            store.private_get(&a, b"k").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(store.private_get(&a, b"gone").unwrap(), None);
+        assert_eq!(
+            store.private_get(&b, b"k").unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+        assert_eq!(
+            store.private_get(&b, b"k2").unwrap().as_deref(),
+            Some(&b"3"[..])
+        );
     }
 }

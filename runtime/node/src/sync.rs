@@ -175,7 +175,7 @@ impl Node {
                     tracing::warn!(peer = from, app = %hash, "peer sent WASM with the wrong hash");
                     return None;
                 }
-                if let Err(e) = self.install_app(&wasm) {
+                if let Err(e) = self.install_fetched_app(&wasm) {
                     tracing::warn!(app = %hash, "fetched app does not install: {e}");
                 }
                 None

@@ -87,7 +87,8 @@ impl Node {
     /// update of the ops it made (empty if it changed nothing). A failed
     /// migration leaves no trace.
     fn migrate(&self, rt: &mut ContextRuntime, new: &AppModule) -> Result<Vec<u8>, NodeError> {
-        let env = self.call_env(rt, CallMode::Mutate, b"{}");
+        let link = crate::xcall::Link::none(rt.id, "a migration cannot call other contexts");
+        let env = self.call_env(rt, CallMode::Mutate, b"{}", link);
         let session = rt.state.begin(env);
         let timeout = self.config().limits.migration_timeout_ms;
         let (session, trap) = self

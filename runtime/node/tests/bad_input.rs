@@ -139,6 +139,7 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
         returns: "()".into(),
         fallible: false,
         private: false,
+        xcall: false,
         error: None,
     });
     abi.methods.sort_by(|a, b| a.name.cmp(&b.name));

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const FAULTY: &str = "runtime/fixtures/faulty-app/Cargo.toml";
 
-fn node(dir: &std::path::Path) -> Node {
+fn node(dir: &std::path::Path) -> std::sync::Arc<Node> {
     let mut cfg = NodeConfig::generate("127.0.0.1:0".parse().unwrap());
     cfg.limits.call_timeout_ms = 300;
     cfg.limits.call_memory_mib = 32;
@@ -193,7 +193,7 @@ fn env_and_private_storage() {
 #[test]
 fn deleting_a_busy_context_leaves_a_node_that_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let node = std::sync::Arc::new(node(dir.path()));
+    let node = node(dir.path());
     let busy = support::context_of(&node, FAULTY);
     let kept = support::context_of(&node, FAULTY);
     call(

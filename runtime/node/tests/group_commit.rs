@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 const FAULTY: &str = "runtime/fixtures/faulty-app/Cargo.toml";
 
-fn open(dir: &std::path::Path) -> Node {
+fn open(dir: &std::path::Path) -> std::sync::Arc<Node> {
     Node::open(dir, NodeConfig::generate("127.0.0.1:0".parse().unwrap())).unwrap()
 }
 

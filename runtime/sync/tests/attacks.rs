@@ -99,6 +99,39 @@ fn a_copied_upgrade_switches_nothing() {
     assert!(m[0].author(op).is_err(), "the node refuses to make it too");
 }
 
+/// A migration rewrites state for everyone: a writer's well-formed
+/// `Op::Migrate` (with real ops of its own) is refused like any upgrade
+/// it makes, and changes nothing.
+#[test]
+fn a_migration_by_a_writer_is_refused_everywhere() {
+    let (mut a, mut m) = context(&[Role::Writer, Role::Writer]);
+    let before = a.doc.doc.get_deep_value();
+    let app = a.replica.access().app();
+    let w = m[0].secret.clone();
+    let doc = loro::LoroDoc::new();
+    doc.set_peer_id(ContextState::peer_id_for(&w.public().0))
+        .unwrap();
+    doc.get_map("items").insert("taken", "over").unwrap();
+    doc.commit();
+    let op = Op::Migrate {
+        app: AppHash([66; 32]),
+        update: doc.export(ExportMode::all_updates()).unwrap(),
+    };
+    let key = m[0].replica.current_key().unwrap().clone();
+    let forged = crafted(&m[0], &w, &key, &op, AppHash([66; 32]));
+    assert!(
+        m[0].author(op).is_err(),
+        "the writer's own node refuses to make it"
+    );
+    let out = a.receive(vec![forged.clone()]);
+    assert_eq!(reasons(&out), ["forbidden"]);
+    let out = m[1].receive(vec![forged]);
+    assert_eq!(reasons(&out), ["forbidden"]);
+    assert_eq!(a.doc.doc.get_deep_value(), before);
+    assert_eq!(a.replica.access().app(), app);
+    assert_eq!(m[1].replica.access().app(), app);
+}
+
 #[test]
 fn ops_under_another_members_peer_id_are_refused() {
     let (mut a, mut m) = context(&[Role::Writer]);

@@ -9,6 +9,26 @@ use super::{Collection, container_impls, decode_key, encode_key, len_of};
 use crate::host::{self, expect_response};
 
 /// A set of serializable members. Concurrent adds of different members all survive.
+///
+/// ```
+/// use mero_sdk::app;
+/// use mero_sdk::collections::UnorderedSet;
+///
+/// #[app::state]
+/// pub struct Tags { tags: UnorderedSet<String> }
+///
+/// #[app::logic]
+/// impl Tags {
+///     #[app::init]
+///     pub fn init() -> Self { Self { tags: UnorderedSet::new() } }
+///
+///     /// `true` if the tag is new.
+///     pub fn tag(&mut self, tag: String) -> bool { self.tags.insert(tag) }
+///
+///     pub fn tagged(&self, tag: &str) -> bool { self.tags.contains(tag) }
+/// }
+/// # fn main() {}
+/// ```
 pub struct UnorderedSet<T> {
     pub(crate) handle: Handle,
     _types: PhantomData<fn() -> T>,

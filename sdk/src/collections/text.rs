@@ -4,6 +4,51 @@ use super::{Collection, container_impls, len_of};
 use crate::host::{self, expect_response};
 
 /// Collaborative text. Positions count Unicode scalar values (chars).
+///
+/// Turn edits into inserts and deletes at positions, never into "replace
+/// the whole text": then two people typing into one document at once both
+/// keep their words (see `examples/notes`).
+///
+/// ```
+/// use mero_sdk::app;
+/// use mero_sdk::collections::Text;
+///
+/// #[app::state]
+/// pub struct Doc { body: Text }
+///
+/// #[app::logic]
+/// impl Doc {
+///     #[app::init]
+///     pub fn init() -> Self { Self { body: Text::new() } }
+///
+///     pub fn insert(&mut self, pos: usize, text: String) -> app::Result<()> {
+///         if pos > self.body.len() {
+///             app::bail!("position {pos} is past the end ({})", self.body.len());
+///         }
+///         self.body.insert(pos, &text);
+///         Ok(())
+///     }
+///
+///     pub fn delete(&mut self, pos: usize, len: usize) {
+///         self.body.delete(pos, len);
+///     }
+///
+///     pub fn text(&self) -> String { self.body.get() }
+/// }
+///
+/// # fn main() {
+/// use mero_sdk::testing::Network;
+/// use serde_json::json;
+/// // Two replicas type at the same spot at once; both words survive.
+/// let mut net = Network::<Doc>::new(2);
+/// net.replica(0).execute("insert", json!({"pos": 0, "text": "hello "})).unwrap();
+/// net.replica(1).execute("insert", json!({"pos": 0, "text": "world "})).unwrap();
+/// net.deliver_shuffled(7);
+/// net.assert_converged();
+/// let text = net.replica(0).query("text", json!({})).unwrap();
+/// assert!(text.as_str().unwrap().contains("hello ") && text.as_str().unwrap().contains("world "));
+/// # }
+/// ```
 pub struct Text {
     pub(crate) handle: Handle,
 }

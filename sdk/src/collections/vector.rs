@@ -7,6 +7,34 @@ use crate::host::{self, expect_response};
 
 /// A positional list CRDT: insert, remove, replace and move items by index;
 /// concurrent inserts on different replicas interleave deterministically.
+///
+/// ```
+/// use mero_sdk::app;
+/// use mero_sdk::collections::Vector;
+///
+/// #[app::state]
+/// pub struct Playlist { songs: Vector<String> }
+///
+/// #[app::logic]
+/// impl Playlist {
+///     #[app::init]
+///     pub fn init() -> Self { Self { songs: Vector::new() } }
+///
+///     pub fn add(&mut self, song: String) { self.songs.push(song) }
+///
+///     /// Moves a song; a concurrent move of the same song wins or loses whole.
+///     pub fn reorder(&mut self, from: usize, to: usize) -> app::Result<()> {
+///         if from >= self.songs.len() || to >= self.songs.len() {
+///             app::bail!("the playlist has {} songs", self.songs.len());
+///         }
+///         self.songs.move_item(from, to);
+///         Ok(())
+///     }
+///
+///     pub fn songs(&self) -> Vec<String> { self.songs.to_vec() }
+/// }
+/// # fn main() {}
+/// ```
 pub struct Vector<T> {
     pub(crate) handle: Handle,
     _types: PhantomData<fn() -> T>,

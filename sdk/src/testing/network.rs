@@ -42,11 +42,11 @@ impl Delta {
 
 /// Several replicas of one context, with explicit delivery of their deltas.
 pub struct Network<S> {
-    replicas: Vec<Replica<S>>,
+    pub(super) replicas: Vec<Replica<S>>,
     /// Every delta ever produced, in the order it was collected.
-    log: Vec<Delta>,
+    pub(super) log: Vec<Delta>,
     /// How much of `log` has been delivered.
-    delivered: usize,
+    pub(super) delivered: usize,
 }
 
 impl<S: AppState + AppLogic> Network<S> {
@@ -90,7 +90,7 @@ impl<S: AppState + AppLogic> Network<S> {
         self.replicas.is_empty()
     }
 
-    fn collect(&mut self) {
+    pub(super) fn collect(&mut self) {
         for r in &mut self.replicas {
             self.log.extend(r.take_deltas());
         }
