@@ -150,23 +150,7 @@ impl Node {
 
     /// The node's error for a failed exchange.
     fn failed(&self, status: u16, body: &str) -> BlobError {
-        if status == 401 {
-            return ClientError::Unauthorized {
-                url: self.url.clone(),
-            }
-            .into();
-        }
-        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        let err = &v["error"];
-        ClientError::Api {
-            status,
-            code: err["code"].as_str().unwrap_or("error").to_owned(),
-            message: err["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("the node answered {status}: {body:.200}")),
-        }
-        .into()
+        crate::client::failure(&self.url, status, body).into()
     }
 }
 
@@ -222,13 +206,12 @@ pub fn put(
     if status != 201 {
         return Err(node.failed(status, &text));
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|_| node.failed(status, &text))?;
+    let up: mero_api::BlobUploaded = crate::client::decode(&node.url, &text)?;
     Ok(PutOutput {
         node: node.url.clone(),
         context: node.context.clone(),
-        id: v["id"].as_str().unwrap_or_default().to_owned(),
-        size: v["size"].as_u64().unwrap_or_default(),
+        id: up.id,
+        size: up.size,
         secs: started.elapsed().as_secs_f64(),
     })
 }

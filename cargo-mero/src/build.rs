@@ -1,4 +1,7 @@
-//! `cargo mero build`: app crate → optimized WASM with its ABI embedded.
+//! `cargo mero build`: app crate → optimized WASM with its ABI embedded,
+//! its TypeScript bindings, and its front end ([`web`]) when it has one.
+
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +39,16 @@ pub enum BuildError {
     /// wasm-opt failed.
     #[error("wasm-opt: {0}")]
     Optimize(String),
+    /// A step of the front end's build failed.
+    #[error("the front end's `{step}` failed: {message}")]
+    Web {
+        /// The step (`npm install`, `npm run build`, ...).
+        step: String,
+        /// What went wrong.
+        message: String,
+        /// npm's output, when it was captured ([`BuildOptions::capture`]).
+        output: Option<String>,
+    },
     /// File system error.
     #[error("{path}: {source}")]
     Io {
@@ -73,6 +86,9 @@ pub struct BuildOptions {
     pub capture: bool,
     /// `--color always|never` for cargo (default: cargo decides).
     pub color: Option<bool>,
+    /// Also build the front end in `web/`, if the app has one
+    /// ([`web::Frontend`]).
+    pub frontend: bool,
 }
 
 /// The result of a build.
@@ -85,6 +101,11 @@ pub struct BuildOutput {
     pub wasm: PathBuf,
     /// The ABI as JSON.
     pub abi_path: PathBuf,
+    /// The TypeScript bindings ([`crate::bindings`]).
+    pub bindings: PathBuf,
+    /// The front end, when it was built ([`BuildOptions::frontend`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<web::WebOutput>,
     /// Size as compiled by rustc.
     pub size_before: u64,
     /// Final size.
@@ -138,6 +159,13 @@ fn select_package<'a>(meta: &'a Metadata, opts: &BuildOptions) -> Result<&'a Pac
     }
 }
 
+fn package_dir(p: &Package) -> PathBuf {
+    p.manifest_path
+        .parent()
+        .map(|d| d.as_std_path().to_owned())
+        .unwrap_or_default()
+}
+
 fn is_app(p: &Package) -> bool {
     p.targets
         .iter()
@@ -166,12 +194,7 @@ pub fn project(opts: &BuildOptions) -> Result<Project, BuildError> {
     }
     let meta = cmd.exec()?;
     let pkg = select_package(&meta, opts)?;
-    let dir_of = |p: &Package| {
-        p.manifest_path
-            .parent()
-            .map(|d| d.as_std_path().to_owned())
-            .unwrap_or_default()
-    };
+    let dir_of = package_dir;
     // Walk the resolved graph from the app; keep packages with no registry
     // source, i.e. path dependencies.
     let mut sources = vec![dir_of(pkg)];
@@ -342,10 +365,19 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
     let abi_path = out_dir.join(format!("{}.abi.json", pkg.name));
     write_atomic(&abi_path, &abi_json)?;
     let hash = mero_node::ids::AppHash(mero_node::ids::sha256(&final_bytes)).to_string();
+    let bindings = out_dir.join(format!("{}.ts", pkg.name));
+    let ts = crate::bindings::generate(&abi, pkg.name.as_str(), &hash);
+    write_atomic(&bindings, ts.as_bytes())?;
+    let web = match (opts.frontend, web::Frontend::find(&package_dir(pkg))) {
+        (true, Some(front)) => Some(front.build(pkg.name.as_str(), &bindings, opts.capture)?),
+        _ => None,
+    };
     Ok(BuildOutput {
         package: pkg.name.to_string(),
         wasm: wasm_path,
         abi_path,
+        bindings,
+        web,
         size_before: raw.len() as u64,
         size_after: final_bytes.len() as u64,
         hash,
@@ -365,7 +397,7 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes via a temporary file and a rename, so readers (and concurrent
 /// builds of the same app) never see a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     let tmp = temp_path(path);
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))

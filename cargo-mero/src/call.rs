@@ -98,8 +98,7 @@ pub fn call(opts: &CallOptions) -> Result<CallOutput, CallError> {
         )));
     }
     let info = client.context(&context)?;
-    let app = info["app"].as_str().unwrap_or_default();
-    let abi = client.app_abi(app)?;
+    let abi = client.app_abi(info.app.as_str())?;
     let Some(method) = abi.method(&opts.method) else {
         let names: Vec<&str> = abi
             .methods

@@ -1,11 +1,21 @@
 //! A small blocking client for a node's HTTP API: what `dev`, `deploy` and
 //! `call` need, with errors that say what to do.
+//!
+//! Answers deserialize into `mero-api`'s types, the ones the node
+//! serializes: a field the node stops sending is a
+//! [`ClientError::BadResponse`] naming it, never an empty value.
 
 use std::io::Read;
 use std::time::Duration;
 
 use mero_abi::AppAbi;
-use serde_json::{Value, json};
+use mero_api::{
+    AppInfo, ContextInfo, CreateContextRequest, CreateInvitationRequest, ErrorBody, Id, Invitation,
+    JoinRequest, NodeStatus, RpcMethod, RpcRequest, RpcResponse, SyncStatus, UpgradeRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// What went wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +99,37 @@ impl<R: Read> Read for Progress<'_, R> {
     }
 }
 
+/// The error a failed exchange with the node at `url` is: 401, or the
+/// node's `{"error": {...}}` body, or the status and body as they came.
+pub(crate) fn failure(url: &str, status: u16, body: &str) -> ClientError {
+    if status == 401 {
+        return ClientError::Unauthorized {
+            url: url.to_owned(),
+        };
+    }
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(e) => ClientError::Api {
+            status,
+            code: e.error.code,
+            message: e.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "error".into(),
+            message: format!("the node at {url} answered {status}: {body:.200}"),
+        },
+    }
+}
+
+/// Reads a successful answer as a `T`: a field missing or of the wrong type
+/// is an error that names it.
+pub(crate) fn decode<T: DeserializeOwned>(url: &str, body: &str) -> Result<T, ClientError> {
+    serde_json::from_str(body).map_err(|e| ClientError::BadResponse {
+        url: url.to_owned(),
+        detail: format!("{e}; the answer was {body:.200}"),
+    })
+}
+
 impl NodeClient {
     /// A client for the node at `url` (`http://host:port`).
     pub fn new(url: &str, token: Option<&str>) -> Self {
@@ -109,13 +150,14 @@ impl NodeClient {
         &self.url
     }
 
+    /// One exchange; the body of a 2xx answer, else the node's error.
     fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<ureq::SendBody<'_>>,
         content_type: &str,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<String, ClientError> {
         let url = format!("{}{path}", self.url);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = if method == "GET" {
@@ -146,124 +188,108 @@ impl NodeClient {
                 url: self.url.clone(),
                 detail: e.to_string(),
             })?;
-        if status == 401 {
-            return Err(ClientError::Unauthorized {
-                url: self.url.clone(),
-            });
-        }
-        let value: Value = serde_json::from_str(&text).map_err(|_| ClientError::BadResponse {
-            url: self.url.clone(),
-            detail: format!("status {status}, body {text:.200}"),
-        })?;
         if !(200..300).contains(&status) {
-            let err = &value["error"];
-            return Err(ClientError::Api {
-                status,
-                code: err["code"].as_str().unwrap_or("error").to_owned(),
-                message: err["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("the node answered {status}: {text:.200}")),
-            });
+            return Err(failure(&self.url, status, &text));
         }
-        Ok(value)
+        Ok(text)
     }
 
-    fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.request("GET", path, None, "")
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let text = self.request("GET", path, None, "")?;
+        decode(&self.url, &text)
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let bytes = serde_json::to_vec(body).expect("JSON serializes");
-        self.request(
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).expect("API requests serialize");
+        let text = self.request(
             "POST",
             path,
             Some(ureq::SendBody::from_owned_reader(std::io::Cursor::new(
                 bytes,
             ))),
             "application/json",
-        )
-    }
-
-    fn field(&self, v: &Value, name: &str) -> Result<String, ClientError> {
-        v[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| ClientError::BadResponse {
-                url: self.url.clone(),
-                detail: format!("no `{name}` in {v}"),
-            })
+        )?;
+        decode(&self.url, &text)
     }
 
     /// `GET /admin/node`: identity, version, counts. Also checks the token.
-    pub fn node_status(&self) -> Result<Value, ClientError> {
+    pub fn node_status(&self) -> Result<NodeStatus, ClientError> {
         self.get("/admin/node")
     }
 
     /// Uploads and installs an app; `progress` sees bytes sent so far.
-    /// Returns the node's app info (`hash`, `size`, `name`, `methods`).
     pub fn install_app(
         &self,
         wasm: &[u8],
         progress: &mut dyn FnMut(u64),
-    ) -> Result<Value, ClientError> {
+    ) -> Result<AppInfo, ClientError> {
         let mut reader = Progress {
             inner: wasm,
             sent: 0,
             report: progress,
         };
-        self.request(
+        let text = self.request(
             "POST",
             "/admin/apps",
             Some(ureq::SendBody::from_reader(&mut reader)),
             "application/wasm",
-        )
+        )?;
+        decode(&self.url, &text)
     }
 
     /// The ABI of an installed app.
     pub fn app_abi(&self, hash: &str) -> Result<AppAbi, ClientError> {
-        let v = self.get(&format!("/admin/apps/{hash}"))?;
-        serde_json::from_value(v).map_err(|e| ClientError::BadResponse {
-            url: self.url.clone(),
-            detail: format!("not an ABI: {e}"),
-        })
+        self.get(&format!("/admin/apps/{hash}"))
     }
 
-    /// Creates a context running `app`; returns its info (`id`, `member`, ...).
-    pub fn create_context(&self, app: &str) -> Result<Value, ClientError> {
-        self.post("/admin/contexts", &json!({ "app": app }))
+    /// Creates a context running `app`.
+    pub fn create_context(&self, app: &str) -> Result<ContextInfo, ClientError> {
+        let req = CreateContextRequest {
+            app: Id::from(app),
+            args: None,
+        };
+        self.post("/admin/contexts", &req)
     }
 
     /// A context's info: `app`, `member`, `heads`, `joining`, ...
-    pub fn context(&self, id: &str) -> Result<Value, ClientError> {
+    pub fn context(&self, id: &str) -> Result<ContextInfo, ClientError> {
         self.get(&format!("/admin/contexts/{id}"))
     }
 
     /// A context's sync status: `digest`, `heads`, `pending`, ...
-    pub fn sync_status(&self, id: &str) -> Result<Value, ClientError> {
+    pub fn sync_status(&self, id: &str) -> Result<SyncStatus, ClientError> {
         self.get(&format!("/admin/contexts/{id}/sync"))
     }
 
     /// An invitation token to a context.
     pub fn invite(&self, id: &str) -> Result<String, ClientError> {
-        let v = self.post(&format!("/admin/contexts/{id}/invitations"), &json!({}))?;
-        self.field(&v, "invitation")
+        let inv: Invitation = self.post(
+            &format!("/admin/contexts/{id}/invitations"),
+            &CreateInvitationRequest::default(),
+        )?;
+        Ok(inv.invitation)
     }
 
     /// Joins a context with an invitation token.
-    pub fn join(&self, invitation: &str) -> Result<Value, ClientError> {
-        self.post("/admin/contexts/join", &json!({ "invitation": invitation }))
+    pub fn join(&self, invitation: &str) -> Result<ContextInfo, ClientError> {
+        let req = JoinRequest {
+            invitation: invitation.to_owned(),
+        };
+        self.post("/admin/contexts/join", &req)
     }
 
     /// Moves a context to another installed app, keeping its state.
-    pub fn upgrade(&self, id: &str, app: &str) -> Result<Value, ClientError> {
-        self.post(
-            &format!("/admin/contexts/{id}/upgrade"),
-            &json!({ "app": app }),
-        )
+    pub fn upgrade(&self, id: &str, app: &str) -> Result<ContextInfo, ClientError> {
+        let req = UpgradeRequest { app: Id::from(app) };
+        self.post(&format!("/admin/contexts/{id}/upgrade"), &req)
     }
 
-    /// Calls an app method; returns its output.
+    /// Calls an app method; returns its output. `args` must be a JSON
+    /// object (the node refuses anything else with -32602).
     pub fn call(
         &self,
         kind: CallKind,
@@ -272,23 +298,60 @@ impl NodeClient {
         args: &Value,
     ) -> Result<Value, ClientError> {
         let rpc = match kind {
-            CallKind::Execute => "execute",
-            CallKind::Query => "query",
+            CallKind::Execute => RpcMethod::Execute,
+            CallKind::Query => RpcMethod::Query,
         };
-        let req = json!({
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": rpc,
-            "params": {"context": context, "method": method, "args": args},
-        });
-        let v = self.post("/jsonrpc", &req)?;
-        if let Some(err) = v.get("error") {
-            return Err(ClientError::Rpc {
-                code: err["code"].as_i64().unwrap_or(0),
-                message: err["message"].as_str().unwrap_or("call failed").to_owned(),
-                data: err.get("data").cloned(),
-            });
+        let args = args.as_object().cloned().unwrap_or_default();
+        let req = RpcRequest::call(Value::from(1), rpc, context, method, args);
+        let resp: RpcResponse = self.post("/jsonrpc", &req)?;
+        match (resp.result, resp.error) {
+            (_, Some(err)) => Err(ClientError::Rpc {
+                code: err.code,
+                message: err.message,
+                data: err.data,
+            }),
+            (Some(result), None) => Ok(result.output),
+            (None, None) => Err(ClientError::BadResponse {
+                url: self.url.clone(),
+                detail: "a JSON-RPC answer with neither `result` nor `error`".into(),
+            }),
         }
-        Ok(v["result"]["output"].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_field_is_an_error_that_names_it() {
+        let body = r#"{"identifier": "x", "app": "a", "member": "m", "seq": 0, "deltas": 0,
+            "heads": [], "members": 1, "joining": false}"#;
+        let err = decode::<ContextInfo>("http://node", body).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("unexpected answer from http://node: missing field `id`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn error_bodies_become_the_nodes_message() {
+        let err = failure(
+            "http://node",
+            404,
+            r#"{"error": {"code": "unknown_context", "message": "no context x"}}"#,
+        );
+        assert!(
+            matches!(&err, ClientError::Api { status: 404, code, message }
+                if code == "unknown_context" && message == "no context x"),
+            "{err:?}"
+        );
+        let err = failure("http://node", 502, "<html>bad gateway</html>");
+        assert!(err.to_string().contains("answered 502"), "{err}");
+        assert!(matches!(
+            failure("http://node", 401, ""),
+            ClientError::Unauthorized { .. }
+        ));
     }
 }

@@ -83,7 +83,7 @@ pub fn deploy(
     // The app the context runs now, checked before building too.
     let current_app = match &opts.target {
         DeployTarget::Upgrade(ctx) => match client.context(ctx) {
-            Ok(info) => info["app"].as_str().map(str::to_owned),
+            Ok(info) => Some(info.app.0),
             Err(ClientError::Api {
                 status: 400 | 404, ..
             }) => return Err(DeployError::NoContext(ctx.clone())),
@@ -101,12 +101,12 @@ pub fn deploy(
             ClientError::Api { message, .. } => DeployError::Rejected(message),
             e => e.into(),
         })?;
-    let app = info["hash"].as_str().unwrap_or(&built.hash).to_owned();
+    let app = info.hash.0;
     let (action, context) = match &opts.target {
         DeployTarget::InstallOnly => ("installed", None),
         DeployTarget::NewContext => {
             let c = client.create_context(&app)?;
-            ("created", c["id"].as_str().map(str::to_owned))
+            ("created", Some(c.id.0))
         }
         DeployTarget::Upgrade(ctx) if current_app.as_deref() == Some(app.as_str()) => {
             ("unchanged", Some(ctx.clone()))

@@ -2,7 +2,8 @@
 //!
 //! The binary is a thin CLI over this library:
 //! - [`new`] renders an embedded template into a new app project;
-//! - [`build`] compiles an app to WASM, optimizes it and embeds its ABI;
+//! - [`build`] compiles an app to WASM, optimizes it and embeds its ABI,
+//!   writes its TypeScript [`bindings`] and builds its front end (`web/`);
 //! - [`dev`] runs a local multi-node network and reloads the app on save;
 //! - [`deploy`] and [`call`] talk to running nodes through [`client`];
 //! - [`blob`] uploads and downloads blobs through the node's HTTP API;
@@ -13,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bindings;
 pub mod blob;
 pub mod build;
 pub mod call;

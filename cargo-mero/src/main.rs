@@ -9,7 +9,9 @@ use cargo_mero::build::{BuildOptions, BuildOutput, build};
 use cargo_mero::call::{CallOptions, CallTarget, call};
 use cargo_mero::deploy::{DeployOptions, DeployTarget, deploy};
 use cargo_mero::dev::{DevOptions, Verbosity};
-use cargo_mero::new::{DEFAULT_TEMPLATE, NewOptions, SdkSource, new_project, templates};
+use cargo_mero::new::{
+    ClientSource, DEFAULT_TEMPLATE, NewOptions, SdkSource, new_project, templates,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -89,6 +91,11 @@ struct NewArgs {
     /// one this binary was built from or the published crate.
     #[arg(long)]
     sdk_path: Option<PathBuf>,
+    /// Use this `@mero/client` checkout (`clients/js`) in a front end
+    /// (`--template web`) instead of the one this binary was built from or
+    /// the published package.
+    #[arg(long)]
+    client_path: Option<PathBuf>,
     /// Do not run `git init`.
     #[arg(long)]
     no_git: bool,
@@ -129,6 +136,7 @@ impl ProjectArgs {
             quiet,
             capture: false,
             color: None,
+            frontend: false,
         }
     }
 }
@@ -156,6 +164,10 @@ struct BuildArgs {
     project: ProjectArgs,
     #[command(flatten)]
     opt: OptArgs,
+    /// Do not build the front end in web/ (the TypeScript bindings are
+    /// still written).
+    #[arg(long)]
+    no_web: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -396,6 +408,14 @@ fn print_build(out: &BuildOutput) {
     eprintln!("        hash {}", out.hash);
     eprintln!("        wasm {}", out.wasm.display());
     eprintln!("        abi  {}", out.abi_path.display());
+    eprintln!("        ts   {}", out.bindings.display());
+    if let Some(web) = &out.web {
+        eprintln!(
+            "        web  {}{}",
+            web.dir.display(),
+            if web.built { "" } else { " (no build step)" }
+        );
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -416,11 +436,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => SdkSource::detect(),
             };
+            let client = match a.client_path {
+                Some(p) => ClientSource::Path(
+                    p.canonicalize()
+                        .with_context(|| format!("--client-path {}", p.display()))?,
+                ),
+                None => ClientSource::detect(),
+            };
             let out = new_project(&NewOptions {
                 name: name.clone(),
                 template: a.template,
                 path: a.path,
                 sdk,
+                client,
                 git: !a.no_git,
             })?;
             eprintln!(
@@ -442,6 +470,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Build(a) => {
             let mut opts = a.project.options(a.opt.level(), a.json);
             opts.color = Some(color);
+            opts.frontend = !a.no_web;
             let out = build(&opts).context("build failed")?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&out)?);

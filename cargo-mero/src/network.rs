@@ -51,6 +51,10 @@ pub struct DevNode {
     pub member_key: String,
     /// Process id while the network runs.
     pub pid: u32,
+    /// The app's page on this node, with a client token of the node in
+    /// it, when the app has a front end (`web/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
 }
 
 /// A dev network, as `network.json` holds it.
@@ -69,6 +73,10 @@ pub struct DevNetwork {
     pub app: String,
     /// The nodes, by index.
     pub nodes: Vec<DevNode>,
+    /// The Server-Sent Events stream the dev pages reload on, when the app
+    /// has a front end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_url: Option<String>,
 }
 
 /// What went wrong reading `network.json`.

@@ -139,6 +139,38 @@ impl SdkSource {
     }
 }
 
+/// How a generated front end (`--template web`) depends on `@mero/client`.
+#[derive(Debug, Clone)]
+pub enum ClientSource {
+    /// A local checkout (`"file:<dir>"`): npm links it, and `cargo mero
+    /// build` builds it once if it was never built.
+    Path(PathBuf),
+    /// A registry version.
+    Version(String),
+}
+
+impl ClientSource {
+    /// The `clients/js` of the checkout `cargo-mero` was built from, when
+    /// it is still there; otherwise the registry version matching this
+    /// binary.
+    pub fn detect() -> Self {
+        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/js");
+        match client.canonicalize() {
+            Ok(p) if p.join("package.json").is_file() => ClientSource::Path(p),
+            _ => ClientSource::Version(env!("CARGO_PKG_VERSION").to_owned()),
+        }
+    }
+
+    /// The dependency as a JSON string, for package.json.
+    fn json(&self) -> String {
+        let spec = match self {
+            ClientSource::Path(p) => format!("file:{}", p.display()),
+            ClientSource::Version(v) => v.clone(),
+        };
+        serde_json::to_string(&spec).expect("strings serialize")
+    }
+}
+
 /// Options of `cargo mero new`.
 #[derive(Debug, Clone)]
 pub struct NewOptions {
@@ -150,6 +182,8 @@ pub struct NewOptions {
     pub path: Option<PathBuf>,
     /// Where the SDK comes from.
     pub sdk: SdkSource,
+    /// Where a front end's `@mero/client` comes from.
+    pub client: ClientSource,
     /// Run `git init` unless the directory is already inside a repository.
     pub git: bool,
 }
@@ -200,6 +234,7 @@ const TAKEN_TYPES: &[&str] = &[
     "Counter",
     "CounterError",
     "KvError",
+    "ListError",
     "LwwRegister",
     "OwnedMap",
     "SortedMap",
@@ -336,6 +371,7 @@ pub fn new_project(opts: &NewOptions) -> Result<NewOutput, NewError> {
     vars.insert("crate_name".into(), opts.name.replace('-', "_"));
     vars.insert("state".into(), state_name(&opts.name));
     vars.insert("sdk_dependency".into(), opts.sdk.toml());
+    vars.insert("client_dependency".into(), opts.client.json());
     vars.insert("description".into(), template.description.clone());
     // Everything renders before anything is written: a broken template
     // leaves no half-made project behind.
@@ -381,7 +417,7 @@ mod tests {
     #[test]
     fn every_template_renders_with_the_builtin_variables() {
         let names: Vec<_> = templates().iter().map(|t| t.name).collect();
-        assert_eq!(names, ["chat", "counter", "kv-store"]);
+        assert_eq!(names, ["chat", "counter", "kv-store", "web"]);
         for t in templates() {
             let mut vars = t.variables.clone();
             for k in [
@@ -389,14 +425,26 @@ mod tests {
                 "crate_name",
                 "state",
                 "sdk_dependency",
+                "client_dependency",
                 "description",
             ] {
                 vars.insert(k.into(), "x".into());
             }
+            // A JSON string, as package.json takes it.
+            vars.insert("client_dependency".into(), "\"file:/x\"".into());
             let files = render(&t, &vars).unwrap();
             let paths: Vec<_> = files.iter().map(|(p, _)| p.as_str()).collect();
             for f in [".gitignore", "Cargo.toml", "README.md", "src/lib.rs"] {
                 assert!(paths.contains(&f), "{}: {paths:?}", t.name);
+            }
+            if t.name == "web" {
+                for f in ["web/index.html", "web/src/main.ts", "web/tsconfig.json"] {
+                    assert!(paths.contains(&f), "{paths:?}");
+                }
+                let (_, manifest) = files.iter().find(|(p, _)| p == "web/package.json").unwrap();
+                let manifest: serde_json::Value = serde_json::from_str(manifest).unwrap();
+                assert_eq!(manifest["dependencies"]["@mero/client"], "file:/x");
+                assert!(manifest["scripts"]["build"].is_string());
             }
         }
     }

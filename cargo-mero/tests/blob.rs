@@ -102,12 +102,7 @@ fn put_and_get_stream_resume_and_check_the_id() {
     let app = client
         .install_app(&blob_app(dir.path()), &mut |_| {})
         .unwrap();
-    let ctx = client
-        .create_context(app["hash"].as_str().unwrap())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ctx = client.create_context(app.hash.as_str()).unwrap().id.0;
     let remote = |verb: &str, extra: &[&str]| {
         let mut args = vec!["blob", verb];
         args.extend_from_slice(extra);

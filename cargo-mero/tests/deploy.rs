@@ -155,7 +155,7 @@ fn deploys_creates_upgrades_with_state_kept_and_fails_cleanly() {
     let apps = NodeClient::new(&node.url, Some(token))
         .node_status()
         .unwrap();
-    assert_eq!(apps["contexts"], 1, "a failed deploy changed the node");
+    assert_eq!(apps.contexts, 1, "a failed deploy changed the node");
 
     let down = deploy("http://127.0.0.1:1", "x", &[], &project);
     assert!(stderr(down).contains("cannot reach the node"));

@@ -1,14 +1,18 @@
 //! `cargo mero dev` end to end: a real session with three nodes, edits
 //! reloaded into every node with state kept, a syntax error that leaves the
-//! old code running, and no node outliving the session (SIGINT or SIGKILL).
+//! old code running, and no node outliving the session (SIGINT or SIGKILL);
+//! and a `--template web` project whose page every node serves, which
+//! reloads when the front end or the app is rebuilt.
 
 mod support;
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
-use cargo_mero::client::CallKind;
+use cargo_mero::client::{CallKind, NodeClient};
 use serde_json::json;
-use support::{Dev, add_view, new_project, process_gone, wait_for};
+use support::{Dev, add_view, http_get, new_project, process_gone, wait_for};
 
 const RELOAD: Duration = Duration::from_secs(300);
 
@@ -180,4 +184,246 @@ fn dev_network_reloads_keeps_state_and_leaves_nothing_behind() {
         "the nodes to exit after SIGKILL",
         || pids.iter().all(|&p| process_gone(p)).then_some(()),
     );
+}
+
+/// The reload stream of a dev session, read as a page would.
+struct ReloadStream {
+    stream: TcpStream,
+    seen: String,
+}
+
+impl ReloadStream {
+    fn open(url: &str) -> Self {
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut s = Self {
+            stream,
+            seen: String::new(),
+        };
+        s.wait_n("event: hello", 1, Duration::from_secs(10));
+        s
+    }
+
+    /// Waits until `needle` has arrived `count` times in all.
+    fn wait_n(&mut self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while self.seen.matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} (x{count}) on the reload stream: {}",
+                self.seen
+            );
+            match self.stream.read(&mut buf) {
+                Ok(0) => panic!("the reload stream closed: {}", self.seen),
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => {} // timeout: read again
+            }
+        }
+    }
+}
+
+/// The client token in a page URL.
+fn page_token(url: &str) -> String {
+    let query = url.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn dev_serves_the_front_end_on_every_node_and_reloads_the_pages() {
+    if std::env::var_os("MERO_SKIP_BROWSER").is_some() {
+        eprintln!("MERO_SKIP_BROWSER is set: skipping the web dev test (it needs Node.js)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = new_project(dir.path(), "dev-web", "web");
+    let mut dev = Dev::start(&project, &["--nodes", "2", "--clean"]);
+    let net = dev.network();
+    let reload_url = net.reload_url.clone().expect("a reload URL");
+    let main_js = |i: usize| http_get(&format!("{}/app/main.js", net.nodes[i].rpc_url));
+
+    // Each node serves the page at the URL printed for it, with a client
+    // token of that node: two users of one app.
+    for n in &net.nodes {
+        let page = n.page_url.clone().expect("a page URL");
+        assert!(dev.output().contains(&page), "{}", dev.output());
+        let (status, html) = http_get(&page);
+        assert_eq!(status, 200, "{html}");
+        assert!(
+            html.contains("<title>dev-web</title>") && html.contains(&reload_url),
+            "{html}"
+        );
+        let (status, js) = main_js(n.index - 1);
+        assert_eq!(status, 200);
+        assert!(
+            js.contains(&net.app),
+            "the bundle lacks the running app's bindings"
+        );
+    }
+    let token1 = page_token(net.nodes[0].page_url.as_deref().unwrap());
+    let page1 = NodeClient::new(&net.nodes[0].rpc_url, Some(&token1));
+    let id = page1
+        .call(
+            CallKind::Execute,
+            &net.context,
+            "add",
+            &json!({"text": "from page 1"}),
+        )
+        .unwrap();
+    assert!(id.is_string(), "{id}");
+    wait_for(Duration::from_secs(10), "the item on node 2", || {
+        let items = dev
+            .call(&net, 2, CallKind::Query, "items", json!({}))
+            .ok()?;
+        (items[0][1] == "from page 1").then_some(())
+    });
+    // The token is node 1's: node 2 does not take it (a GET, so the
+    // refusal cannot race a request body).
+    let (status, body) = http_get(&format!(
+        "{}/events?context={}&token={token1}",
+        net.nodes[1].rpc_url, net.context
+    ));
+    assert_eq!(status, 401, "{body}");
+
+    // Node 1's and node 2's pages in a browser: two users of one list.
+    let script = support::ts_packages().join("web_pages.mjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args([
+            net.nodes[0].page_url.as_deref().unwrap(),
+            net.nodes[1].page_url.as_deref().unwrap(),
+            project.join("web/src/main.ts").to_str().unwrap(),
+        ])
+        .output()
+        .expect("running node (Node.js); scripts/test installs it, or set MERO_SKIP_BROWSER=1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("web pages test passed"),
+        "the browser test of the pages failed; the session said:\n{}",
+        dev.output()
+    );
+    let items = dev
+        .call(&net, 1, CallKind::Query, "items", json!({}))
+        .unwrap();
+    assert!(items.to_string().contains("from the first user"), "{items}");
+
+    // Saving the page's code rebuilds the front end and reloads the pages.
+    let mut reloads = ReloadStream::open(&reload_url);
+    let main_ts = project.join("web/src/main.ts");
+    let good = std::fs::read_to_string(&main_ts).unwrap();
+    let edited = good.replace("Write something first.", "Type something first.");
+    assert_ne!(edited, good, "the template changed: update this test");
+    std::fs::write(&main_ts, &edited).unwrap();
+    reloads.wait_n("\"reason\":\"web\"", 1, RELOAD);
+    for i in 0..2 {
+        assert!(main_js(i).1.contains("Type something first."));
+    }
+    dev.wait_output("front end rebuilt", RELOAD);
+
+    // A type error: shown, and the pages keep what they had.
+    std::fs::write(
+        &main_ts,
+        format!("{edited}\nconst wrong: number = \"x\";\n"),
+    )
+    .unwrap();
+    dev.wait_output("`npm run build` failed", RELOAD);
+    assert!(dev.output().contains("TS2322"), "{}", dev.output());
+    assert!(main_js(0).1.contains("Type something first."));
+    std::fs::write(&main_ts, &edited).unwrap();
+    reloads.wait_n("\"reason\":\"web\"", 2, RELOAD);
+
+    // Saving Rust code reloads the app, regenerates the bindings and
+    // reloads the pages with them.
+    let lib = project.join("src/lib.rs");
+    let src = std::fs::read_to_string(&lib).unwrap();
+    let marker = "    /// How many items are not done yet.";
+    assert!(
+        src.contains(marker),
+        "the template changed: update this test"
+    );
+    let with_view = src.replacen(
+        marker,
+        &format!("    /// Added by a test.\n    pub fn total(&self) -> u32 {{\n        self.items.len() as u32\n    }}\n\n{marker}"),
+        1,
+    );
+    std::fs::write(&lib, &with_view).unwrap();
+    reloads.wait_n("\"reason\":\"app\"", 1, RELOAD);
+    let generated = project.join("web/src/generated/dev-web.ts");
+    let ts = std::fs::read_to_string(&generated).unwrap();
+    assert!(ts.contains("total(): Promise<number>"), "{ts}");
+    let app = dev.network().app;
+    assert_ne!(app, net.app);
+    assert!(ts.contains(&app));
+    for i in 0..2 {
+        assert!(
+            main_js(i).1.contains(&app),
+            "node {} serves stale bindings",
+            i + 1
+        );
+    }
+    dev.wait_output("with the new bindings", RELOAD);
+
+    // A changed signature: the app reloads, and the page's code no longer
+    // type-checks against the new bindings, which the session says.
+    let changed = with_view.replacen(
+        "pub fn add(&mut self, text: String)",
+        "pub fn add(&mut self, text: String, pinned: bool)",
+        1,
+    );
+    assert_ne!(changed, with_view, "the template changed: update this test");
+    let failures = dev.output().matches("`npm run build` failed").count();
+    std::fs::write(
+        &lib,
+        changed.replacen(
+            "let text = text.trim()",
+            "let _ = pinned;\n        let text = text.trim()",
+            1,
+        ),
+    )
+    .unwrap();
+    dev.wait_output_n("`npm run build` failed", failures + 1, RELOAD);
+    let ts = std::fs::read_to_string(&generated).unwrap();
+    assert!(
+        ts.contains("add(args: { text: string; pinned: boolean }): Promise<string>"),
+        "{ts}"
+    );
+    let out = dev.output();
+    let tsc = out
+        .rsplit("`npm run build` failed")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        tsc.contains("src/main.ts") && tsc.contains("'pinned'"),
+        "no type error about `pinned` before the failure:\n{out}"
+    );
+    // Passing the new argument fixes the page.
+    std::fs::write(
+        &main_ts,
+        edited.replace(
+            "add({ text: input.value })",
+            "add({ text: input.value, pinned: false })",
+        ),
+    )
+    .unwrap();
+    reloads.wait_n("\"reason\":\"web\"", 3, RELOAD);
+    let v = page1.call(
+        CallKind::Execute,
+        &net.context,
+        "add",
+        &json!({"text": "pinned", "pinned": true}),
+    );
+    assert!(v.is_ok(), "{v:?}");
+    if std::env::var_os("MERO_TEST_SHOW").is_some() {
+        eprintln!("{}", dev.output());
+    }
 }

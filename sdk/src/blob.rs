@@ -178,18 +178,7 @@ impl std::str::FromStr for BlobId {
     }
 }
 
-impl serde::Serialize for BlobId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for BlobId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::error::serde_as_string!(BlobId);
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use native::source;

@@ -129,3 +129,23 @@ pub(crate) fn decode_tagged<E: serde::de::DeserializeOwned>(
     }
     serde_json::from_value(Value::Object(tagged))
 }
+
+/// Serializes an id type as its `Display` text and reads it back with its
+/// `FromStr`, so it reads the same in JSON arguments, results and state.
+macro_rules! serde_as_string {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_string())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_as_string;

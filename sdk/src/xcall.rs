@@ -107,18 +107,7 @@ impl std::str::FromStr for ContextId {
     }
 }
 
-impl Serialize for ContextId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ContextId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::error::serde_as_string!(ContextId);
 
 /// Why a cross-context call returned no result.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,9 +7,17 @@
 //! new module on every node and upgrades the context on node 1; the upgrade
 //! travels as a delta, so state is kept and every node switches at the same
 //! point of history. Nodes never outlive the session (see [`nodes`]).
+//!
+//! An app with a front end (`web/`) gets it built and served by every node
+//! under `/app/`, with a page URL per node that carries a client token of
+//! that node; saving a front-end file rebuilds it, saving Rust code also
+//! regenerates the bindings, and either way the open pages reload
+//! (`pages`, `reload`).
 
 pub mod console;
 mod nodes;
+mod pages;
+mod reload;
 mod session;
 mod watch;
 

@@ -66,8 +66,10 @@ fn tie_to_parent(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn tie_to_parent(_cmd: &mut Command) {}
 
-/// Creates a node home unless it exists; returns its admin token.
-pub fn init_home(exe: &Path, home: &Path) -> Result<String, DevError> {
+/// Creates a node home unless it exists, and points its
+/// `server.static_dir` at `static_dir` (or at nothing); returns its admin
+/// token.
+pub fn init_home(exe: &Path, home: &Path, static_dir: Option<&Path>) -> Result<String, DevError> {
     if !home.join(mero_node::config::CONFIG_FILE).is_file() {
         let out = Command::new(exe)
             .args([
@@ -91,27 +93,33 @@ pub fn init_home(exe: &Path, home: &Path) -> Result<String, DevError> {
             )));
         }
     }
-    let cfg = mero_node::config::NodeConfig::load(home).map_err(|e| {
+    let bad = |e: mero_node::config::ConfigError| {
         DevError::Node(format!(
             "{}: {e}; `cargo mero dev --clean` starts over",
             home.display()
         ))
-    })?;
+    };
+    let mut cfg = mero_node::config::NodeConfig::load(home).map_err(bad)?;
+    if cfg.server.static_dir.as_deref() != static_dir {
+        cfg.server.static_dir = static_dir.map(Path::to_owned);
+        cfg.save(home).map_err(bad)?;
+    }
     Ok(cfg.auth.admin_token)
 }
 
 impl NodeProcess {
     /// Starts node `index` from `home` and waits until it serves HTTP and
-    /// listens for peers.
+    /// listens for peers. It serves `static_dir` under `/app/`, if given.
     pub fn start(
         exe: &Path,
         index: usize,
         home: &Path,
         bootstrap: &[String],
         log_filter: &str,
+        static_dir: Option<&Path>,
         console: &Console,
     ) -> Result<Self, DevError> {
-        let token = init_home(exe, home)?;
+        let token = init_home(exe, home, static_dir)?;
         let mut cmd = Command::new(exe);
         cmd.args([
             "node",

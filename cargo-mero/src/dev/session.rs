@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::console::Console;
 use super::nodes::{NodeProcess, stop_all};
+use super::pages::{self, Pages};
 use super::{DevError, DevEvent, DevOptions, watch};
+use crate::build::web::Frontend;
 use crate::build::{self, BuildError, BuildOutput, Project};
 use crate::client::NodeClient;
 use crate::network::{self, DevNetwork, DevNode};
@@ -42,6 +44,8 @@ pub(super) struct Session {
     network: Option<DevNetwork>,
     /// Events that arrived while another was being handled.
     pending: VecDeque<DevEvent>,
+    /// The front end, when the app has one (`web/`).
+    pages: Option<Pages>,
 }
 
 fn secs(d: Duration) -> String {
@@ -129,7 +133,12 @@ impl Session {
                 dev_dir.display()
             ));
         }
+        let pages = match Frontend::find(&project.dir) {
+            Some(front) => Some(Pages::new(front, &dev_dir)?),
+            None => None,
+        };
         Ok(Self {
+            pages,
             opts,
             console,
             project,
@@ -154,11 +163,11 @@ impl Session {
         &self,
         tx: mpsc::Sender<DevEvent>,
     ) -> Result<notify::RecommendedWatcher, DevError> {
-        let w = watch::watch(
-            &self.project.sources,
-            vec![self.project.target_dir.clone()],
-            tx,
-        )?;
+        let mut ignored = vec![self.project.target_dir.clone()];
+        if let Some(p) = &self.pages {
+            ignored.extend(p.frontend.outputs());
+        }
+        let w = watch::watch(&self.project.sources, ignored, tx)?;
         let shown: Vec<String> = self
             .project
             .sources
@@ -243,6 +252,15 @@ impl Session {
         let saved = DevNetwork::load(&self.dev_dir)
             .ok()
             .filter(|n| n.package == self.project.package);
+        if let Some(p) = &self.pages {
+            std::fs::create_dir_all(&p.serve_dir).map_err(io(&p.serve_dir))?;
+            if let Some((out, took)) = p.rebuild(&built.package, &built.bindings, &self.console) {
+                let what = if out.built { "built" } else { "copied" };
+                self.console
+                    .info(&format!("front end {what} in {}", secs(took)));
+            }
+        }
+        let static_dir = self.pages.as_ref().map(|p| p.serve_dir.clone());
 
         let filter = std::env::var("MERO_NODE_LOG")
             .unwrap_or_else(|_| self.opts.verbosity.node_filter().to_owned());
@@ -257,6 +275,7 @@ impl Session {
                 &home,
                 &bootstrap,
                 &filter,
+                static_dir.as_deref(),
                 &self.console,
             )?;
             self.nodes.push(node);
@@ -279,10 +298,7 @@ impl Session {
                 self.context = ctx;
                 self.join(&missing)?;
                 let first = &self.nodes[0].client;
-                let current = first.context(&self.context)?["app"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let current = first.context(&self.context)?.app.0;
                 if current != built.hash {
                     self.install(&built)?;
                     first.upgrade(&self.context, &built.hash)?;
@@ -291,7 +307,7 @@ impl Session {
             None => {
                 self.install(&built)?;
                 let info = first.create_context(&built.hash)?;
-                self.context = info["id"].as_str().unwrap_or_default().to_owned();
+                self.context = info.id.0;
                 let all: Vec<usize> = (1..self.nodes.len()).collect();
                 self.join(&all)?;
             }
@@ -346,9 +362,8 @@ impl Session {
                 let info = c.context(&self.context).ok();
                 let sync = c.sync_status(&self.context).ok();
                 states.push((
-                    info.as_ref()
-                        .is_some_and(|i| i["app"] == app && i["joining"] == false),
-                    sync.map(|s| s["digest"].clone()).unwrap_or(Value::Null),
+                    info.as_ref().is_some_and(|i| i.app == app && !i.joining),
+                    sync.map(|s| s.digest),
                 ));
             }
             let agreed = states.iter().all(|(ready, d)| *ready && *d == states[0].1);
@@ -385,9 +400,20 @@ impl Session {
                 home: n.home.clone(),
                 peer_id: n.p2p.rsplit("/p2p/").next().unwrap_or_default().to_owned(),
                 p2p: n.p2p.clone(),
-                member_key: info["member"].as_str().unwrap_or_default().to_owned(),
+                member_key: info.member.0,
                 pid: n.pid(),
+                page_url: match &self.pages {
+                    Some(_) => {
+                        let token = pages::client_token(&n.url, &n.token, &self.context)?;
+                        Some(pages::page_url(&n.url, &self.context, &token, n.index))
+                    }
+                    None => None,
+                },
             });
+        }
+        if let Some(p) = &self.pages {
+            p.reload
+                .allow(self.nodes.iter().map(|n| n.url.clone()).collect());
         }
         Ok(DevNetwork {
             version: 1,
@@ -396,6 +422,7 @@ impl Session {
             context: self.context.clone(),
             app,
             nodes,
+            reload_url: self.pages.as_ref().map(|p| p.reload.url()),
         })
     }
 
@@ -442,6 +469,14 @@ impl Session {
             "  network  {}\n",
             self.dev_dir.join(network::NETWORK_FILE).display()
         );
+        if self.pages.is_some() {
+            t += "\n  pages    one user per node (open two side by side); they reload on save\n";
+            for n in &net.nodes {
+                if let Some(url) = &n.page_url {
+                    t += &format!("    node {}  {url}\n", n.index);
+                }
+            }
+        }
         // The mutating method with the most parameters shows the most;
         // handlers and private methods are for nodes, not clients.
         let example = app
@@ -494,7 +529,7 @@ impl Session {
                 DevEvent::Changed(paths, since) => {
                     let (paths, other) = watch::settle(&self.rx, paths);
                     self.pending.extend(other);
-                    self.reload(&paths, since)?;
+                    self.changed(&paths, since)?;
                 }
             }
         }
@@ -523,7 +558,48 @@ impl Session {
         Ok(())
     }
 
-    fn reload(&mut self, paths: &[PathBuf], since: Instant) -> Result<(), DevError> {
+    /// Handles saved files: Rust reloads the app on the nodes; then the
+    /// front end is rebuilt (with the new bindings, if the app changed) and
+    /// the pages reloaded.
+    fn changed(&mut self, paths: &[PathBuf], since: Instant) -> Result<(), DevError> {
+        let (web, app): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| {
+            self.pages
+                .as_ref()
+                .is_some_and(|pg| p.starts_with(&pg.frontend.dir))
+        });
+        let reloaded = !app.is_empty() && self.reload(&app, since)?;
+        if web.is_empty() && !reloaded {
+            return Ok(());
+        }
+        let (Some(pages), Some(built)) = (&self.pages, &self.app) else {
+            return Ok(());
+        };
+        if !reloaded {
+            self.console.info(&format!(
+                "{} changed; rebuilding the front end",
+                self.shown(&web)
+            ));
+        }
+        if let Some((_, took)) = pages.rebuild(&built.package, &built.bindings, &self.console) {
+            let reason = if reloaded { "app" } else { "web" };
+            let n = pages.reload.reload(reason);
+            self.console.ok(&format!(
+                "front end rebuilt in {}{}; {n} open page{} reloaded, {} after the save",
+                secs(took),
+                if reloaded {
+                    " with the new bindings"
+                } else {
+                    ""
+                },
+                if n == 1 { "" } else { "s" },
+                secs(since.elapsed())
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first few changed paths, relative to the project.
+    fn shown(&self, paths: &[PathBuf]) -> String {
         let names: Vec<String> = paths
             .iter()
             .take(3)
@@ -540,8 +616,14 @@ impl Session {
         } else {
             String::new()
         };
+        format!("{}{more}", names.join(", "))
+    }
+
+    /// Rebuilds the app and reloads it on the nodes; returns whether they
+    /// now run new code.
+    fn reload(&mut self, paths: &[PathBuf], since: Instant) -> Result<bool, DevError> {
         self.console
-            .info(&format!("{}{more} changed; rebuilding", names.join(", ")));
+            .info(&format!("{} changed; rebuilding", self.shown(paths)));
         let t0 = Instant::now();
         let built = match self.build() {
             Ok(b) => b,
@@ -549,11 +631,11 @@ impl Session {
                 self.console.error(
                     "build failed: the nodes keep running the previous code; fix the error and save",
                 );
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => {
                 self.console.error(&format!("build failed: {e}"));
-                return Ok(());
+                return Ok(false);
             }
         };
         let build_time = t0.elapsed();
@@ -563,7 +645,7 @@ impl Session {
                 "built in {}; the module did not change",
                 secs(build_time)
             ));
-            return Ok(());
+            return Ok(false);
         }
         let diff = AbiDiff::between(&old.abi, &built.abi);
         let schema = SchemaDiff::between(&old.abi.state, &built.abi.state);
@@ -573,7 +655,7 @@ impl Session {
                 "not reloaded: {}\nthe nodes keep running the previous code",
                 schema.explain()
             ));
-            return Ok(());
+            return Ok(false);
         }
         let t1 = Instant::now();
         let swap = self.install(&built).and_then(|()| {
@@ -587,7 +669,7 @@ impl Session {
                 self.console.error(&format!(
                     "the nodes refused the new code ({e}); they keep running the previous code"
                 ));
-                return Ok(());
+                return Ok(false);
             }
         };
         let install_time = upgraded_at - t1;
@@ -611,7 +693,7 @@ impl Session {
             net.app = built.hash.clone();
         }
         self.app = Some(built);
-        self.save()
+        self.save().map(|()| true)
     }
 
     /// Stops every node (idempotent).

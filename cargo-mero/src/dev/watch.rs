@@ -18,10 +18,12 @@ fn relevant(path: &Path, ignored: &[PathBuf]) -> bool {
     if ignored.iter().any(|i| path.starts_with(i)) {
         return false;
     }
-    if path
-        .components()
-        .any(|c| matches!(c.as_os_str().to_str(), Some("target" | ".git")))
-    {
+    if path.components().any(|c| {
+        matches!(
+            c.as_os_str().to_str(),
+            Some("target" | ".git" | "node_modules")
+        )
+    }) {
         return false;
     }
     let name = path
@@ -101,5 +103,6 @@ mod tests {
         assert!(!relevant(Path::new("/p/target/debug/x"), &ignored));
         assert!(!relevant(Path::new("/p/src/.lib.rs.swp"), &ignored));
         assert!(!relevant(Path::new("/p/src/lib.rs~"), &ignored));
+        assert!(!relevant(Path::new("/p/web/node_modules/x/y.js"), &ignored));
     }
 }

@@ -48,6 +48,46 @@ pub fn new_project(parent: &Path, name: &str, template: &str) -> PathBuf {
     parent.join(name)
 }
 
+/// `cargo-mero/tests/ts`, with its npm packages (TypeScript, playwright-core)
+/// installed: `npm ci` there unless they are.
+pub fn ts_packages() -> PathBuf {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _once = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ts");
+    let have = ["typescript", "playwright-core"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).is_dir());
+    if !have {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .output()
+            .expect("running npm (Node.js 20 and npm; scripts/test installs them, or set MERO_SKIP_BROWSER=1)");
+        assert!(
+            out.status.success(),
+            "npm ci in {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+/// `GET url`: the status and the body as text.
+pub fn http_get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let resp = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.into_body().read_to_string().unwrap())
+}
+
 /// Whether process `pid` is gone (reaped, or a zombie nobody reaped yet).
 pub fn process_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -44,6 +44,14 @@
 //! delete can name the text it means to remove (`expect`) and is then
 //! refused if that text moved ([`NotesError::TextChanged`]).
 //!
+//! An editor that must place every keystroke exactly passes `base`, the
+//! [`body_hash`] of the body it computed the position in: the call is then
+//! refused with [`NotesError::BodyChanged`] unless the node's body is that
+//! very text, and the editor reads the body again, rebases its unsent
+//! edits on it and retries (the web editor, `web/src/editor.ts`, does).
+//! Without it a peer's edit merged in between would shift the position
+//! and split a word someone is typing.
+//!
 //! ```
 //! use mero_sdk::testing::Replica;
 //! use serde_json::json;
@@ -55,6 +63,12 @@
 //! node.execute("insert", json!({"doc": doc, "pos": 4, "text": "🥛"})).unwrap();
 //! node.execute("delete", json!({"doc": doc, "pos": 5, "len": 1})).unwrap();
 //! assert_eq!(node.query("get", json!({"doc": doc})).unwrap()["body"], "milk🥛 eggs");
+//!
+//! // Placed only if the body is still the text the position was computed in.
+//! let base = notes::body_hash("milk🥛 eggs");
+//! node.execute("insert", json!({"doc": doc, "pos": 10, "text": "!", "base": base})).unwrap();
+//! let stale = node.execute("insert", json!({"doc": doc, "pos": 0, "text": "x", "base": base}));
+//! assert!(stale.is_err());
 //! ```
 
 use mero_sdk::app;
@@ -168,6 +182,10 @@ pub enum NotesError {
     },
     /// Pages hold 1 to `max` documents.
     BadLimit { max: usize },
+    /// The body is not the text the caller computed its position in (its
+    /// `base`): it changed since the caller read it, and is now the text
+    /// whose [`body_hash`] is `hash`.
+    BodyChanged { hash: u64 },
 }
 
 impl std::fmt::Display for NotesError {
@@ -195,6 +213,9 @@ impl std::fmt::Display for NotesError {
                 "the text at {pos} is {found:?}, not {expected:?}: read it again"
             ),
             BadLimit { max } => write!(f, "a page holds 1 to {max} documents"),
+            BodyChanged { .. } => f.write_str(
+                "the document changed since its text was read: read it again and redo the edit there",
+            ),
         }
     }
 }
@@ -248,8 +269,18 @@ impl Notes {
 
     /// Inserts `text` at char position `pos` (0 ..= length); returns the
     /// new length.
-    pub fn insert(&mut self, doc: String, pos: usize, text: String) -> Result<usize, NotesError> {
+    ///
+    /// With `base`, only if the body is the text whose [`body_hash`] that
+    /// is (see [Positions](crate#positions)).
+    pub fn insert(
+        &mut self,
+        doc: String,
+        pos: usize,
+        text: String,
+        base: Option<u64>,
+    ) -> Result<usize, NotesError> {
         let mut body = self.body_of(&doc)?;
+        check_base(&body, base)?;
         let doc_len = body.len();
         if pos > doc_len {
             return Err(NotesError::InsertOutOfRange { pos, doc_len });
@@ -269,15 +300,19 @@ impl Notes {
     /// the text, chose what to delete and then called may have had the
     /// text change under it meanwhile (a peer's edit arriving between the
     /// read and the call shifts positions), and would delete the wrong
-    /// chars. [`NotesError::TextChanged`] tells it to read again.
+    /// chars. [`NotesError::TextChanged`] tells it to read again. With
+    /// `base`, only if the whole body is the text whose [`body_hash`] that
+    /// is.
     pub fn delete(
         &mut self,
         doc: String,
         pos: usize,
         len: usize,
         expect: Option<String>,
+        base: Option<u64>,
     ) -> Result<usize, NotesError> {
         let mut body = self.body_of(&doc)?;
+        check_base(&body, base)?;
         let doc_len = body.len();
         if pos.checked_add(len).is_none_or(|end| end > doc_len) {
             return Err(NotesError::DeleteOutOfRange { pos, len, doc_len });
@@ -417,9 +452,92 @@ fn check_title(title: String) -> Result<String, NotesError> {
     Ok(title.to_owned())
 }
 
+/// The hash of a body that `insert` and `delete` take as `base`: cyrb53
+/// (a 53-bit hash, so exact as a JSON number in JavaScript) over the text's
+/// UTF-16 code units, which a web client computes on its string as it is.
+/// Not cryptographic: it tells a client's own stale view from the current
+/// text, nothing more.
+///
+/// ```
+/// assert_eq!(notes::body_hash(""), 3338908027751811);
+/// assert_ne!(notes::body_hash("ab"), notes::body_hash("ba"));
+/// ```
+pub fn body_hash(text: &str) -> u64 {
+    let (mut h1, mut h2) = (0xdead_beef_u32, 0x41c6_ce57_u32);
+    for unit in text.encode_utf16() {
+        let unit = u32::from(unit);
+        h1 = (h1 ^ unit).wrapping_mul(2_654_435_761);
+        h2 = (h2 ^ unit).wrapping_mul(1_597_334_677);
+    }
+    h1 = (h1 ^ (h1 >> 16)).wrapping_mul(2_246_822_507);
+    h1 ^= (h2 ^ (h2 >> 13)).wrapping_mul(3_266_489_909);
+    h2 = (h2 ^ (h2 >> 16)).wrapping_mul(2_246_822_507);
+    h2 ^= (h1 ^ (h1 >> 13)).wrapping_mul(3_266_489_909);
+    (u64::from(h2 & 0x1f_ffff) << 32) | u64::from(h1)
+}
+
+fn check_base(body: &Text, base: Option<u64>) -> Result<(), NotesError> {
+    let Some(base) = base else { return Ok(()) };
+    let hash = body_hash(&body.get());
+    if hash != base {
+        return Err(NotesError::BodyChanged { hash });
+    }
+    Ok(())
+}
+
 fn check_limit(limit: Option<usize>) -> Result<usize, NotesError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
         _ => Err(NotesError::BadLimit { max: MAX_PAGE }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mero_sdk::testing::{Replica, typed_error};
+    use serde_json::json;
+
+    #[test]
+    fn body_hash_matches_the_web_clients() {
+        // Computed by the JavaScript in web/src/text.ts (`bodyHash`).
+        for (text, hash) in [
+            ("", 3_338_908_027_751_811),
+            ("a", 7_929_297_801_672_961),
+            ("héllo 👋 world", 6_246_781_059_461_376),
+            ("milk, eggs", 3_234_256_026_456_878),
+        ] {
+            assert_eq!(body_hash(text), hash, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn edits_with_a_stale_base_are_refused_and_leave_no_trace() {
+        let mut r = Replica::<Notes>::new(0);
+        r.init(json!({})).unwrap();
+        let doc = r.execute("create", json!({"title": "t"})).unwrap();
+        let base = body_hash("");
+        let args = json!({"doc": doc, "pos": 0, "text": "héllo", "base": base});
+        assert_eq!(r.execute("insert", args).unwrap(), json!(5));
+        let now = body_hash("héllo");
+        for (method, args) in [
+            (
+                "insert",
+                json!({"doc": doc, "pos": 0, "text": "x", "base": base}),
+            ),
+            (
+                "delete",
+                json!({"doc": doc, "pos": 0, "len": 1, "base": base}),
+            ),
+        ] {
+            let err = r.execute(method, args).unwrap_err();
+            assert_eq!(
+                typed_error::<NotesError>(&err),
+                Some(NotesError::BodyChanged { hash: now })
+            );
+        }
+        let args = json!({"doc": doc, "pos": 1, "len": 1, "expect": "é", "base": now});
+        assert_eq!(r.execute("delete", args).unwrap(), json!(4));
+        assert_eq!(r.query("get", json!({"doc": doc})).unwrap()["body"], "hllo");
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What kind of failure a call ended in. Every kind leaves no trace in state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallErrorKind {
     /// The app returned `Err` (an `app::Result` error or `app::bail!`).

@@ -7,10 +7,15 @@
 //! so the log never disagrees with the state. The log keeps the last
 //! `[events] retention` items of each context; SSE clients replay from it.
 //!
-//! This module defines the items; transports live in `api`.
+//! This module numbers the items; their wire form is `mero-api`'s
+//! [`EventItem`](mero_api::EventItem) and [`StateItem`](mero_api::StateItem),
+//! and transports live in `api`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use mero_api::{EventItem, EventTag, StateItem, StateTag};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -39,33 +44,6 @@ impl PendingEvent {
         RawValue::from_string(json)
             .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
     }
-}
-
-/// The wire form of an `event` item. Serialized straight from borrowed
-/// fields: items are built on every commit, inside the context lock.
-#[derive(Serialize)]
-struct EventJson<'a> {
-    id: u64,
-    context: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    delta: String,
-    author: &'a str,
-    local: bool,
-    #[serde(rename = "kind")]
-    event: &'a str,
-    data: &'a RawValue,
-}
-
-/// The wire form of a `state` item.
-#[derive(Serialize)]
-struct StateJson<'a> {
-    id: u64,
-    context: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    heads: &'a [DeltaId],
-    deltas: u64,
 }
 
 /// What an item reports.
@@ -112,15 +90,17 @@ impl StreamItem {
         let author = members
             .entry(e.author)
             .or_insert_with(|| e.author.to_string());
-        let json = serde_json::to_string(&EventJson {
+        // Serialized straight from borrowed fields: items are built on
+        // every commit, inside the context lock.
+        let json = serde_json::to_string(&EventItem {
             id,
-            context: text,
-            kind: ItemType::Event.as_str(),
-            delta: e.delta.to_string(),
-            author,
+            context: Cow::Borrowed(text),
+            r#type: EventTag::Event,
+            delta: Cow::Owned(e.delta.to_string()),
+            author: Cow::Borrowed(author),
             local: e.local,
-            event: &e.kind,
-            data: &e.data,
+            kind: Cow::Borrowed(&e.kind),
+            data: Cow::Borrowed(&e.data),
         });
         Self::encoded(id, context, ItemType::Event, json)
     }
@@ -133,11 +113,11 @@ impl StreamItem {
         heads: &[DeltaId],
         deltas: u64,
     ) -> Self {
-        let json = serde_json::to_string(&StateJson {
+        let json = serde_json::to_string(&StateItem {
             id,
-            context: &names.context,
-            kind: ItemType::State.as_str(),
-            heads,
+            context: Cow::Borrowed(&names.context),
+            r#type: StateTag::State,
+            heads: heads.iter().map(|h| mero_api::Id(h.to_string())).collect(),
             deltas,
         });
         Self::encoded(id, context, ItemType::State, json)

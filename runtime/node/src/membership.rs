@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use mero_sync::access::{Invite, Join, Standing};
 use mero_sync::{ContextKey, InvitationToken, MemberSecret, Op, Role};
-use serde::Serialize;
 
 use crate::context::{ContextRuntime, Effects};
 use crate::error::NodeError;
@@ -20,8 +19,7 @@ use crate::node::{ContextInfo, Node, context_info, now_ms};
 use crate::store::{ContextMeta, Joining};
 
 /// One member as `/admin/contexts/{id}/members` shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct MemberInfo {
     /// Member key.
     pub key: MemberKey,

@@ -14,7 +14,6 @@ use mero_abi::AppAbi;
 use mero_sync::access::context_id;
 use mero_sync::delta::GENESIS_EPOCH;
 use mero_sync::{ContextKey, MemberSecret};
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::calls::ContextSlot;
@@ -41,20 +40,17 @@ pub enum CallKind {
     Handler,
 }
 
-/// A successful call's answer.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A successful call's answer (on the wire: `mero_api::CallResult`).
+#[derive(Debug, Clone)]
 pub struct CallOutput {
     /// The method's JSON return value.
     pub output: serde_json::Value,
     /// Id of the delta the call produced, if it changed state.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<DeltaId>,
 }
 
-/// What the node reports about an app.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What the node reports about an app (on the wire: `mero_api::AppInfo`).
+#[derive(Debug, Clone)]
 pub struct AppInfo {
     /// Content hash.
     pub hash: AppHash,
@@ -66,9 +62,9 @@ pub struct AppInfo {
     pub methods: Vec<String>,
 }
 
-/// What the node reports about a context.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What the node reports about a context (on the wire:
+/// `mero_api::ContextInfo`).
+#[derive(Debug, Clone)]
 pub struct ContextInfo {
     /// Context id.
     pub id: ContextId,
@@ -88,11 +84,9 @@ pub struct ContextInfo {
     pub joining: bool,
     /// The app the context upgraded to, while this node lacks it and keeps
     /// serving `app`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_app: Option<AppHash>,
     /// Why the context is quarantined, if it is: its calls and deltas are
     /// refused until the node restarts (other contexts are unaffected).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<String>,
 }
 
@@ -277,6 +271,13 @@ impl Node {
             .into_iter()
             .filter_map(|(id, json)| StreamItem::from_log(*ctx, id, &json))
             .collect())
+    }
+
+    /// The id of the newest persisted stream item of a context (0: none
+    /// yet): where a subscription that starts now begins.
+    pub fn stream_last(&self, ctx: &ContextId) -> Result<u64, NodeError> {
+        self.context(ctx)?;
+        self.db.last_event_id(ctx)
     }
 
     /// Tells long-lived streams (WebSocket, SSE) that the node is stopping.

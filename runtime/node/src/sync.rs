@@ -11,7 +11,6 @@ use mero_sync::SignedDelta;
 use mero_sync::dag::SeqVector;
 use mero_sync::gate;
 use mero_sync::protocol::{self, Envelope, Request, Response};
-use serde::Serialize;
 
 use crate::context::{Effects, ReceiveReport};
 use crate::error::NodeError;
@@ -19,8 +18,7 @@ use crate::ids::{ContextId, DeltaId, sha256};
 use crate::node::{Node, now_ms};
 
 /// A context's replication state, for `/admin/contexts/{id}/sync`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct SyncStatus {
     /// The context.
     pub context: ContextId,

@@ -82,8 +82,7 @@ pub struct Scope {
 }
 
 /// A freshly issued pair.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct IssuedTokens {
     /// Send as `Authorization: Bearer <accessToken>`.
     pub access_token: String,

@@ -466,16 +466,26 @@ fn down(hops: &[ContextId], n: u64, depth: u64) -> u64 {
 }
 "#;
 
+/// One node with `n` contexts of the scratch app (built once per run).
+fn scratch_node(n: usize) -> (tempfile::TempDir, NodeProc, Vec<String>) {
+    static WASM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let wasm = WASM.get_or_init(|| {
+        let scratch = tempfile::tempdir().unwrap();
+        build_scratch_app(scratch.path(), SCRATCH)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProc::init_and_start(dir.path());
+    let app = node.install(wasm);
+    let ctx = (0..n).map(|_| node.create_context(&app)).collect();
+    (dir, node, ctx)
+}
+
 /// A callee whose call changes only node-private storage succeeds, so its
 /// writes must be kept like any callee's.
 #[test]
 fn a_callee_that_only_writes_private_storage_keeps_its_writes() {
-    let scratch = tempfile::tempdir().unwrap();
-    let wasm = build_scratch_app(scratch.path(), SCRATCH);
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::init_and_start(dir.path());
-    let app = node.install(&wasm);
-    let (a, b) = (node.create_context(&app), node.create_context(&app));
+    let (_dir, node, ctx) = scratch_node(2);
+    let (a, b) = (ctx[0].clone(), ctx[1].clone());
     // Directly, the write is kept.
     node.execute(&b, "stash", json!({"key": "k0", "value": "direct"}));
     assert_eq!(
@@ -516,12 +526,7 @@ fn running(pid: u32) -> bool {
 /// as a call, never take the node down.
 #[test]
 fn a_chain_of_deep_callees_fails_as_a_call_not_as_the_node() {
-    let scratch = tempfile::tempdir().unwrap();
-    let wasm = build_scratch_app(scratch.path(), SCRATCH);
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::init_and_start(dir.path());
-    let app = node.install(&wasm);
-    let ctx: Vec<String> = (0..4).map(|_| node.create_context(&app)).collect();
+    let (_dir, node, ctx) = scratch_node(4);
     // The deepest recursion one instance survives on its own.
     let fits = |depth: u64| {
         let r = node.rpc(
@@ -606,12 +611,8 @@ fn sse_got_until(
 /// subscriber of the callee context must still get every item.
 #[test]
 fn a_subscriber_of_the_callee_gets_its_events_when_the_callee_is_used_again_at_once() {
-    let scratch = tempfile::tempdir().unwrap();
-    let wasm = build_scratch_app(scratch.path(), SCRATCH);
-    let dir = tempfile::tempdir().unwrap();
-    let node = NodeProc::init_and_start(dir.path());
-    let app = node.install(&wasm);
-    let (a, b) = (node.create_context(&app), node.create_context(&app));
+    let (_dir, node, ctx) = scratch_node(2);
+    let (a, b) = (ctx[0].clone(), ctx[1].clone());
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
         let sub = s.spawn(|| sse_got_until(&node, &b, 100, tx));

@@ -1,17 +1,24 @@
 //! Admin REST handlers under `/admin`: apps, contexts, node. The admin token
-//! is checked before any of these run (see [`super::auth`]).
+//! is checked before any of these run (see [`super::auth`]). Also the one
+//! context route a client token may read besides calls and blobs:
+//! `GET /contexts/{id}/sync`.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use mero_api as api;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{ApiError, bad_request, blocking, body_or_error, optional_json, parse_id, parse_json};
+use super::auth::Principal;
+use super::{
+    ApiError, bad_request, blocking, body_or_error, optional_json, parse_id, parse_json, wire,
+};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 use crate::node::Node;
 use mero_sync::Role;
@@ -25,31 +32,32 @@ pub(crate) async fn install_app(
         return Err(bad_request("the request body must be the app's WASM bytes"));
     }
     let info = blocking(move || node.install_app(&body)).await?;
-    Ok((StatusCode::CREATED, axum::Json(info)))
+    Ok((StatusCode::CREATED, axum::Json(wire::app(&info))))
 }
 
 pub(crate) async fn node_status(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let counts = blocking(move || {
-        Ok(json!({
-            "identity": node.identity(),
-            "peerId": node.net().map(|n| n.peer_id().to_string()),
-            "p2pAddrs": node.net().map(|n| n.addresses()).unwrap_or_default(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "listen": node.config().server.listen,
-            "apps": node.apps().len(),
-            "contexts": node.contexts().len(),
-        }))
+    let status = blocking(move || {
+        Ok(api::NodeStatus {
+            identity: wire::id(&node.identity()),
+            peer_id: node.net().map(|n| n.peer_id().to_string()),
+            p2p_addrs: node.net().map(|n| n.addresses()).unwrap_or_default(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen: node.config().server.listen.to_string(),
+            apps: node.apps().len() as u64,
+            contexts: node.contexts().len() as u64,
+        })
     })
     .await?;
-    Ok(axum::Json(counts))
+    Ok(axum::Json(status))
 }
 
 pub(crate) async fn list_apps(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(blocking(move || Ok(node.apps())).await?))
+    let apps = blocking(move || Ok(node.apps())).await?;
+    Ok(axum::Json(apps.iter().map(wire::app).collect::<Vec<_>>()))
 }
 
 pub(crate) async fn get_app(
@@ -60,29 +68,24 @@ pub(crate) async fn get_app(
     Ok(axum::Json(blocking(move || node.app_abi(&hash)).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateContext {
-    app: String,
-    #[serde(default)]
-    args: Option<Value>,
-}
-
 pub(crate) async fn create_context(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: CreateContext = parse_json(&body_or_error(body)?)?;
-    let app: AppHash = parse_id(&req.app)?;
+    let req: api::CreateContextRequest = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(req.app.as_str())?;
     let args = serde_json::to_vec(&req.args.unwrap_or_else(|| json!({}))).expect("JSON serializes");
     let info = blocking(move || node.create_context(&app, &args)).await?;
-    Ok((StatusCode::CREATED, axum::Json(info)))
+    Ok((StatusCode::CREATED, axum::Json(wire::context(&info))))
 }
 
 pub(crate) async fn list_contexts(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(blocking(move || Ok(node.contexts())).await?))
+    let contexts = blocking(move || Ok(node.contexts())).await?;
+    Ok(axum::Json(
+        contexts.iter().map(wire::context).collect::<Vec<_>>(),
+    ))
 }
 
 pub(crate) async fn get_context(
@@ -90,7 +93,8 @@ pub(crate) async fn get_context(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(blocking(move || node.context_info(&id)).await?))
+    let info = blocking(move || node.context_info(&id)).await?;
+    Ok(axum::Json(wire::context(&info)))
 }
 
 pub(crate) async fn get_state(
@@ -106,7 +110,23 @@ pub(crate) async fn get_sync(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(blocking(move || node.sync_status(&id)).await?))
+    let status = blocking(move || node.sync_status(&id)).await?;
+    Ok(axum::Json(wire::sync_status(&status)))
+}
+
+/// `GET /contexts/{id}/sync`: the same answer, for the context's own client
+/// tokens (a client sees whether its node has caught up). It reveals no
+/// more than the context's event stream already does: heads, delta counts
+/// per member key, refusals by reason.
+pub(crate) async fn client_sync(
+    State(node): State<Arc<Node>>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    who.check_context(&id)?;
+    let status = blocking(move || node.sync_status(&id)).await?;
+    Ok(axum::Json(wire::sync_status(&status)))
 }
 
 pub(crate) async fn get_members(
@@ -114,21 +134,10 @@ pub(crate) async fn get_members(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    Ok(axum::Json(blocking(move || node.members(&id)).await?))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateInvitation {
-    /// Validity in seconds (default: one day).
-    #[serde(default)]
-    valid_for_secs: Option<u64>,
-    /// The joiner's role: admin, writer (default) or reader.
-    #[serde(default)]
-    role: Option<String>,
-    /// How many joins it admits (default 1).
-    #[serde(default)]
-    uses: Option<u32>,
+    let members = blocking(move || node.members(&id)).await?;
+    Ok(axum::Json(
+        members.iter().map(wire::member).collect::<Vec<_>>(),
+    ))
 }
 
 pub(crate) async fn create_invitation(
@@ -137,7 +146,7 @@ pub(crate) async fn create_invitation(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    let req: CreateInvitation = optional_json(&body_or_error(body)?)?;
+    let req: api::CreateInvitationRequest = optional_json(&body_or_error(body)?)?;
     let valid = std::time::Duration::from_secs(req.valid_for_secs.unwrap_or(86_400));
     let role: Role = match &req.role {
         Some(r) => r.parse().map_err(bad_request)?,
@@ -148,15 +157,15 @@ pub(crate) async fn create_invitation(
     let t = &inv.token;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "invitation": t.to_string(),
-            "id": inv.id,
-            "context": t.context,
-            "role": role,
-            "uses": uses,
-            "expiresAtMs": t.expires_at_ms,
-            "addrs": t.addrs,
-        })),
+        axum::Json(api::Invitation {
+            invitation: t.to_string(),
+            id: wire::id(&inv.id),
+            context: wire::id(&t.context),
+            role: wire::role(role),
+            uses,
+            expires_at_ms: t.expires_at_ms,
+            addrs: t.addrs.clone(),
+        }),
     ))
 }
 
@@ -166,9 +175,8 @@ pub(crate) async fn revoke_invitation(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     let invite: DeltaId = parse_id(&invite)?;
-    Ok(axum::Json(
-        blocking(move || node.revoke(&id, invite)).await?,
-    ))
+    let info = blocking(move || node.revoke(&id, invite)).await?;
+    Ok(axum::Json(wire::context(&info)))
 }
 
 pub(crate) async fn remove_member(
@@ -177,15 +185,8 @@ pub(crate) async fn remove_member(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     let member: MemberKey = parse_id(&member)?;
-    Ok(axum::Json(
-        blocking(move || node.remove_member(&id, &member)).await?,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetRole {
-    role: String,
+    let info = blocking(move || node.remove_member(&id, &member)).await?;
+    Ok(axum::Json(wire::context(&info)))
 }
 
 pub(crate) async fn set_role(
@@ -195,26 +196,19 @@ pub(crate) async fn set_role(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     let member: MemberKey = parse_id(&member)?;
-    let req: SetRole = parse_json(&body_or_error(body)?)?;
+    let req: api::SetRoleRequest = parse_json(&body_or_error(body)?)?;
     let role: Role = req.role.parse().map_err(bad_request)?;
-    Ok(axum::Json(
-        blocking(move || node.set_role(&id, &member, role)).await?,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JoinContext {
-    invitation: String,
+    let info = blocking(move || node.set_role(&id, &member, role)).await?;
+    Ok(axum::Json(wire::context(&info)))
 }
 
 pub(crate) async fn join_context(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: JoinContext = parse_json(&body_or_error(body)?)?;
+    let req: api::JoinRequest = parse_json(&body_or_error(body)?)?;
     let info = blocking(move || node.join(&req.invitation)).await?;
-    Ok((StatusCode::CREATED, axum::Json(info)))
+    Ok((StatusCode::CREATED, axum::Json(wire::context(&info))))
 }
 
 pub(crate) async fn leave_context(
@@ -223,13 +217,9 @@ pub(crate) async fn leave_context(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     blocking(move || node.leave(&id)).await?;
-    Ok(axum::Json(json!({"left": id})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpgradeContext {
-    app: String,
+    Ok(axum::Json(api::Left {
+        left: wire::id(&id),
+    }))
 }
 
 pub(crate) async fn upgrade_context(
@@ -238,9 +228,10 @@ pub(crate) async fn upgrade_context(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
-    let req: UpgradeContext = parse_json(&body_or_error(body)?)?;
-    let app: AppHash = parse_id(&req.app)?;
-    Ok(axum::Json(blocking(move || node.upgrade(&id, &app)).await?))
+    let req: api::UpgradeRequest = parse_json(&body_or_error(body)?)?;
+    let app: AppHash = parse_id(req.app.as_str())?;
+    let info = blocking(move || node.upgrade(&id, &app)).await?;
+    Ok(axum::Json(wire::context(&info)))
 }
 
 /// Feeds signed deltas (a JSON array of hex-encoded wire deltas) through
@@ -261,9 +252,8 @@ pub(crate) async fn import_deltas(
                 .map_err(|e| bad_request(format!("not a signed delta: {e}")))?,
         );
     }
-    Ok(axum::Json(
-        blocking(move || node.receive(&id, deltas, None)).await?,
-    ))
+    let report = blocking(move || node.receive(&id, deltas, None)).await?;
+    Ok(axum::Json(wire::receive_report(&report)))
 }
 
 #[derive(Deserialize)]
@@ -287,7 +277,10 @@ pub(crate) async fn export_deltas(
     let deltas = blocking(move || node.export_deltas(&id, from, limit)).await?;
     let next = from + deltas.len() as u64;
     let hexes: Vec<String> = deltas.iter().map(|d| hex::encode(d.to_bytes())).collect();
-    Ok(axum::Json(json!({"deltas": hexes, "next": next})))
+    Ok(axum::Json(api::DeltaPage {
+        deltas: hexes,
+        next,
+    }))
 }
 
 fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
@@ -298,7 +291,9 @@ fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
 pub(crate) async fn network_status(
     State(node): State<Arc<Node>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(network(&node)?.status().await))
+    // `null` once the network task has stopped.
+    let status = network(&node)?.status().await;
+    Ok(axum::Json(status.as_ref().map(wire::net_status)))
 }
 
 pub(crate) async fn network_pause(
@@ -313,9 +308,9 @@ pub(crate) async fn network_resume(
     set_paused(&node, false)
 }
 
-fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<Value>, ApiError> {
+fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<api::Paused>, ApiError> {
     network(node)?.pause(paused);
-    Ok(axum::Json(json!({"paused": paused})))
+    Ok(axum::Json(api::Paused { paused }))
 }
 
 pub(crate) async fn remove_app(
@@ -324,7 +319,9 @@ pub(crate) async fn remove_app(
 ) -> Result<impl IntoResponse, ApiError> {
     let hash: AppHash = parse_id(&hash)?;
     blocking(move || node.remove_app(&hash)).await?;
-    Ok(axum::Json(json!({"removed": hash})))
+    Ok(axum::Json(api::Removed {
+        removed: wire::id(&hash),
+    }))
 }
 
 pub(crate) async fn delete_context(
@@ -333,7 +330,9 @@ pub(crate) async fn delete_context(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     blocking(move || node.delete_context(&id)).await?;
-    Ok(axum::Json(json!({"deleted": id})))
+    Ok(axum::Json(api::Deleted {
+        deleted: wire::id(&id),
+    }))
 }
 
 pub(crate) async fn node_peers(
@@ -343,7 +342,7 @@ pub(crate) async fn node_peers(
         .status()
         .await
         .ok_or_else(|| bad_request("the network task has stopped"))?;
-    Ok(axum::Json(status.peers))
+    Ok(axum::Json(wire::peers(&status.peers)))
 }
 
 /// The effective configuration with secrets replaced by `"<redacted>"`.

@@ -18,10 +18,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use mero_api as api;
 
-use super::{ApiError, bad_request, blocking, body_or_error, parse_id, parse_json};
+use super::{ApiError, bad_request, blocking, body_or_error, parse_id, parse_json, wire};
 use crate::ids::{ContextId, MemberKey};
 use crate::node::Node;
 use crate::tokens::{Claims, DEFAULT_ACCESS_SECS, MAX_ACCESS_SECS, Scope, TokenError, TokenUse};
@@ -188,19 +187,6 @@ pub(crate) async fn admin_only(req: Request, next: Next) -> Result<Response, Api
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct IssueToken {
-    context: String,
-    /// Defaults to the member this node acts as in the context.
-    #[serde(default)]
-    member: Option<String>,
-    #[serde(default)]
-    methods: Option<Vec<String>>,
-    #[serde(default)]
-    ttl_secs: Option<u64>,
-}
-
 fn ttl(requested: Option<u64>) -> Result<u64, ApiError> {
     match requested.unwrap_or(DEFAULT_ACCESS_SECS) {
         0 => Err(bad_request("ttlSecs must be at least 1")),
@@ -216,15 +202,15 @@ pub(crate) async fn issue_token(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: IssueToken = parse_json(&body_or_error(body)?)?;
-    let ctx: ContextId = parse_id(&req.context)?;
+    let req: api::IssueTokenRequest = parse_json(&body_or_error(body)?)?;
+    let ctx: ContextId = parse_id(req.context.as_str())?;
     let ttl = ttl(req.ttl_secs)?;
     let n = node.clone();
     let info = blocking(move || n.context_info(&ctx)).await?;
     let member = match req
         .member
-        .as_deref()
-        .map(parse_id::<MemberKey>)
+        .as_ref()
+        .map(|m| parse_id::<MemberKey>(m.as_str()))
         .transpose()?
     {
         Some(m) if m != info.member => {
@@ -257,16 +243,8 @@ pub(crate) async fn issue_token(
     };
     Ok((
         StatusCode::CREATED,
-        axum::Json(node.tokens().issue(&scope, ttl)),
+        axum::Json(wire::tokens(node.tokens().issue(&scope, ttl))),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RefreshToken {
-    refresh_token: String,
-    #[serde(default)]
-    ttl_secs: Option<u64>,
 }
 
 /// `POST /auth/refresh`: spends a refresh token for a new pair.
@@ -274,11 +252,11 @@ pub(crate) async fn refresh_token(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: RefreshToken = parse_json(&body_or_error(body)?)?;
+    let req: api::RefreshRequest = parse_json(&body_or_error(body)?)?;
     let ttl = ttl(req.ttl_secs)?;
     // Spending a refresh token writes to the store.
     let issued = blocking(move || Ok(node.tokens().refresh(&req.refresh_token, ttl))).await??;
-    Ok(axum::Json(issued))
+    Ok(axum::Json(wire::tokens(issued)))
 }
 
 /// `DELETE /admin/tokens/{id}`: revokes every token of a grant.
@@ -293,7 +271,7 @@ pub(crate) async fn revoke_token(
     }
     let revoked = id.clone();
     blocking(move || node.tokens().revoke(&revoked)).await?;
-    Ok(axum::Json(json!({"revoked": id})))
+    Ok(axum::Json(api::TokenRevoked { revoked: id }))
 }
 
 #[cfg(test)]

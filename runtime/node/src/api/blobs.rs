@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use mero_sync::blob::{BlobId, CHUNK_SIZE};
-use serde_json::json;
 
 use super::auth::{Principal, forbidden};
 use super::{ApiError, parse_id};
@@ -91,9 +90,11 @@ pub(crate) async fn upload(
     let (id, manifest) = stream_in(up, body, max).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(
-            json!({"id": id.to_string(), "size": manifest.size, "chunks": manifest.count()}),
-        ),
+        axum::Json(mero_api::BlobUploaded {
+            id: id.to_string(),
+            size: manifest.size,
+            chunks: manifest.count() as u64,
+        }),
     ))
 }
 

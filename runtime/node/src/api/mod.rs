@@ -7,12 +7,17 @@
 //! A thin layer: it authenticates ([`auth`]), parses, checks scope and hands
 //! the work to [`Node`] on a blocking thread. It must not hold replication
 //! or state logic. The reference is `docs/api.md` plus `runtime/node/openapi.json`.
+//!
+//! Request bodies and answers are `mero-api`'s types ([`wire`] turns the
+//! node's values into them), the same that clients deserialize and that
+//! the OpenAPI document's schemas are generated from.
 
 pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod rpc;
 pub mod sse;
+pub mod wire;
 pub mod ws;
 
 use std::future::Future;
@@ -26,7 +31,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use serde_json::{Value, json};
+use mero_api::ErrorBody;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -96,6 +101,7 @@ pub fn router(node: Arc<Node>) -> Router {
             post(blobs::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/contexts/{id}/blobs/{blob}", get(blobs::download))
+        .route("/contexts/{id}/sync", get(admin::client_sync))
         .nest("/admin", admin);
     let mut public = Router::new()
         .route("/health", get(health))
@@ -178,15 +184,12 @@ pub async fn serve(
 
 /// An error response: a status and `{"error": {"code", "message", ...}}`.
 #[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub Value);
+pub struct ApiError(pub StatusCode, pub ErrorBody);
 
 impl ApiError {
     /// An error with a stable `code` and a message saying what to do.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self(
-            status,
-            json!({"error": {"code": code, "message": message.into()}}),
-        )
+        Self(status, ErrorBody::new(code, message))
     }
 }
 
@@ -213,9 +216,9 @@ impl From<NodeError> for ApiError {
             NodeError::Quarantined(..) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let mut body = json!({"error": {"code": e.code(), "message": e.to_string()}});
+        let mut body = ErrorBody::new(e.code(), e.to_string());
         if let NodeError::Call(c) = &e {
-            body["error"]["data"] = serde_json::to_value(c).unwrap_or_default();
+            body.error.data = Some(wire::json(&wire::call_failure(c)));
         }
         ApiError(status, body)
     }
@@ -234,8 +237,11 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(NodeError::Wasm(format!("call thread failed: {e}"))))
 }
 
-async fn health() -> axum::Json<Value> {
-    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+async fn health() -> axum::Json<mero_api::Health> {
+    axum::Json(mero_api::Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 async fn openapi() -> Response {

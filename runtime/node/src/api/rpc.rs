@@ -1,7 +1,8 @@
 //! JSON-RPC 2.0: `execute` and `query`, single or batched, over HTTP
 //! (`POST /jsonrpc`) and the WebSocket. Parsing (the envelope, the params,
 //! batches) and the error codes live in `mero-rpc`; see [`mero_rpc::code`]
-//! for what each code means. This module checks scopes and runs the calls.
+//! for what each code means. This module checks scopes and runs the calls;
+//! answers are `mero-api`'s [`RpcResponse`](mero_api::RpcResponse).
 
 use std::sync::Arc;
 
@@ -12,11 +13,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mero_abi::{CallError, CallErrorKind};
+use mero_api::{RpcError, RpcResponse};
 use mero_rpc::{Body, Method, code};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::auth::Principal;
-use super::blocking;
+use super::{blocking, wire};
 use crate::calls::CallRequest;
 use crate::error::NodeError;
 use crate::ids::ContextId;
@@ -128,12 +130,19 @@ async fn execute_all(node: Arc<Node>, calls: Vec<Call>) -> Vec<Value> {
 
 /// The JSON-RPC response for a call's outcome.
 fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
-    match result {
-        Ok(out) => json!({"jsonrpc": "2.0", "id": id, "result": out}),
+    let response = match result {
+        Ok(out) => RpcResponse::ok(id, wire::call_result(out)),
         // The app's own failure: its message, and `{kind, code, data}`.
         Err(NodeError::Call(c)) if c.kind == CallErrorKind::App => {
-            let data = c.app_error().and_then(|d| serde_json::to_value(d).ok());
-            rpc_error(id, code::APP_ERROR, c.message, data)
+            let data = c.app_error().map(|d| wire::json(&wire::app_error(d)));
+            RpcResponse::err(
+                id,
+                RpcError {
+                    code: code::APP_ERROR,
+                    message: c.message,
+                    data,
+                },
+            )
         }
         Err(e) => {
             let (rpc_code, data) = match &e {
@@ -142,12 +151,20 @@ fn answer(id: Value, result: Result<CallOutput, NodeError>) -> Value {
                 NodeError::BadRequest(_) => (code::INVALID_PARAMS, None),
                 NodeError::Forbidden(_) | NodeError::Refused(_) => (code::REFUSED, None),
                 NodeError::Quarantined(..) => (code::QUARANTINED, None),
-                NodeError::Call(c) => (call_code(c), serde_json::to_value(c).ok()),
+                NodeError::Call(c) => (call_code(c), Some(wire::json(&wire::call_failure(c)))),
                 _ => (code::NODE_FAILURE, None),
             };
-            rpc_error(id, rpc_code, e.to_string(), data)
+            RpcResponse::err(
+                id,
+                RpcError {
+                    code: rpc_code,
+                    message: e.to_string(),
+                    data,
+                },
+            )
         }
-    }
+    };
+    wire::json(&response)
 }
 
 /// `POST /jsonrpc`.

@@ -121,8 +121,13 @@ async fn forward(
                 // An expired or revoked token ends the stream, with a last
                 // `error` message saying why.
                 if let Err(e) = who.still_valid(node.tokens()) {
-                    let why = serde_json::json!({"code": super::auth::token_code(&e), "message": e.to_string()});
-                    let _ = tx.try_send(Event::default().event("error").data(why.to_string()));
+                    let why = mero_api::ErrorDetail {
+                        code: super::auth::token_code(&e).into(),
+                        message: e.to_string(),
+                        data: None,
+                    };
+                    let why = super::wire::json(&why).to_string();
+                    let _ = tx.try_send(Event::default().event("error").data(why));
                     return;
                 }
             }
@@ -169,11 +174,14 @@ async fn replay(
             && let Some(first) = page.first()
             && first.id > last + 1
         {
-            let gap = Event::default().event("gap").data(format!(
-                r#"{{"requested":{},"replayFrom":{}}}"#,
-                last + 1,
-                first.id
-            ));
+            let gap = mero_api::Gap {
+                context: None,
+                requested: last + 1,
+                replay_from: first.id,
+            };
+            let gap = Event::default()
+                .event("gap")
+                .data(super::wire::json(&gap).to_string());
             tx.send(gap).await.ok()?;
         }
         first_page = false;

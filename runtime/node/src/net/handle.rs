@@ -9,14 +9,12 @@ use libp2p::request_response::ResponseChannel;
 use mero_sync::SignedDelta;
 use mero_sync::gate::Topic;
 use mero_sync::protocol::{Envelope, Response};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{AppHash, ContextId};
 
 /// One connected peer, as `/admin/network` shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct PeerInfo {
     /// Its peer id.
     pub peer_id: String,
@@ -25,8 +23,7 @@ pub struct PeerInfo {
 }
 
 /// The network's state, for `/admin/network`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct NetStatus {
     /// This node's peer id.
     pub peer_id: String,
