@@ -14,6 +14,8 @@ use cargo_mero::new::{
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cmd;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo mero",
@@ -61,6 +63,11 @@ enum Cmd {
     Deploy(DeployArgs),
     /// Call an app method on a dev node or any node.
     Call(CallArgs),
+    /// Break the running dev network: partition, heal, kill, restart,
+    /// delay, loss, add-node.
+    Net(cmd::net::NetArgs),
+    /// Where each node's replica of the context stands (in sync, behind...).
+    Status(cmd::status::StatusArgs),
     /// Upload a file as a blob of a context, or download one.
     Blob {
         #[command(subcommand)]
@@ -195,6 +202,9 @@ struct DevArgs {
     /// Only app logs, warnings, errors and reload summaries.
     #[arg(short, long)]
     quiet: bool,
+    /// Do not read commands (`p 3`, `h`, ...) from stdin lines.
+    #[arg(long)]
+    no_keys: bool,
 }
 
 #[derive(Debug, Args)]
@@ -303,72 +313,6 @@ impl NodeTarget {
         };
         Ok((target, self.context, self.json))
     }
-}
-
-fn run_blob(cmd: BlobCmd) -> anyhow::Result<()> {
-    let bar = |hidden: bool, verb: &str| -> anyhow::Result<indicatif::ProgressBar> {
-        if hidden {
-            return Ok(indicatif::ProgressBar::hidden());
-        }
-        Ok(indicatif::ProgressBar::new(0).with_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "{verb:>12} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} {{eta}}"
-            ))?
-            .progress_chars("=> "),
-        ))
-    };
-    let mib_s = |size: u64, secs: f64| size as f64 / (1024.0 * 1024.0) / secs.max(1e-9);
-    match cmd {
-        BlobCmd::Put { file, to } => {
-            let (opts, json) = to.options()?;
-            let pb = bar(json, "Uploading")?;
-            let out = cargo_mero::blob::put(&opts, &file, &mut |sent, total| {
-                pb.set_length(total);
-                pb.set_position(sent);
-            })?;
-            pb.finish_and_clear();
-            if json {
-                println!("{}", serde_json::to_string(&out)?);
-            } else {
-                eprintln!(
-                    "    Uploaded {} ({} bytes, {:.1} MiB/s) to context {}",
-                    file.display(),
-                    out.size,
-                    mib_s(out.size, out.secs),
-                    out.context
-                );
-                eprintln!(
-                    "             store the id in state within the node's grace period ([blobs] gc_grace_secs)"
-                );
-                println!("{}", out.id);
-            }
-        }
-        BlobCmd::Get { id, output, from } => {
-            let (opts, json) = from.options()?;
-            let pb = bar(json, "Downloading")?;
-            let out = cargo_mero::blob::get(&opts, &id, output.as_deref(), &mut |got, total| {
-                pb.set_length(total);
-                pb.set_position(got);
-            })?;
-            pb.finish_and_clear();
-            if json {
-                println!("{}", serde_json::to_string(&out)?);
-            } else {
-                let resumed = if out.resumed_from > 0 {
-                    format!(", resumed at byte {}", out.resumed_from)
-                } else {
-                    String::new()
-                };
-                eprintln!(
-                    "  Downloaded {} ({} bytes, {:.1} MiB/s{resumed}), checked against its id",
-                    out.path.display(),
-                    out.size,
-                    mib_s(out.size - out.resumed_from, out.secs),
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -495,6 +439,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 verbosity,
                 color,
                 exe: std::env::current_exe().context("locating the cargo-mero binary")?,
+                keys: !a.no_keys,
             })?;
             Ok(())
         }
@@ -569,7 +514,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Blob { command } => run_blob(command),
+        Cmd::Blob { command } => cmd::blob::run(command),
+        Cmd::Net(a) => cmd::net::run(a),
+        Cmd::Status(a) => cmd::status::run(a),
         Cmd::Node { command } => {
             mero_node::cli::init_tracing();
             mero_node::cli::run(mero_node::cli::Cli { command })

@@ -1,5 +1,7 @@
 //! `target/mero/dev/network.json`: where a `cargo mero dev` network is, for
-//! `cargo mero call` and any other tool (scripts, front ends, tests).
+//! `cargo mero call`, `net`, `status` and any other tool (scripts, front
+//! ends, tests). It holds admin tokens and the session's control key, so
+//! it is written readable by its owner only.
 
 use std::path::{Path, PathBuf};
 
@@ -77,6 +79,19 @@ pub struct DevNetwork {
     /// has a front end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_url: Option<String>,
+    /// The session's control server, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlInfo>,
+}
+
+/// Where a running session takes commands (`POST /control`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlInfo {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The session key (a Bearer token).
+    pub key: String,
 }
 
 /// What went wrong reading `network.json`.
@@ -112,14 +127,19 @@ impl DevNetwork {
         })
     }
 
-    /// Writes `<dev_dir>/network.json` atomically.
+    /// Writes `<dev_dir>/network.json` atomically, owner-only.
     pub fn save(&self, dev_dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
         let path = dev_dir.join(NETWORK_FILE);
         let tmp = dev_dir.join(format!("{NETWORK_FILE}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).expect("networks serialize"),
-        )?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let mut file = open.open(&tmp)?;
+        file.write_all(&serde_json::to_vec_pretty(self).expect("networks serialize"))?;
+        file.sync_all()?;
         std::fs::rename(tmp, path)
     }
 

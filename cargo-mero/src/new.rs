@@ -139,6 +139,20 @@ impl SdkSource {
     }
 }
 
+/// How the generated project's network test depends on `mero-testnet`:
+/// the `testnet/` beside a local SDK checkout, else the registry version
+/// matching this binary.
+fn testnet_dependency(sdk: &SdkSource) -> String {
+    let beside = match sdk {
+        SdkSource::Path(p) => p.parent().map(|w| w.join("testnet")),
+        SdkSource::Version(_) => None,
+    };
+    match beside {
+        Some(t) if t.join("Cargo.toml").is_file() => SdkSource::Path(t).toml(),
+        _ => SdkSource::Version(env!("CARGO_PKG_VERSION").to_owned()).toml(),
+    }
+}
+
 /// How a generated front end (`--template web`) depends on `@mero/client`.
 #[derive(Debug, Clone)]
 pub enum ClientSource {
@@ -371,6 +385,7 @@ pub fn new_project(opts: &NewOptions) -> Result<NewOutput, NewError> {
     vars.insert("crate_name".into(), opts.name.replace('-', "_"));
     vars.insert("state".into(), state_name(&opts.name));
     vars.insert("sdk_dependency".into(), opts.sdk.toml());
+    vars.insert("testnet_dependency".into(), testnet_dependency(&opts.sdk));
     vars.insert("client_dependency".into(), opts.client.json());
     vars.insert("description".into(), template.description.clone());
     // Everything renders before anything is written: a broken template
@@ -425,6 +440,7 @@ mod tests {
                 "crate_name",
                 "state",
                 "sdk_dependency",
+                "testnet_dependency",
                 "client_dependency",
                 "description",
             ] {
@@ -434,7 +450,13 @@ mod tests {
             vars.insert("client_dependency".into(), "\"file:/x\"".into());
             let files = render(&t, &vars).unwrap();
             let paths: Vec<_> = files.iter().map(|(p, _)| p.as_str()).collect();
-            for f in [".gitignore", "Cargo.toml", "README.md", "src/lib.rs"] {
+            for f in [
+                ".gitignore",
+                "Cargo.toml",
+                "README.md",
+                "src/lib.rs",
+                "tests/network.rs",
+            ] {
                 assert!(paths.contains(&f), "{}: {paths:?}", t.name);
             }
             if t.name == "web" {
@@ -447,6 +469,24 @@ mod tests {
                 assert!(manifest["scripts"]["build"].is_string());
             }
         }
+    }
+
+    #[test]
+    fn the_network_test_uses_the_checkouts_testnet() {
+        let sdk = SdkSource::detect();
+        let dep = testnet_dependency(&sdk);
+        match sdk {
+            SdkSource::Path(p) => {
+                let testnet = p.parent().unwrap().join("testnet");
+                assert!(dep.contains(&testnet.display().to_string()), "{dep}");
+            }
+            SdkSource::Version(v) => assert_eq!(dep, format!("\"{v}\"")),
+        }
+        let registry = SdkSource::Version("9.9.9".into());
+        assert_eq!(
+            testnet_dependency(&registry),
+            format!("\"{}\"", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `cargo mero new` end to end: every template renders a project that
-//! passes its own tests and builds to a WASM module carrying its ABI; the
+//! passes its own tests (native ones and a network test on three real
+//! nodes) and builds to a WASM module carrying its ABI; the
 //! `web` template also builds its front end with the generated bindings,
 //! and `cargo mero dev` serves its page.
 
@@ -32,6 +33,8 @@ fn check_template(template: &str) -> (tempfile::TempDir, PathBuf, Value) {
         .arg("test")
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", target_dir())
+        // The network test builds the app and runs nodes with this cargo-mero.
+        .env("MERO_BIN", support::exe())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&test.stdout);
@@ -47,6 +50,13 @@ fn check_template(template: &str) -> (tempfile::TempDir, PathBuf, Value) {
             .lines()
             .any(|l| l.contains("converge") && l.ends_with(" ... ok")),
         "no convergence test ran:\n{stdout}"
+    );
+    // And the network test, on three real nodes.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("test network_") && l.ends_with(" ... ok")),
+        "no network test ran:\n{stdout}"
     );
 
     let build = cargo_mero(&["build", "--json"], &project);

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::Value;
 
 /// How much the console shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,6 +185,125 @@ impl Console {
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }
+}
+
+/// Where everything of a started network is and how to call it: the node
+/// table, context, app, network file, pages and an example call.
+pub(super) fn announcement(
+    net: &crate::network::DevNetwork,
+    app: &crate::build::BuildOutput,
+    network_file: &std::path::Path,
+    pages: bool,
+) -> String {
+    use super::session::ws_base;
+    let mut t = String::from("\n");
+    let rows: Vec<[String; 4]> = net
+        .nodes
+        .iter()
+        .map(|n| {
+            [
+                n.index.to_string(),
+                n.rpc_url.clone(),
+                format!("{}/ws", ws_base(&n.rpc_url)),
+                n.member_key.clone(),
+            ]
+        })
+        .collect();
+    let header = ["node", "RPC URL", "WebSocket", "member key"].map(str::to_owned);
+    let width = |c: usize| {
+        rows.iter()
+            .chain([&header])
+            .map(|r| r[c].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for r in std::iter::once(&header).chain(&rows) {
+        t += &format!("  {:<w0$}  {:<w1$}  {:<w2$}  {}\n", r[0], r[1], r[2], r[3]);
+    }
+    t += &format!(
+        "\n  context  {}\n  app      {} ({})\n",
+        net.context, net.app, app.package
+    );
+    t += &format!("  network  {}\n", network_file.display());
+    if pages {
+        t += "\n  pages    one user per node (open two side by side); they reload on save\n";
+        for n in &net.nodes {
+            if let Some(url) = &n.page_url {
+                t += &format!("    node {}  {url}\n", n.index);
+            }
+        }
+    }
+    // The mutating method with the most parameters shows the most;
+    // handlers and private methods are for nodes, not clients.
+    let example = app
+        .abi
+        .kinds()
+        .filter(|(_, kind)| *kind == mero_abi::abi::MethodKind::Mutating)
+        .map(|(m, _)| m)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .max_by_key(|m| m.params.len());
+    if let Some(m) = example {
+        let args = example_args(m);
+        let n1 = &net.nodes[0];
+        t += &format!("\n  try  cargo mero call {} '{args}' --node 1\n", m.name);
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+            "params": {"context": net.context, "method": m.name, "args": args}});
+        t += &format!(
+            "       curl -s {}/jsonrpc -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{body}'\n",
+            n1.rpc_url, n1.admin_token
+        );
+    }
+    t
+}
+
+/// Placeholder arguments for an example call of `m`.
+fn example_args(m: &mero_abi::MethodAbi) -> Value {
+    let mut args = serde_json::Map::new();
+    for p in &m.params {
+        let v = match p.ty.trim_start_matches('&') {
+            "str" | "String" => Value::from(p.name.as_str()),
+            "bool" => Value::from(true),
+            "f32" | "f64" => Value::from(1.5),
+            t if t.starts_with('u') || t.starts_with('i') => Value::from(1),
+            _ => Value::Null,
+        };
+        args.insert(p.name.clone(), v);
+    }
+    Value::Object(args)
+}
+
+/// Prints the context's events as node `index` delivers them on `url`
+/// (its WebSocket), until it stops.
+pub(super) fn subscribe_events(index: usize, url: String, console: &Console) {
+    let console = console.clone();
+    std::thread::spawn(move || {
+        let Ok((mut ws, _)) = tungstenite::connect(url.as_str()) else {
+            return;
+        };
+        while let Ok(msg) = ws.read() {
+            let tungstenite::Message::Text(text) = msg else {
+                continue;
+            };
+            let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else {
+                continue;
+            };
+            // Notifications: {"method": "event", "params": <item>}.
+            let ev = &msg["params"];
+            if msg["method"] == "event"
+                && let Some(kind) = ev["kind"].as_str()
+            {
+                console.event(
+                    index,
+                    kind,
+                    &ev["data"].to_string(),
+                    ev["local"].as_bool().unwrap_or(false),
+                );
+            }
+        }
+    });
 }
 
 #[cfg(test)]

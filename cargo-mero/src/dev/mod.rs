@@ -13,12 +13,23 @@
 //! that node; saving a front-end file rebuilds it, saving Rust code also
 //! regenerates the bindings, and either way the open pages reload
 //! (`pages`, `reload`).
+//!
+//! The session is also the network's control plane (it owns the
+//! processes): nodes run in dev mode, and [`control`] takes commands
+//! (partition, heal, kill, restart, delay, loss, add-node) from terminal
+//! lines ([`keys`]), `cargo mero net` and the dashboard, over one loopback
+//! server whose URL and key `network.json` holds.
 
 pub mod console;
+pub mod control;
+mod dashboard;
+mod fleet;
+pub mod keys;
 mod nodes;
 mod pages;
 mod reload;
 mod session;
+mod upgrade;
 mod watch;
 
 use std::path::PathBuf;
@@ -77,6 +88,16 @@ pub enum DevEvent {
     Changed(Vec<PathBuf>, Instant),
     /// SIGINT, SIGTERM or SIGHUP.
     Signal(i32),
+    /// A command from a front end, and where its answer goes.
+    Control(control::ControlRequest, control::Reply),
+    /// The wait for convergence after the heal at `healed_at_ms` ended:
+    /// the last heads change (ms since the epoch), or what differs.
+    Converged {
+        /// The heal it follows.
+        healed_at_ms: u64,
+        /// When the nodes agreed, or the report of why they do not.
+        outcome: Result<u64, String>,
+    },
 }
 
 /// Options of `cargo mero dev`.
@@ -99,6 +120,9 @@ pub struct DevOptions {
     pub color: bool,
     /// The binary whose `node run` subcommand runs a node (this one).
     pub exe: PathBuf,
+    /// Read control commands from stdin lines (a pipe, or the terminal
+    /// when in the foreground).
+    pub keys: bool,
 }
 
 /// Runs a dev session until SIGINT/SIGTERM. Nodes are stopped on return,
@@ -110,7 +134,7 @@ pub fn run(opts: DevOptions) -> Result<(), DevError> {
     let (tx, rx) = mpsc::channel();
     let interrupted = Arc::new(AtomicBool::new(false));
     listen_for_signals(tx.clone(), interrupted.clone())?;
-    let mut session = session::Session::open(opts, rx, interrupted)?;
+    let mut session = session::Session::open(opts, rx, tx.clone(), interrupted)?;
     let _watcher = if session.watching() {
         Some(session.watch(tx)?)
     } else {

@@ -1,5 +1,8 @@
-//! Dev nodes: `cargo-mero node run` child processes that cannot outlive
-//! the session, with their output teed to `node.log` and the console.
+//! Dev nodes: `cargo-mero node run --dev` child processes that cannot
+//! outlive the session, with their output teed to `node.log` and the
+//! console. Dev mode gives the session fault injection on each node
+//! (`/admin/dev/faults`); dev homes compare heads every 500 ms and let the
+//! session's dashboard origin call them from a browser (CORS).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +17,23 @@ use crate::client::NodeClient;
 /// Loopback only, ports picked by the OS.
 const HTTP_LISTEN: &str = "127.0.0.1:0";
 const P2P_LISTEN: &str = "/ip4/127.0.0.1/tcp/0";
+/// How often dev nodes compare heads with each peer: a quarter of the
+/// default, so a partition or a heal shows within a second.
+const DEV_SYNC_INTERVAL_MS: u64 = 500;
+
+/// What every node of a session starts with.
+pub struct Launch<'a> {
+    /// The binary whose `node run` runs a node.
+    pub exe: &'a Path,
+    /// The nodes' `RUST_LOG`.
+    pub log_filter: &'a str,
+    /// Served under `/app/`, if given.
+    pub static_dir: Option<&'a Path>,
+    /// The dashboard's origin, allowed by CORS.
+    pub cors_origin: &'a str,
+    /// Where their output goes.
+    pub console: &'a Console,
+}
 
 /// A running dev node.
 pub struct NodeProcess {
@@ -66,10 +86,15 @@ fn tie_to_parent(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn tie_to_parent(_cmd: &mut Command) {}
 
-/// Creates a node home unless it exists, and points its
-/// `server.static_dir` at `static_dir` (or at nothing); returns its admin
-/// token.
-pub fn init_home(exe: &Path, home: &Path, static_dir: Option<&Path>) -> Result<String, DevError> {
+/// Creates a node home unless it exists, points its `server.static_dir`
+/// at `static_dir` (or at nothing), allows `cors_origin` and sets the dev
+/// sync interval; returns its admin token.
+pub fn init_home(
+    exe: &Path,
+    home: &Path,
+    static_dir: Option<&Path>,
+    cors_origin: &str,
+) -> Result<String, DevError> {
     if !home.join(mero_node::config::CONFIG_FILE).is_file() {
         let out = Command::new(exe)
             .args([
@@ -100,34 +125,51 @@ pub fn init_home(exe: &Path, home: &Path, static_dir: Option<&Path>) -> Result<S
         ))
     };
     let mut cfg = mero_node::config::NodeConfig::load(home).map_err(bad)?;
-    if cfg.server.static_dir.as_deref() != static_dir {
+    let origins = vec![cors_origin.to_owned()];
+    let changed = cfg.server.static_dir.as_deref() != static_dir
+        || cfg.server.cors_origins != origins
+        || cfg.network.sync_interval_ms != DEV_SYNC_INTERVAL_MS;
+    if changed {
         cfg.server.static_dir = static_dir.map(Path::to_owned);
+        cfg.server.cors_origins = origins;
+        cfg.network.sync_interval_ms = DEV_SYNC_INTERVAL_MS;
         cfg.save(home).map_err(bad)?;
     }
     Ok(cfg.auth.admin_token)
 }
 
 impl NodeProcess {
-    /// Starts node `index` from `home` and waits until it serves HTTP and
-    /// listens for peers. It serves `static_dir` under `/app/`, if given.
+    /// Starts node `index` from `home` in dev mode and waits until it
+    /// serves HTTP and listens for peers; `ports` (HTTP, p2p) are the ones
+    /// to listen on, else the OS picks.
     pub fn start(
-        exe: &Path,
+        launch: &Launch<'_>,
         index: usize,
         home: &Path,
         bootstrap: &[String],
-        log_filter: &str,
-        static_dir: Option<&Path>,
-        console: &Console,
+        ports: Option<(u16, u16)>,
     ) -> Result<Self, DevError> {
-        let token = init_home(exe, home, static_dir)?;
+        let Launch {
+            exe,
+            log_filter,
+            static_dir,
+            cors_origin,
+            console,
+        } = *launch;
+        let token = init_home(exe, home, static_dir, cors_origin)?;
+        let (http, p2p) = match ports {
+            Some((h, p)) => (format!("127.0.0.1:{h}"), format!("/ip4/127.0.0.1/tcp/{p}")),
+            None => (HTTP_LISTEN.to_owned(), P2P_LISTEN.to_owned()),
+        };
         let mut cmd = Command::new(exe);
         cmd.args([
             "node",
             "run",
+            "--dev",
             "--listen",
-            HTTP_LISTEN,
+            &http,
             "--p2p-listen",
-            P2P_LISTEN,
+            &p2p,
         ])
         .arg("--home")
         .arg(home);
@@ -216,6 +258,29 @@ impl NodeProcess {
             Ok(None) => None,
             Err(e) => Some(e.to_string()),
         }
+    }
+
+    /// The HTTP and p2p ports it listens on (for a restart on the same).
+    pub fn ports(&self) -> (u16, u16) {
+        let port = |s: &str| {
+            s.trim_end_matches('/')
+                .rsplit([':', '/'])
+                .find_map(|p| p.parse().ok())
+                .unwrap_or(0)
+        };
+        let p2p = self.p2p.split("/p2p/").next().unwrap_or_default();
+        (port(&self.url), port(p2p))
+    }
+
+    /// Its libp2p peer id (kept across restarts).
+    pub fn peer_id(&self) -> &str {
+        self.p2p.rsplit("/p2p/").next().unwrap_or_default()
+    }
+
+    /// SIGKILLs it (no clean shutdown) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn signal(&self, sig: i32) {

@@ -1,58 +1,77 @@
-//! One dev session: the network's lifecycle and the reload loop.
+//! One dev session: the network's lifecycle and its event loop (reloads,
+//! control commands, signals). The fleet and its faults are in
+//! [`super::fleet`], the app reload in [`super::upgrade`].
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use mero_abi::AppAbi;
-use mero_abi::diff::AbiDiff;
-use mero_abi::schema::SchemaDiff;
-use serde_json::Value;
+use mero_testnet::converge::now_ms;
+use mero_testnet::faults::Plan;
 
 use super::console::Console;
+use super::control::{ControlAnswer, ControlServer, Converged, ReloadRecord};
 use super::nodes::{NodeProcess, stop_all};
 use super::pages::{self, Pages};
-use super::{DevError, DevEvent, DevOptions, watch};
+use super::{DevError, DevEvent, DevOptions, keys, watch};
 use crate::build::web::Frontend;
 use crate::build::{self, BuildError, BuildOutput, Project};
-use crate::client::NodeClient;
-use crate::network::{self, DevNetwork, DevNode};
+use crate::network::{self, ControlInfo, DevNetwork};
 
 /// How long nodes get to agree after a change.
-const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long nodes get to stop before they are killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub(super) struct Session {
-    opts: DevOptions,
-    console: Console,
-    project: Project,
-    dev_dir: PathBuf,
+    pub(super) opts: DevOptions,
+    pub(super) console: Console,
+    pub(super) project: Project,
+    pub(super) dev_dir: PathBuf,
     rx: Receiver<DevEvent>,
+    /// For threads that report back (the wait after a heal).
+    pub(super) tx: mpsc::Sender<DevEvent>,
     interrupted: Arc<AtomicBool>,
     /// Held for the session: one `dev` per project network.
     _lock: std::fs::File,
-    nodes: Vec<NodeProcess>,
-    /// Indexes of nodes that exited on their own.
-    dead: Vec<usize>,
-    context: String,
-    app: Option<BuildOutput>,
-    /// What `network.json` holds; written at start and after each reload.
-    network: Option<DevNetwork>,
+    pub(super) nodes: Vec<NodeProcess>,
+    /// Indexes of nodes not running: exited on their own, or killed.
+    pub(super) dead: Vec<usize>,
+    /// Of those, the ones killed on purpose (they do not end the session).
+    pub(super) killed: Vec<usize>,
+    pub(super) context: String,
+    pub(super) app: Option<BuildOutput>,
+    /// What `network.json` holds; written at start and after each change.
+    pub(super) network: Option<DevNetwork>,
     /// Events that arrived while another was being handled.
     pending: VecDeque<DevEvent>,
     /// The front end, when the app has one (`web/`).
-    pages: Option<Pages>,
+    pub(super) pages: Option<Pages>,
+    /// The control server (dashboard, `cargo mero net`).
+    pub(super) control: ControlServer,
+    /// The faults every running node has.
+    pub(super) plan: Plan,
+    /// The last heal (ms since the epoch).
+    pub(super) healed_at_ms: Option<u64>,
+    pub(super) last_converged: Option<Converged>,
+    pub(super) reloads: Vec<ReloadRecord>,
+    pub(super) started_at_ms: u64,
+    /// A client token per node, for the dashboard's event streams.
+    pub(super) client_tokens: BTreeMap<usize, String>,
+    /// The nodes' `RUST_LOG`.
+    pub(super) log_filter: String,
+    /// Whether terminal lines are read.
+    keys: bool,
 }
 
-fn secs(d: Duration) -> String {
+pub(super) fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
     move |source| DevError::Io {
         path: path.to_owned(),
         source,
@@ -91,26 +110,11 @@ fn lock(dev_dir: &Path) -> Result<std::fs::File, DevError> {
     Ok(file)
 }
 
-/// Placeholder arguments for an example call of `m`.
-fn example_args(m: &mero_abi::MethodAbi) -> Value {
-    let mut args = serde_json::Map::new();
-    for p in &m.params {
-        let v = match p.ty.trim_start_matches('&') {
-            "str" | "String" => Value::from(p.name.as_str()),
-            "bool" => Value::from(true),
-            "f32" | "f64" => Value::from(1.5),
-            t if t.starts_with('u') || t.starts_with('i') => Value::from(1),
-            _ => Value::Null,
-        };
-        args.insert(p.name.clone(), v);
-    }
-    Value::Object(args)
-}
-
 impl Session {
     pub(super) fn open(
         opts: DevOptions,
         rx: Receiver<DevEvent>,
+        tx: mpsc::Sender<DevEvent>,
         interrupted: Arc<AtomicBool>,
     ) -> Result<Self, DevError> {
         let console = Console::new(opts.color, opts.verbosity);
@@ -137,6 +141,8 @@ impl Session {
             Some(front) => Some(Pages::new(front, &dev_dir)?),
             None => None,
         };
+        // Before any node starts: its origin goes into their CORS.
+        let control = ControlServer::start(tx.clone())?;
         Ok(Self {
             pages,
             opts,
@@ -144,14 +150,25 @@ impl Session {
             project,
             dev_dir,
             rx,
+            tx,
             interrupted,
             _lock: lock,
             nodes: Vec::new(),
             dead: Vec::new(),
+            killed: Vec::new(),
             context: String::new(),
             app: None,
             network: None,
             pending: VecDeque::new(),
+            control,
+            plan: Plan::new(),
+            healed_at_ms: None,
+            last_converged: None,
+            reloads: Vec::new(),
+            started_at_ms: now_ms(),
+            client_tokens: BTreeMap::new(),
+            log_filter: String::new(),
+            keys: false,
         })
     }
 
@@ -178,25 +195,16 @@ impl Session {
         Ok(w)
     }
 
-    fn check_interrupted(&self) -> Result<(), DevError> {
+    pub(super) fn check_interrupted(&self) -> Result<(), DevError> {
         if self.interrupted.load(Ordering::SeqCst) {
             return Err(DevError::Interrupted);
         }
         Ok(())
     }
 
-    /// The API clients of the nodes still running, in index order.
-    fn clients(&self) -> Vec<&NodeClient> {
-        self.nodes
-            .iter()
-            .filter(|n| !self.dead.contains(&n.index))
-            .map(|n| &n.client)
-            .collect()
-    }
-
     /// Builds the app behind a spinner; compiler output is shown only when
     /// the code does not compile.
-    fn build(&self) -> Result<BuildOutput, BuildError> {
+    pub(super) fn build(&self) -> Result<BuildOutput, BuildError> {
         let mut opts = self.opts.build.clone();
         opts.opt_level = self.opts.release.then_some(2);
         opts.capture = true;
@@ -235,6 +243,14 @@ impl Session {
                     }
                 }
                 DevEvent::Signal(_) => return Err(DevError::Interrupted),
+                DevEvent::Control(_, reply) => {
+                    let _ = reply.send(ControlAnswer {
+                        ok: false,
+                        message: "the network is not up yet (the app does not compile)".into(),
+                        nodes: Vec::new(),
+                    });
+                }
+                DevEvent::Converged { .. } => {}
             }
         }
     }
@@ -260,24 +276,14 @@ impl Session {
                     .info(&format!("front end {what} in {}", secs(took)));
             }
         }
-        let static_dir = self.pages.as_ref().map(|p| p.serve_dir.clone());
-
-        let filter = std::env::var("MERO_NODE_LOG")
+        self.log_filter = std::env::var("MERO_NODE_LOG")
             .unwrap_or_else(|_| self.opts.verbosity.node_filter().to_owned());
         let started = Instant::now();
         for index in 1..=self.opts.nodes {
             self.check_interrupted()?;
             let home = self.dev_dir.join(format!("node{index}"));
             let bootstrap: Vec<String> = self.nodes.iter().map(|n| n.p2p.clone()).collect();
-            let node = NodeProcess::start(
-                &self.opts.exe,
-                index,
-                &home,
-                &bootstrap,
-                &filter,
-                static_dir.as_deref(),
-                &self.console,
-            )?;
+            let node = NodeProcess::start(&self.launch(), index, &home, &bootstrap, None)?;
             self.nodes.push(node);
         }
         self.console.info(&format!(
@@ -286,99 +292,53 @@ impl Session {
             secs(started.elapsed())
         ));
 
-        // No node has died yet: positions in `nodes` are positions in `clients()`.
         let first = &self.nodes[0].client;
         let resumed = saved.and_then(|s| first.context(&s.context).ok().map(|_| s.context));
+        let all: Vec<usize> = self.nodes.iter().map(|n| n.index).collect();
         match resumed {
             Some(ctx) => {
                 self.console.info(&format!("resuming context {ctx}"));
-                let missing: Vec<usize> = (1..self.nodes.len())
-                    .filter(|&i| self.nodes[i].client.context(&ctx).is_err())
+                let missing: Vec<usize> = self.nodes[1..]
+                    .iter()
+                    .filter(|n| n.client.context(&ctx).is_err())
+                    .map(|n| n.index)
                     .collect();
                 self.context = ctx;
-                self.join(&missing)?;
+                self.join(&missing, 1)?;
                 let first = &self.nodes[0].client;
                 let current = first.context(&self.context)?.app.0;
                 if current != built.hash {
-                    self.install(&built)?;
+                    self.install(&built, None)?;
                     first.upgrade(&self.context, &built.hash)?;
                 }
             }
             None => {
-                self.install(&built)?;
+                self.install(&built, None)?;
                 let info = first.create_context(&built.hash)?;
                 self.context = info.id.0;
-                let all: Vec<usize> = (1..self.nodes.len()).collect();
-                self.join(&all)?;
+                self.join(&all[1..], 1)?;
             }
         }
-        self.converge(&built.hash)?;
+        self.converge(&built.hash, &all)?;
         self.app = Some(built);
         self.network = Some(self.describe()?);
         self.save()?;
+        for n in &self.nodes {
+            // Without one the dashboard only misses the node's events.
+            if let Ok(t) = pages::client_token(&n.url, &n.token, &self.context) {
+                self.client_tokens.insert(n.index, t);
+            }
+        }
+        self.publish_view();
+        if self.opts.keys {
+            self.keys = keys::spawn(self.tx.clone(), self.console.clone());
+        }
         self.announce();
-        for node in &self.nodes {
-            subscribe_events(node, &self.context, &self.console);
+        for n in &self.nodes {
+            let url = ws_url(&n.url, &self.context, &n.token);
+            super::console::subscribe_events(n.index, url, &self.console);
         }
         Ok(())
-    }
-
-    /// Installs the module on every node at once, so none has to fetch it.
-    fn install(&self, built: &BuildOutput) -> Result<(), DevError> {
-        let wasm = std::fs::read(&built.wasm).map_err(io(&built.wasm))?;
-        let clients = self.clients();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = clients
-                .iter()
-                .map(|c| s.spawn(|| c.install_app(&wasm, &mut |_| {})))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("install thread"))
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        Ok(())
-    }
-
-    /// Invites nodes (by position in [`Self::clients`]) from node 1.
-    fn join(&self, which: &[usize]) -> Result<(), DevError> {
-        let clients = self.clients();
-        for &i in which {
-            let invitation = clients[0].invite(&self.context)?;
-            clients[i].join(&invitation)?;
-        }
-        Ok(())
-    }
-
-    /// Waits until every live node runs `app` in the context and all share
-    /// one heads digest.
-    fn converge(&self, app: &str) -> Result<(), DevError> {
-        let clients = self.clients();
-        let deadline = Instant::now() + CONVERGE_TIMEOUT;
-        loop {
-            self.check_interrupted()?;
-            let mut states = Vec::new();
-            for c in &clients {
-                let info = c.context(&self.context).ok();
-                let sync = c.sync_status(&self.context).ok();
-                states.push((
-                    info.as_ref().is_some_and(|i| i.app == app && !i.joining),
-                    sync.map(|s| s.digest),
-                ));
-            }
-            let agreed = states.iter().all(|(ready, d)| *ready && *d == states[0].1);
-            if agreed {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(DevError::Timeout(format!(
-                    "the nodes did not agree within {}s (app {app}); their logs are in {}",
-                    CONVERGE_TIMEOUT.as_secs(),
-                    self.dev_dir.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
     }
 
     /// The network as `network.json` describes it; asks each node for its
@@ -392,24 +352,7 @@ impl Session {
         let mut nodes = Vec::new();
         for n in &self.nodes {
             let info = n.client.context(&self.context)?;
-            nodes.push(DevNode {
-                index: n.index,
-                rpc_url: n.url.clone(),
-                ws_url: ws_url(&n.url, &self.context, &n.token),
-                admin_token: n.token.clone(),
-                home: n.home.clone(),
-                peer_id: n.p2p.rsplit("/p2p/").next().unwrap_or_default().to_owned(),
-                p2p: n.p2p.clone(),
-                member_key: info.member.0,
-                pid: n.pid(),
-                page_url: match &self.pages {
-                    Some(_) => {
-                        let token = pages::client_token(&n.url, &n.token, &self.context)?;
-                        Some(pages::page_url(&n.url, &self.context, &token, n.index))
-                    }
-                    None => None,
-                },
-            });
+            nodes.push(self.dev_node(n, info.member.0)?);
         }
         if let Some(p) = &self.pages {
             p.reload
@@ -423,10 +366,14 @@ impl Session {
             app,
             nodes,
             reload_url: self.pages.as_ref().map(|p| p.reload.url()),
+            control: Some(ControlInfo {
+                url: self.control.origin().to_owned(),
+                key: self.control.key().to_owned(),
+            }),
         })
     }
 
-    fn save(&self) -> Result<(), DevError> {
+    pub(super) fn save(&self) -> Result<(), DevError> {
         let net = self.network.as_ref().expect("saved after start");
         net.save(&self.dev_dir)
             .map_err(io(&self.dev_dir.join(network::NETWORK_FILE)))
@@ -436,68 +383,16 @@ impl Session {
     fn announce(&self) {
         let net = self.network.as_ref().expect("announced after start");
         let app = self.app.as_ref().expect("announced after a build");
-        let mut t = String::from("\n");
-        let rows: Vec<[String; 4]> = net
-            .nodes
-            .iter()
-            .map(|n| {
-                [
-                    n.index.to_string(),
-                    n.rpc_url.clone(),
-                    format!("{}/ws", ws_base(&n.rpc_url)),
-                    n.member_key.clone(),
-                ]
-            })
-            .collect();
-        let header = ["node", "RPC URL", "WebSocket", "member key"].map(str::to_owned);
-        let width = |c: usize| {
-            rows.iter()
-                .chain([&header])
-                .map(|r| r[c].len())
-                .max()
-                .unwrap_or(0)
-        };
-        let (w0, w1, w2) = (width(0), width(1), width(2));
-        for r in std::iter::once(&header).chain(&rows) {
-            t += &format!("  {:<w0$}  {:<w1$}  {:<w2$}  {}\n", r[0], r[1], r[2], r[3]);
-        }
-        t += &format!(
-            "\n  context  {}\n  app      {} ({})\n",
-            net.context, net.app, app.package
+        let mut t = super::console::announcement(
+            net,
+            app,
+            &self.dev_dir.join(network::NETWORK_FILE),
+            self.pages.is_some(),
         );
-        t += &format!(
-            "  network  {}\n",
-            self.dev_dir.join(network::NETWORK_FILE).display()
-        );
-        if self.pages.is_some() {
-            t += "\n  pages    one user per node (open two side by side); they reload on save\n";
-            for n in &net.nodes {
-                if let Some(url) = &n.page_url {
-                    t += &format!("    node {}  {url}\n", n.index);
-                }
-            }
-        }
-        // The mutating method with the most parameters shows the most;
-        // handlers and private methods are for nodes, not clients.
-        let example = app
-            .abi
-            .kinds()
-            .filter(|(_, kind)| *kind == mero_abi::abi::MethodKind::Mutating)
-            .map(|(m, _)| m)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .max_by_key(|m| m.params.len());
-        if let Some(m) = example {
-            let args = example_args(m);
-            let n1 = &net.nodes[0];
-            t += &format!("\n  try  cargo mero call {} '{args}' --node 1\n", m.name);
-            let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
-                "params": {"context": net.context, "method": m.name, "args": args}});
-            t += &format!(
-                "       curl -s {}/jsonrpc -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{body}'\n",
-                n1.rpc_url, n1.admin_token
-            );
+        t += &format!("\n  dashboard: {}\n", self.control.dashboard_url());
+        t += "  break it   cargo mero net partition 3 | heal | kill 3 | restart 3 | delay 2 200ms | loss 2 10% | add-node\n";
+        if self.keys {
+            t += &format!("  {}\n", keys::KEY_HELP);
         }
         self.console.raw(&t);
         let watching = if self.opts.watch {
@@ -531,26 +426,45 @@ impl Session {
                     self.pending.extend(other);
                     self.changed(&paths, since)?;
                 }
+                DevEvent::Control(request, reply) => {
+                    let answer = self.command(request);
+                    let _ = reply.send(answer);
+                }
+                DevEvent::Converged {
+                    healed_at_ms,
+                    outcome,
+                } => self.converged(healed_at_ms, outcome),
             }
         }
     }
 
-    /// Reports nodes that exited on their own.
+    /// Reports nodes that exited on their own; ends the session when all
+    /// did (a node killed on purpose never ends it).
     fn reap(&mut self) -> Result<(), DevError> {
+        let mut down = Vec::new();
         for n in &mut self.nodes {
             if self.dead.contains(&n.index) {
                 continue;
             }
             if let Some(status) = n.exited() {
                 self.console.error(&format!(
-                    "node {} exited ({status}); its log is {}",
+                    "node {} exited ({status}); its log is {}; `r {}` restarts it",
                     n.index,
-                    n.home.join("node.log").display()
+                    n.home.join("node.log").display(),
+                    n.index
                 ));
                 self.dead.push(n.index);
+                down.push((n.index, status));
             }
         }
-        if self.dead.len() == self.nodes.len() {
+        if !down.is_empty() {
+            for (index, why) in down {
+                self.control
+                    .publish(super::control::SessionEvent::NodeDown { index, why });
+            }
+            self.publish_view();
+        }
+        if self.dead.len() == self.nodes.len() && self.killed.is_empty() {
             return Err(DevError::Node(
                 "every node exited; see the logs above".into(),
             ));
@@ -599,7 +513,7 @@ impl Session {
     }
 
     /// The first few changed paths, relative to the project.
-    fn shown(&self, paths: &[PathBuf]) -> String {
+    pub(super) fn shown(&self, paths: &[PathBuf]) -> String {
         let names: Vec<String> = paths
             .iter()
             .take(3)
@@ -619,83 +533,6 @@ impl Session {
         format!("{}{more}", names.join(", "))
     }
 
-    /// Rebuilds the app and reloads it on the nodes; returns whether they
-    /// now run new code.
-    fn reload(&mut self, paths: &[PathBuf], since: Instant) -> Result<bool, DevError> {
-        self.console
-            .info(&format!("{} changed; rebuilding", self.shown(paths)));
-        let t0 = Instant::now();
-        let built = match self.build() {
-            Ok(b) => b,
-            Err(BuildError::Compile { .. }) => {
-                self.console.error(
-                    "build failed: the nodes keep running the previous code; fix the error and save",
-                );
-                return Ok(false);
-            }
-            Err(e) => {
-                self.console.error(&format!("build failed: {e}"));
-                return Ok(false);
-            }
-        };
-        let build_time = t0.elapsed();
-        let old = self.app.as_ref().expect("reloads follow the first build");
-        if old.hash == built.hash {
-            self.console.info(&format!(
-                "built in {}; the module did not change",
-                secs(build_time)
-            ));
-            return Ok(false);
-        }
-        let diff = AbiDiff::between(&old.abi, &built.abi);
-        let schema = SchemaDiff::between(&old.abi.state, &built.abi.state);
-        if schema.needs_migration() && built.abi.migrate.is_none() {
-            show_diff(&self.console, &diff, &schema, &built.abi);
-            self.console.error(&format!(
-                "not reloaded: {}\nthe nodes keep running the previous code",
-                schema.explain()
-            ));
-            return Ok(false);
-        }
-        let t1 = Instant::now();
-        let swap = self.install(&built).and_then(|()| {
-            let t = Instant::now();
-            self.clients()[0].upgrade(&self.context, &built.hash)?;
-            Ok(t)
-        });
-        let upgraded_at = match swap {
-            Ok(t) => t,
-            Err(e) => {
-                self.console.error(&format!(
-                    "the nodes refused the new code ({e}); they keep running the previous code"
-                ));
-                return Ok(false);
-            }
-        };
-        let install_time = upgraded_at - t1;
-        self.converge(&built.hash)?;
-        let converge_time = upgraded_at.elapsed();
-        show_diff(&self.console, &diff, &schema, &built.abi);
-        if !schema.is_empty() && built.abi.migrate.is_some() {
-            self.console
-                .info("state migrated by #[app::migrate], once, in the upgrade");
-        }
-        self.console.ok(&format!(
-            "reloaded on {} nodes in {} after the save (build {}, install {}, upgrade and agree {}); app {}",
-            self.clients().len(),
-            secs(since.elapsed()),
-            secs(build_time),
-            secs(install_time),
-            secs(converge_time),
-            short(&built.hash)
-        ));
-        if let Some(net) = &mut self.network {
-            net.app = built.hash.clone();
-        }
-        self.app = Some(built);
-        self.save().map(|()| true)
-    }
-
     /// Stops every node (idempotent).
     pub(super) fn stop(&mut self) {
         if self.nodes.is_empty() {
@@ -705,6 +542,11 @@ impl Session {
             .info(&format!("stopping {} nodes", self.nodes.len()));
         stop_all(&mut self.nodes, STOP_GRACE);
         self.nodes.clear();
+        // No control server after this: `cargo mero net` must say so.
+        if let Some(net) = &mut self.network {
+            net.control = None;
+            let _ = net.save(&self.dev_dir);
+        }
         self.console.ok(&format!(
             "stopped; the network is saved in {} (`cargo mero dev` resumes it, --clean starts over)",
             self.dev_dir.display()
@@ -724,63 +566,14 @@ impl From<mpsc::RecvError> for DevError {
     }
 }
 
-fn short(hash: &str) -> &str {
+pub(super) fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
 
-fn ws_base(url: &str) -> String {
+pub(super) fn ws_base(url: &str) -> String {
     url.replacen("http://", "ws://", 1)
 }
 
-fn ws_url(url: &str, context: &str, token: &str) -> String {
+pub(super) fn ws_url(url: &str, context: &str, token: &str) -> String {
     format!("{}/ws?context={context}&token={token}", ws_base(url))
-}
-
-fn show_diff(console: &Console, diff: &AbiDiff, schema: &SchemaDiff, abi: &AppAbi) {
-    if diff.is_empty() {
-        console.info(&format!("ABI unchanged ({} methods)", abi.methods.len()));
-    } else {
-        console.info("ABI changes:");
-        for line in diff.to_string().lines() {
-            console.raw(&format!("           {line}"));
-        }
-    }
-    if !schema.is_empty() {
-        console.info("state schema changes:");
-        for line in schema.lines() {
-            console.raw(&format!("           {line}"));
-        }
-    }
-}
-
-/// Prints the context's events as `node` delivers them (until it stops).
-fn subscribe_events(node: &NodeProcess, context: &str, console: &Console) {
-    let url = ws_url(&node.url, context, &node.token);
-    let console = console.clone();
-    let index = node.index;
-    std::thread::spawn(move || {
-        let Ok((mut ws, _)) = tungstenite::connect(url.as_str()) else {
-            return;
-        };
-        while let Ok(msg) = ws.read() {
-            let tungstenite::Message::Text(text) = msg else {
-                continue;
-            };
-            let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else {
-                continue;
-            };
-            // Notifications: {"method": "event", "params": <item>}.
-            let ev = &msg["params"];
-            if msg["method"] == "event"
-                && let Some(kind) = ev["kind"].as_str()
-            {
-                console.event(
-                    index,
-                    kind,
-                    &ev["data"].to_string(),
-                    ev["local"].as_bool().unwrap_or(false),
-                );
-            }
-        }
-    });
 }

@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -116,43 +116,77 @@ pub struct Dev {
     pub child: Child,
     pub project: PathBuf,
     output: Arc<Mutex<String>>,
+    /// Its stdin, when started with [`Dev::start_with_keys`].
+    keys: Option<ChildStdin>,
+}
+
+/// Collects a child's stdout and stderr lines into one shared text.
+pub fn capture(child: &mut std::process::Child) -> Arc<Mutex<String>> {
+    let output = Arc::new(Mutex::new(String::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut o = output.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+    }
+    output
 }
 
 impl Dev {
     /// Starts `cargo mero dev ARGS` in `project` and waits until it is ready.
     pub fn start(project: &Path, args: &[&str]) -> Dev {
+        Self::start_inner(project, args, false)
+    }
+
+    /// Like [`Dev::start`], with stdin a pipe the session reads command
+    /// lines from ([`Dev::send_line`]).
+    pub fn start_with_keys(project: &Path, args: &[&str]) -> Dev {
+        Self::start_inner(project, args, true)
+    }
+
+    fn start_inner(project: &Path, args: &[&str], keys: bool) -> Dev {
+        let stdin = if keys { Stdio::piped() } else { Stdio::null() };
         let mut child = Command::new(exe())
             .args(["mero", "dev"])
             .args(args)
             .current_dir(project)
             .env("CARGO_TARGET_DIR", target_dir())
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let output = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let mut o = output.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
+        let output = capture(&mut child);
         let mut dev = Dev {
+            keys: child.stdin.take(),
             child,
             project: project.to_owned(),
             output,
         };
         dev.wait_output("ready:", Duration::from_secs(600));
         dev
+    }
+
+    /// Types `line` (and Enter) into the session's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.keys.as_mut().expect("started with start_with_keys");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The dashboard URL the session printed (`http://127.0.0.1:P/#key=K`).
+    pub fn dashboard_url(&self) -> Option<String> {
+        self.output().lines().find_map(|l| {
+            l.split_once("dashboard: ")
+                .map(|(_, u)| u.trim().to_owned())
+        })
     }
 
     /// Everything the session printed so far.

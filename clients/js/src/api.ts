@@ -131,6 +131,40 @@ export interface CreateInvitationRequest {
   validForSecs?: number | null;
 }
 
+/**
+ * One delta of a context's log without its payload
+ * (`GET /admin/contexts/{id}/dag`).
+ */
+export interface DagEntry {
+  /** The app version its author ran. */
+  app: Id;
+  /** The author's member key. */
+  author: Id;
+  /** The delta id. */
+  id: Id;
+  /**
+   * What it does: `call`, `join`, `invite`, `revoke`, `remove`,
+   * `set_role`, `upgrade`, `rotate`, `leave` or `evidence`.
+   */
+  kind: string;
+  /** The deltas it builds on. */
+  parents: Array<Id>;
+  /** Its position in this node's log (apply order, parents first). */
+  pos: number;
+  /** The author's sequence number (1, 2, 3, ...). */
+  seq: number;
+}
+
+/** A page of a context's DAG (`GET /admin/contexts/{id}/dag`). */
+export interface DagPage {
+  /** The entries, by position. */
+  entries: Array<DagEntry>;
+  /** The log's length on this node. */
+  len: number;
+  /** The position to ask for next (`?from=`). */
+  next: number;
+}
+
 /** `DELETE /admin/contexts/{id}`. */
 export interface Deleted {
   /** The context whose replica was deleted. */
@@ -192,6 +226,27 @@ export interface EventItem {
 
 /** The `type` of an event item: always `"event"`. */
 export type EventTag = "event";
+
+/** This node's faults (`GET`, `PUT` and `DELETE /admin/dev/faults`). */
+export interface Faults {
+  /** Peers refused both ways. */
+  blocked: Array<string>;
+  /** When the faults last changed (ms since the epoch; 0: never). */
+  changedAtMs: number;
+  /**
+   * Messages dropped since start: lost by a link, or over the held
+   * bounds (10,000 messages, 64 MiB).
+   */
+  dropped: number;
+  /** Messages held for a delay now. */
+  held: number;
+  /** Their bytes. */
+  heldBytes: number;
+  /** Cut off from every peer. */
+  isolated: boolean;
+  /** Delay and loss per peer. */
+  links: Array<Link>;
+}
 
 /**
  * Items asked for were pruned by retention: the replay starts later
@@ -265,6 +320,29 @@ export interface Left {
   left: Id;
 }
 
+/** A link fault as the node applies it (answers). */
+export interface Link {
+  /** Milliseconds its messages are held. */
+  delayMs: number;
+  /** Percent of its gossip dropped. */
+  lossPercent: number;
+  /** The peer; absent: every peer without a link of its own. */
+  peer?: string;
+}
+
+/** Delay and loss on what one peer (or every peer) sends this node. */
+export interface LinkFault {
+  /** Held this long before the node sees it (at most 10,000). */
+  delayMs?: number;
+  /**
+   * Gossip dropped with this probability, in percent (0 to 100);
+   * catch-up frames are delayed a retransmission instead.
+   */
+  lossPercent?: number;
+  /** The peer; absent: every peer without a link of its own. */
+  peer?: string | null;
+}
+
 /** One member (`GET /admin/contexts/{id}/members`). */
 export interface Member {
   /** Deltas it authored that this node applied. */
@@ -289,10 +367,10 @@ export interface Member {
 export interface NetStatus {
   /** Peers banned for sending garbage, until their ban expires. */
   banned: Array<string>;
+  /** The injected faults: only on a node started with `merod run --dev`. */
+  faults?: Faults;
   /** Where it listens (with `/p2p/<peer id>`: give these to other nodes). */
   listenAddrs: Array<string>;
-  /** Whether the node is cut off from the network (a test hook). */
-  paused: boolean;
   /** This node's peer id. */
   peerId: string;
   /** Connected peers. */
@@ -305,6 +383,11 @@ export interface NodeStatus {
   apps: number;
   /** Contexts held. */
   contexts: number;
+  /**
+   * Whether the node runs in dev mode (`merod run --dev`: fault
+   * injection at `/admin/dev/faults`).
+   */
+  devMode: boolean;
   /** The node's identity key. */
   identity: Id;
   /** The HTTP address. */
@@ -313,14 +396,15 @@ export interface NodeStatus {
   p2pAddrs: Array<string>;
   /** Its libp2p peer id (`null` without networking). */
   peerId: string | null;
+  /**
+   * The node process's resident memory in bytes (`null` where the
+   * platform does not tell).
+   */
+  rssBytes: number | null;
+  /** When the node started (ms since the epoch). */
+  startedAtMs: number;
   /** The node's version. */
   version: string;
-}
-
-/** `POST /admin/network/pause` and `/resume`. */
-export interface Paused {
-  /** Whether the network is paused now. */
-  paused: boolean;
 }
 
 /** One connected peer. */
@@ -329,6 +413,32 @@ export interface Peer {
   contexts: Array<Id>;
   /** Its peer id. */
   peerId: string;
+}
+
+/** One peer of a context (`GET /admin/contexts/{id}/sync` only). */
+export interface PeerSync {
+  /** Deltas this node has that it lacks (at the last exchange). */
+  ahead: number;
+  /** Deltas it has that this node lacks (at the last exchange). */
+  behind: number;
+  /** Whether it is connected now. */
+  connected: boolean;
+  /** The last exchange with it (ms since the epoch). */
+  lastExchangeMs?: number;
+  /** The dev-mode fault on the link to it, if any. */
+  link?: Link;
+  /** Its peer id. */
+  peerId: string;
+  /** What this node received from it. */
+  received: Traffic;
+  /** What this node sent it. */
+  sent: Traffic;
+  /** Since when (ms since the epoch) the state has been what it is. */
+  sinceMs?: number;
+  /** How this node stands against it. */
+  state: SyncState;
+  /** Since when (ms since the epoch) it has not been connected. */
+  unreachableSinceMs?: number;
 }
 
 /** What importing deltas did (`POST /admin/contexts/{id}/deltas`). */
@@ -401,6 +511,21 @@ export interface RpcResponse {
   result?: CallResult;
 }
 
+/**
+ * `PUT /admin/dev/faults`: replaces this node's faults as a whole
+ * (idempotent; an empty body heals).
+ */
+export interface SetFaults {
+  /** Peers refused both ways (at most 1,024). */
+  blocked?: Array<string>;
+  /** Cut off from every peer (known, connected, and any new one). */
+  isolated?: boolean;
+  /** Delay and loss on messages from peers (at most 1,024). */
+  links?: Array<LinkFault>;
+  /** Seed of the loss decisions, for reproducible tests. */
+  seed?: number | null;
+}
+
 /** `PUT /admin/contexts/{id}/members/{member}/role`. */
 export interface SetRoleRequest {
   /** The new role. */
@@ -413,6 +538,12 @@ export interface SetRoleRequest {
  * commit, which may hold several calls' deltas.
  */
 export interface StateItem {
+  /**
+   * When this node committed the change (ms since the epoch): log
+   * positions below `deltas` and not below the previous state item's
+   * arrived by then. Absent in items stored by older nodes.
+   */
+  atMs?: number;
   /** The context. */
   context: Id;
   /** Deltas applied in the context. */
@@ -456,6 +587,9 @@ export interface SubscribeResult {
   subscribed: Array<Id>;
 }
 
+/** How a replica stands against a peer, or against all of them. */
+export type SyncState = "in_sync" | "behind" | "ahead" | "diverged" | "forked" | "unreachable" | "alone" | "unknown";
+
 /**
  * A context's replication state (`GET /admin/contexts/{id}/sync`, and
  * `GET /contexts/{id}/sync` for its client tokens).
@@ -471,14 +605,48 @@ export interface SyncStatus {
   forks: number;
   /** Current DAG heads. */
   heads: Array<Id>;
+  /**
+   * When the heads last changed here (ms since the epoch; 0: not since
+   * the node started).
+   */
+  headsChangedAtMs: number;
   /** Whether this node is still catching up before its join. */
   joining: boolean;
+  /**
+   * Per peer: on the admin route only (a client token never sees peer
+   * ids).
+   */
+  peers?: Array<PeerSync>;
   /** Deltas waiting for missing parents. */
   pending: number;
   /** Refused deltas by reason since the node started. */
   rejected: Record<string, number>;
+  /** How this node stands against the context's peers. */
+  summary: SyncSummary;
   /** Applied deltas per author (member key). */
   vector: Record<string, number>;
+}
+
+/** A context's replication in one line (every `SyncStatus`). */
+export interface SyncSummary {
+  /** Most deltas this node has that a peer lacks. */
+  ahead: number;
+  /** Most deltas any peer has that this node lacks. */
+  behind: number;
+  /** Since when (ms since the epoch) this node has been behind. */
+  behindSinceMs?: number;
+  /** The latest exchange with any peer (ms since the epoch). */
+  lastExchangeMs?: number;
+  /** Peers recorded for this context. */
+  peers: number;
+  /** Of those, connected now. */
+  reachable: number;
+  /**
+   * `forked` if any peer is; else `behind` if any peer has more; else
+   * `in_sync` when every reachable peer is; `ahead` if only ahead;
+   * `alone` without peers; `unreachable` when none is reachable.
+   */
+  state: SyncState;
 }
 
 /** `DELETE /admin/tokens/{tokenId}`. */
@@ -499,6 +667,23 @@ export interface Tokens {
   refreshToken: string;
   /** The grant's id: `DELETE /admin/tokens/{tokenId}` revokes every pair of it. */
   tokenId: string;
+}
+
+/**
+ * Messages, deltas and bytes one way between this node and a peer, for
+ * one context, since the connection or the context was first seen.
+ */
+export interface Traffic {
+  /** Their payload bytes. */
+  bytes: number;
+  /** Deltas that came by catch-up pages or by id. */
+  catchUpDeltas: number;
+  /** Deltas in them. */
+  deltas: number;
+  /** Deltas that came by gossip. */
+  gossipDeltas: number;
+  /** Gossip messages and catch-up answers with deltas. */
+  messages: number;
 }
 
 /** `POST /admin/contexts/{id}/upgrade`. */

@@ -1,8 +1,9 @@
 // The client of one context on one node, with a client token: calls over
 // `POST /jsonrpc`, subscriptions over `/ws`, the sync status at
-// `GET /contexts/{id}/sync`.
+// `GET /contexts/{id}/sync` (and, with the admin token, per peer at
+// `GET /admin/contexts/{id}/sync`).
 
-import type { CallResult, RpcError, RpcRequest, RpcResponse, SyncStatus, Tokens } from "./api.js";
+import type { CallResult, PeerSync, RpcError, RpcRequest, RpcResponse, SyncStatus, Tokens } from "./api.js";
 import { MeroError, isRecord } from "./errors.js";
 import { Subscription } from "./subscription.js";
 import type { ReconnectOptions, SubscriptionHandlers } from "./subscription.js";
@@ -129,9 +130,22 @@ export class MeroClient {
     return sub;
   }
 
-  /** Whether the node has caught up with the context: heads, digest, pending deltas. */
+  /**
+   * Whether the node has caught up with the context: heads, digest, pending
+   * deltas, and a `summary` of how it stands against its peers (no peer ids).
+   */
   async syncStatus(): Promise<SyncStatus> {
     return (await this.#get(`/contexts/${encodeURIComponent(this.context)}/sync`)) as SyncStatus;
+  }
+
+  /**
+   * The sync status with one row per peer (`GET /admin/contexts/{id}/sync`):
+   * needs the admin token; a client token gets a `MeroError` with kind
+   * `forbidden`.
+   */
+  async peerSync(): Promise<SyncStatus & { peers: PeerSync[] }> {
+    const s = (await this.#get(`/admin/contexts/${encodeURIComponent(this.context)}/sync`)) as SyncStatus;
+    return { ...s, peers: s.peers ?? [] };
   }
 
   /** Closes every subscription and stops refreshing the token. */

@@ -19,10 +19,14 @@ export type {
   CallErrorKind,
   EventItem,
   Gap,
+  PeerSync,
   StateItem,
   StreamItem,
+  SyncState,
   SyncStatus,
+  SyncSummary,
   Tokens,
+  Traffic,
 } from "./api.js";
 
 /** A stream item that is an app event (alias of {@link EventItem}). */

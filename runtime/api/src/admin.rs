@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::dev::Faults;
 use crate::ids::{Id, Role};
+use crate::sync::{PeerSync, SyncSummary};
 
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -98,6 +100,15 @@ pub struct SyncStatus {
     pub joining: bool,
     /// Equivocations applied (see the members list for who).
     pub forks: u64,
+    /// When the heads last changed here (ms since the epoch; 0: not since
+    /// the node started).
+    pub heads_changed_at_ms: u64,
+    /// How this node stands against the context's peers.
+    pub summary: SyncSummary,
+    /// Per peer: on the admin route only (a client token never sees peer
+    /// ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<PeerSync>>,
 }
 
 /// One member (`GET /admin/contexts/{id}/members`).
@@ -204,6 +215,40 @@ pub struct DeltaPage {
     pub next: u64,
 }
 
+/// One delta of a context's log without its payload
+/// (`GET /admin/contexts/{id}/dag`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DagEntry {
+    /// Its position in this node's log (apply order, parents first).
+    pub pos: u64,
+    /// The delta id.
+    pub id: Id,
+    /// The author's member key.
+    pub author: Id,
+    /// The author's sequence number (1, 2, 3, ...).
+    pub seq: u64,
+    /// The deltas it builds on.
+    pub parents: Vec<Id>,
+    /// What it does: `call`, `join`, `invite`, `revoke`, `remove`,
+    /// `set_role`, `upgrade`, `rotate`, `leave` or `evidence`.
+    pub kind: String,
+    /// The app version its author ran.
+    pub app: Id,
+}
+
+/// A page of a context's DAG (`GET /admin/contexts/{id}/dag`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DagPage {
+    /// The entries, by position.
+    pub entries: Vec<DagEntry>,
+    /// The position to ask for next (`?from=`).
+    pub next: u64,
+    /// The log's length on this node.
+    pub len: u64,
+}
+
 /// `DELETE /admin/apps/{hash}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Removed {
@@ -243,6 +288,14 @@ pub struct NodeStatus {
     pub apps: u64,
     /// Contexts held.
     pub contexts: u64,
+    /// Whether the node runs in dev mode (`merod run --dev`: fault
+    /// injection at `/admin/dev/faults`).
+    pub dev_mode: bool,
+    /// When the node started (ms since the epoch).
+    pub started_at_ms: u64,
+    /// The node process's resident memory in bytes (`null` where the
+    /// platform does not tell).
+    pub rss_bytes: Option<u64>,
 }
 
 /// One connected peer.
@@ -267,15 +320,9 @@ pub struct NetStatus {
     pub peers: Vec<Peer>,
     /// Peers banned for sending garbage, until their ban expires.
     pub banned: Vec<String>,
-    /// Whether the node is cut off from the network (a test hook).
-    pub paused: bool,
-}
-
-/// `POST /admin/network/pause` and `/resume`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Paused {
-    /// Whether the network is paused now.
-    pub paused: bool,
+    /// The injected faults: only on a node started with `merod run --dev`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<Faults>,
 }
 
 /// `POST /contexts/{id}/blobs`.

@@ -33,14 +33,18 @@
 
 mod admin;
 mod auth;
+mod dev;
 mod ids;
 mod rpc;
 pub mod schema;
 mod stream;
+mod sync;
 pub mod typescript;
 
 pub use admin::*;
 pub use auth::*;
+pub use dev::*;
 pub use ids::{AbiDocument, Id, Role};
 pub use rpc::*;
 pub use stream::*;
+pub use sync::*;

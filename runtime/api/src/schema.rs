@@ -39,14 +39,14 @@ pub fn components() -> Map<String, Value> {
     }
     add!(answers:
         Health, AppInfo, AbiDocument, ContextInfo, SyncStatus, Member, Invitation, ReceiveReport,
-        DeltaPage, Removed, Deleted, Left, NodeStatus, Peer, NetStatus, Paused, BlobUploaded,
+        DeltaPage, DagPage, Removed, Deleted, Left, NodeStatus, Peer, NetStatus, BlobUploaded, SyncSummary, PeerSync, Faults,
         Tokens, TokenRevoked, ErrorBody, RpcResponse, AppErrorData, CallFailure,
         StreamItem<'static>, Gap, SubscribeResult,
     );
     let mut requests = generator(SchemaSettings::draft2020_12().for_deserialize());
     add!(requests:
         CreateContextRequest, CreateInvitationRequest, JoinRequest, UpgradeRequest,
-        SetRoleRequest, IssueTokenRequest, RefreshRequest, RpcRequest, SubscribeParams,
+        SetRoleRequest, IssueTokenRequest, RefreshRequest, RpcRequest, SubscribeParams, SetFaults,
     );
     let mut all = answers.take_definitions(true);
     for schema in all.values_mut() {

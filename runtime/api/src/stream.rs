@@ -87,6 +87,11 @@ pub struct StateItem<'a> {
     pub heads: Vec<Id>,
     /// Deltas applied in the context.
     pub deltas: u64,
+    /// When this node committed the change (ms since the epoch): log
+    /// positions below `deltas` and not below the previous state item's
+    /// arrived by then. Absent in items stored by older nodes.
+    #[serde(default, rename = "atMs", skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// One item of a context's stream.

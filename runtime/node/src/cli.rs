@@ -55,6 +55,11 @@ pub enum Command {
         /// Network overrides.
         #[command(flatten)]
         net: NetArgs,
+        /// Dev mode: fault injection at `/admin/dev/faults` (partitions,
+        /// delay, loss) and per-peer metrics. Only with an HTTP API on
+        /// loopback; never settable in config.toml.
+        #[arg(long)]
+        dev: bool,
     },
     /// Read or change config.toml (changes apply at the next start).
     Config {
@@ -132,13 +137,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run { home, listen, net } => {
+        Command::Run {
+            home,
+            listen,
+            net,
+            dev,
+        } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_stack_size(crate::host::CALL_THREAD_STACK)
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(serve(&home, listen, &net))
+            rt.block_on(serve(&home, listen, &net, dev))
         }
     }
 }
@@ -174,7 +184,12 @@ fn init(
     Ok(())
 }
 
-async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow::Result<()> {
+async fn serve(
+    home: &Path,
+    listen: Option<SocketAddr>,
+    net: &NetArgs,
+    dev: bool,
+) -> anyhow::Result<()> {
     let mut config = NodeConfig::load(home).with_context(|| {
         format!(
             "no usable node home at {}; create one with `merod init --home {}`",
@@ -186,12 +201,27 @@ async fn serve(home: &Path, listen: Option<SocketAddr>, net: &NetArgs) -> anyhow
         config.server.listen = l;
     }
     net.apply(&mut config.network);
+    if dev && !config.server.listen.ip().is_loopback() {
+        bail!(
+            "--dev needs the HTTP API on loopback, not {}: fault injection must not be reachable from other machines; pass --listen 127.0.0.1:<port>",
+            config.server.listen
+        );
+    }
+    config.dev = dev;
+    if dev {
+        tracing::warn!("DEV MODE: fault injection enabled at /admin/dev/faults");
+    }
     let net_config = config.network.clone();
     let addr = config.server.listen;
     let secret = crate::identity::NodeIdentity::load_or_create(home)
         .with_context(|| format!("reading the node key in {}", home.display()))?
         .secret();
-    let pending = crate::net::Pending::new(secret, &net_config)
+    let mode = if dev {
+        crate::net::NetMode::Dev
+    } else {
+        crate::net::NetMode::Operator
+    };
+    let pending = crate::net::Pending::new(secret, &net_config, mode)
         .context("the node key is not a valid libp2p key")?;
     let node = {
         let owned = home.to_owned();

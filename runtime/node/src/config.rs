@@ -41,6 +41,13 @@ pub struct NodeConfig {
     /// Fault injection for tests; leave empty.
     #[serde(default)]
     pub testing: TestingConfig,
+    /// Dev mode (`merod run --dev` only): fault injection at
+    /// `/admin/dev/faults`. Never read from or written to config.toml (so
+    /// `merod config set dev true` is refused as an unknown key) and never
+    /// shown by `/admin/node/config`: only the operator's command line
+    /// turns it on.
+    #[serde(skip)]
+    pub dev: bool,
 }
 
 /// `[blobs]`: large files stored next to a context's state (see docs/blobs.md).
@@ -155,6 +162,10 @@ impl Default for EventsConfig {
 pub struct MetricsConfig {
     /// Serve `/metrics` without a token (for a scraper on a trusted network).
     pub public: bool,
+    /// Also serve per-peer series (`mero_peer_*`, one per context and
+    /// peer); always on in dev mode. Off by default: thousands of contexts
+    /// times their peers are too many series for most scrapers.
+    pub per_peer: bool,
 }
 
 /// `[network]`.
@@ -352,6 +363,7 @@ impl NodeConfig {
             replica: ReplicaConfig::default(),
             blobs: BlobsConfig::default(),
             testing: TestingConfig::default(),
+            dev: false,
         }
     }
 

@@ -182,6 +182,11 @@ pub(crate) struct ContextRuntime {
     failed: Option<String>,
     /// The gossip topic the network was last told to follow.
     pub announced: Option<mero_sync::gate::Topic>,
+    /// Where this replica stands against each peer, as catch-up showed it
+    /// (status only; kept under this lock, gone with the context).
+    pub peers: crate::peer_sync::PeerBook,
+    /// When the heads last changed (ms since the epoch; 0: not since start).
+    pub heads_changed_ms: u64,
 }
 
 impl ContextRuntime {
@@ -222,6 +227,8 @@ impl ContextRuntime {
             limits,
             failed: None,
             announced: None,
+            peers: crate::peer_sync::PeerBook::default(),
+            heads_changed_ms: 0,
         }
     }
 
@@ -381,7 +388,11 @@ impl ContextRuntime {
         fx: &mut Effects,
     ) -> Result<Staged, NodeError> {
         self.meta.log_len = self.dag().len() as u64;
-        self.meta.heads = self.dag().heads();
+        let heads = self.dag().heads();
+        if heads != self.meta.heads {
+            self.heads_changed_ms = crate::node::now_ms();
+        }
+        self.meta.heads = heads;
         self.meta.vector = self.dag().vector();
         // A failed replica's state must never reach a snapshot.
         if self.snapshot_due(policy) && self.failure().is_none() {

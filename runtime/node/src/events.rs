@@ -119,6 +119,7 @@ impl StreamItem {
             r#type: StateTag::State,
             heads: heads.iter().map(|h| mero_api::Id(h.to_string())).collect(),
             deltas,
+            at_ms: Some(crate::node::now_ms()),
         });
         Self::encoded(id, context, ItemType::State, json)
     }

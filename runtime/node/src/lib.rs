@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod apps;
 pub mod blobs;
 pub mod calls;
 pub mod cli;
@@ -36,6 +37,7 @@ pub mod membership;
 pub mod metrics;
 pub mod net;
 pub mod node;
+pub mod peer_sync;
 pub mod store;
 pub mod sync;
 pub mod tokens;

@@ -16,6 +16,10 @@ use prometheus_client::registry::Registry;
 use crate::ids::ContextId;
 use crate::node::CallKind;
 
+mod peers;
+
+pub use peers::ContextPeers;
+
 /// A context id as a label value. Kept as bytes and written out in base58
 /// only at scrape time: base58 is quadratic, and formatting it on every call
 /// showed up in profiles of the write path.
@@ -179,6 +183,7 @@ pub struct Metrics {
     subscribers: Gauge,
     dropped_subscribers: Counter,
     blobs: BlobMetrics,
+    sync: peers::PeerGauges,
 }
 
 fn call_histogram() -> Histogram {
@@ -221,6 +226,7 @@ impl Metrics {
             subscribers: Gauge::default(),
             dropped_subscribers: Counter::default(),
             blobs: BlobMetrics::default(),
+            sync: peers::PeerGauges::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -308,6 +314,7 @@ impl Metrics {
             m.dropped_subscribers.clone(),
         );
         m.blobs.register(r);
+        m.sync.register(r);
         Self { registry, ..m }
     }
 
@@ -415,6 +422,19 @@ impl Metrics {
         }
         self.buffered.remove(&l);
         self.call_seconds.remove(&l);
+    }
+
+    /// Sets the scrape-time sync gauges (see [`peers`]) before an
+    /// [`encode`](Self::encode).
+    pub fn set_sync(
+        &self,
+        contexts: &[ContextPeers],
+        connected: &std::collections::HashSet<String>,
+        per_peer: bool,
+        dev: bool,
+    ) {
+        self.sync
+            .set(contexts, connected, per_peer, dev, crate::node::now_ms());
     }
 
     /// Encodes everything, after setting the scrape-time gauges:

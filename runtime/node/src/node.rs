@@ -1,7 +1,7 @@
 //! The node core: installed apps, contexts and their executors. Synchronous:
 //! the HTTP and network layers run these calls on blocking threads.
 //!
-//! Method calls live in [`crate::calls`], membership operations in
+//! Installed apps live in [`crate::apps`], method calls in [`crate::calls`], membership operations in
 //! [`crate::membership`], the receive and catch-up side in [`crate::sync`];
 //! all are `impl Node` blocks.
 
@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mero_abi::AppAbi;
 use mero_sync::access::context_id;
 use mero_sync::delta::GENESIS_EPOCH;
 use mero_sync::{ContextKey, MemberSecret};
@@ -22,7 +21,7 @@ use crate::context::{CommitPolicy, ContextRuntime, Effects};
 use crate::error::NodeError;
 use crate::events::StreamItem;
 use crate::host::{AppModule, WasmHost};
-use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32, sha256};
+use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
 use crate::store::{ContextMeta, Store};
@@ -101,7 +100,7 @@ pub struct Node {
     transport: Vec<u8>,
     db: Arc<Store>,
     host: Arc<WasmHost>,
-    apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
+    pub(crate) apps: RwLock<HashMap<AppHash, Arc<AppModule>>>,
     pub(crate) contexts: RwLock<HashMap<ContextId, Arc<ContextSlot>>>,
     events: broadcast::Sender<Arc<StreamItem>>,
     net: Option<NetHandle>,
@@ -114,7 +113,9 @@ pub struct Node {
     me: Weak<Node>,
     /// Apps this node's operator installed, not fetched from peers: their
     /// contexts may call other contexts ([`crate::xcall`]).
-    trusted: RwLock<HashSet<AppHash>>,
+    pub(crate) trusted: RwLock<HashSet<AppHash>>,
+    /// When the node opened (ms since the epoch).
+    started_ms: u64,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -175,6 +176,7 @@ impl Node {
             blobs,
             me: Weak::new(),
             trusted: RwLock::default(),
+            started_ms: now_ms(),
         };
         node.trusted.write().unwrap().extend(node.db.trusted()?);
         for (hash, wasm) in node.db.apps()? {
@@ -290,6 +292,11 @@ impl Node {
         self.closing.subscribe()
     }
 
+    /// When the node opened (ms since the epoch).
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
     /// The node's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -311,6 +318,20 @@ impl Node {
             .iter()
             .filter(|c| c.quarantined().is_some())
             .count()
+    }
+
+    /// Every context's peer records, for the scrape-time sync gauges.
+    pub fn peer_records(&self) -> Vec<crate::metrics::ContextPeers> {
+        self.runtimes()
+            .iter()
+            .map(|c| {
+                let c = c.inspect();
+                crate::metrics::ContextPeers {
+                    context: c.id,
+                    peers: c.peers.snapshot(),
+                }
+            })
+            .collect()
     }
 
     /// Deltas waiting for missing parents, per context.
@@ -346,103 +367,6 @@ impl Node {
     /// The node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
-    }
-
-    /// Validates, compiles and stores an app, as this node's operator's
-    /// choice: contexts running it may call other contexts. Installing the
-    /// same bytes twice is a no-op returning the same hash (it marks an app
-    /// that came from a peer as the operator's).
-    pub fn install_app(&self, wasm: &[u8]) -> Result<AppInfo, NodeError> {
-        let hash = AppHash(sha256(wasm));
-        let info = self.install_fetched_app(wasm)?;
-        if !self.trusts(&hash) {
-            self.db.put_trusted(&hash)?;
-            self.trusted.write().unwrap().insert(hash);
-        }
-        Ok(info)
-    }
-
-    /// Whether this node's operator installed app `hash` ([`install_app`](Self::install_app)),
-    /// rather than it arriving from a peer: only then may its contexts call
-    /// other contexts.
-    pub fn trusts(&self, hash: &AppHash) -> bool {
-        self.trusted.read().unwrap().contains(hash)
-    }
-
-    /// Installs an app a peer sent (for an upgrade, or a context joined).
-    pub(crate) fn install_fetched_app(&self, wasm: &[u8]) -> Result<AppInfo, NodeError> {
-        let hash = AppHash(sha256(wasm));
-        if let Some(app) = self.apps.read().unwrap().get(&hash) {
-            return Ok(app_info(app));
-        }
-        let module = self.host.load(&self.db, hash, wasm)?;
-        self.db.put_app(&hash, wasm)?;
-        let info = app_info(&module);
-        self.apps.write().unwrap().insert(hash, Arc::new(module));
-        tracing::info!(app = %hash, size = wasm.len(), "installed app");
-        self.app_arrived(&hash);
-        Ok(info)
-    }
-
-    /// Installed apps.
-    pub fn apps(&self) -> Vec<AppInfo> {
-        let mut v: Vec<_> = self
-            .apps
-            .read()
-            .unwrap()
-            .values()
-            .map(|a| app_info(a))
-            .collect();
-        v.sort_by_key(|a| a.hash);
-        v
-    }
-
-    /// Uninstalls an app no context on this node runs.
-    pub fn remove_app(&self, hash: &AppHash) -> Result<(), NodeError> {
-        self.app(hash)?;
-        let users: Vec<String> = self
-            .runtimes()
-            .iter()
-            .filter_map(|c| {
-                let c = c.inspect();
-                (c.meta.app == *hash).then(|| c.id.to_string())
-            })
-            .collect();
-        if !users.is_empty() {
-            return Err(NodeError::Conflict(format!(
-                "app {hash} is in use by context(s) {}; upgrade or delete them first",
-                users.join(", ")
-            )));
-        }
-        self.db.delete_app(hash)?;
-        self.apps.write().unwrap().remove(hash);
-        self.trusted.write().unwrap().remove(hash);
-        tracing::info!(app = %hash, "removed app");
-        Ok(())
-    }
-
-    /// Whether an app is installed.
-    pub fn has_app(&self, hash: &AppHash) -> bool {
-        self.apps.read().unwrap().contains_key(hash)
-    }
-
-    /// An installed app's WASM bytes.
-    pub fn app_wasm(&self, hash: &AppHash) -> Result<Option<Vec<u8>>, NodeError> {
-        self.db.app(hash)
-    }
-
-    /// An app's ABI.
-    pub fn app_abi(&self, hash: &AppHash) -> Result<AppAbi, NodeError> {
-        Ok(self.app(hash)?.abi.clone())
-    }
-
-    pub(crate) fn app(&self, hash: &AppHash) -> Result<Arc<AppModule>, NodeError> {
-        self.apps
-            .read()
-            .unwrap()
-            .get(hash)
-            .cloned()
-            .ok_or(NodeError::UnknownApp(*hash))
     }
 
     /// Whether the node has this context: no context lock, no storage, so
@@ -585,32 +509,6 @@ impl Node {
         self.run_handlers(ctx, fx.handlers);
     }
 
-    /// Asks peers of `ctx` for the app it runs, unless the node has it.
-    pub(crate) fn fetch_app(&self, ctx: ContextId, app: AppHash) {
-        if self.has_app(&app) {
-            return;
-        }
-        if let Some(net) = self.net() {
-            net.fetch_app(app, ctx);
-        }
-    }
-
-    /// A request for `app` from peers of `ctx`, with this node's proof as
-    /// it is now; `None` once the node has the app.
-    pub(crate) fn app_request(
-        &self,
-        ctx: &ContextId,
-        app: &AppHash,
-    ) -> Option<mero_sync::protocol::Envelope> {
-        if self.has_app(app) {
-            return None;
-        }
-        self.envelope(mero_sync::protocol::Request::App {
-            context: *ctx,
-            hash: *app,
-        })
-    }
-
     /// Runs the handlers the app declares for events received from peers.
     fn run_handlers(&self, ctx: ContextId, handlers: Vec<crate::context::HandlerCall>) {
         for h in handlers {
@@ -645,21 +543,6 @@ impl Node {
             .find(|e| e.name == kind)?
             .handler
             .clone()
-    }
-}
-
-fn app_info(app: &AppModule) -> AppInfo {
-    AppInfo {
-        hash: app.hash,
-        size: app.size,
-        name: app.abi.state.name.clone(),
-        methods: app
-            .abi
-            .methods
-            .iter()
-            .filter(|m| !m.init)
-            .map(|m| m.name.clone())
-            .collect(),
     }
 }
 

@@ -10,12 +10,17 @@ use std::collections::BTreeMap;
 use mero_sync::SignedDelta;
 use mero_sync::dag::SeqVector;
 use mero_sync::gate;
+use mero_sync::progress;
 use mero_sync::protocol::{self, Envelope, Request, Response};
 
 use crate::context::{Effects, ReceiveReport};
 use crate::error::NodeError;
 use crate::ids::{ContextId, DeltaId, sha256};
 use crate::node::{Node, now_ms};
+use crate::peer_sync::PeerRecord;
+
+/// One log entry without its payload: position, id, header.
+pub type DagRow = (u64, DeltaId, mero_sync::delta::DeltaHeader);
 
 /// A context's replication state, for `/admin/contexts/{id}/sync`.
 #[derive(Debug, Clone)]
@@ -38,6 +43,10 @@ pub struct SyncStatus {
     pub joining: bool,
     /// Equivocations applied (see `/admin/contexts/{id}/members` for who).
     pub forks: usize,
+    /// When the heads last changed (ms since the epoch; 0: not since start).
+    pub heads_changed_ms: u64,
+    /// Where this replica stands against each peer, by peer id.
+    pub peers: Vec<(String, PeerRecord)>,
 }
 
 impl Node {
@@ -54,6 +63,11 @@ impl Node {
         let mut fx = Effects::default();
         let received = deltas.len();
         let report = rt.receive(self.db(), deltas, self.policy(), &mut fx)?;
+        if let Some(peer) = &from
+            && report.applied > 0
+        {
+            rt.peers.touched(peer, now_ms());
+        }
         self.metrics().received(ctx, received, &report.reasons);
         if !fx.forks.is_empty() {
             self.metrics().equivocations(ctx, fx.forks.len());
@@ -81,7 +95,7 @@ impl Node {
             return refused;
         };
         refused.known = true;
-        let Ok(rt) = slot.lock() else {
+        let Ok(mut rt) = slot.lock() else {
             return refused;
         };
         if let Err(why) = gate::admit(rt.replica.access(), &ctx, &env.proof, peer, now_ms()) {
@@ -113,6 +127,17 @@ impl Node {
                 admitted: true,
                 known: true,
             };
+        }
+        if let Ok(id) = libp2p::PeerId::from_bytes(peer) {
+            let id = id.to_string();
+            match progress::view_of_request(rt.dag(), &env.request) {
+                Some(view) => rt.peers.saw(&id, view, now_ms()),
+                // A differing digest: their position comes with our round.
+                None if matches!(env.request, Request::Digest { .. }) => {
+                    rt.peers.touched(&id, now_ms())
+                }
+                None => {}
+            }
         }
         let source = crate::context::stored(self.db(), ctx, rt.dag());
         let (response, differ) = protocol::answer(rt.dag(), &source, &env.request);
@@ -188,7 +213,10 @@ impl Node {
             Response::Digest { .. } => {
                 let ctx = req.context();
                 let rt = self.context(&ctx).ok()?;
-                let rt = rt.lock().ok()?;
+                let mut rt = rt.lock().ok()?;
+                if let Some(view) = progress::view_of_digest(rt.dag(), &resp) {
+                    rt.peers.saw(from, view, now_ms());
+                }
                 protocol::after_digest(rt.dag(), ctx, &resp)
             }
             Response::Deltas { deltas, more } => {
@@ -200,7 +228,16 @@ impl Node {
                         return None;
                     }
                 };
-                if !matches!(req, Request::Page { .. }) || report.applied == 0 {
+                let page = matches!(req, Request::Page { .. });
+                if page && !more {
+                    // The round that started behind this peer is over.
+                    if let Ok(slot) = self.context(&ctx)
+                        && let Ok(mut rt) = slot.lock()
+                    {
+                        rt.peers.caught_up(from, now_ms());
+                    }
+                }
+                if !page || report.applied == 0 {
                     return None;
                 }
                 let rt = self.context(&ctx).ok()?;
@@ -229,6 +266,32 @@ impl Node {
         Ok(out)
     }
 
+    /// The headers of a context's log from position `from` (or, with
+    /// `last`, of its last `last` deltas), at most `limit`; and the log's
+    /// length. The id list is read under the context lock, the stored
+    /// deltas after it.
+    pub fn dag_page(
+        &self,
+        ctx: &ContextId,
+        from: u64,
+        last: Option<usize>,
+        limit: usize,
+    ) -> Result<(Vec<DagRow>, u64), NodeError> {
+        let len = self.context(ctx)?.lock()?.dag().len() as u64;
+        let from = match last {
+            Some(n) => len.saturating_sub(n.min(limit) as u64),
+            None => from,
+        };
+        let end = from.saturating_add(limit as u64).min(len);
+        let mut out = Vec::new();
+        for pos in from..end {
+            if let Some(d) = self.db().delta(ctx, pos)? {
+                out.push((pos, d.id(), d.body.header));
+            }
+        }
+        Ok((out, len))
+    }
+
     /// A context's replication state.
     pub fn sync_status(&self, ctx: &ContextId) -> Result<SyncStatus, NodeError> {
         let slot = self.context(ctx)?;
@@ -243,6 +306,8 @@ impl Node {
             rejected: rt.rejected.clone(),
             joining: rt.meta.joining.is_some(),
             forks: rt.dag().forks().len(),
+            heads_changed_ms: rt.heads_changed_ms,
+            peers: rt.peers.snapshot(),
         })
     }
 }

@@ -225,6 +225,19 @@ fn every_admin_endpoint_answers() {
     // Node.
     let status = ok(admin(&node, "GET", "/admin/node", None), 200);
     assert!(status["identity"].is_string() && status["peerId"].is_string());
+    let started = status["startedAtMs"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(started > 0 && started <= now, "startedAtMs {started}");
+    let rss = status["rssBytes"].as_u64().unwrap();
+    let kib = support::rss_kib(node.pid());
+    // The node's own reading and the test's, a moment apart.
+    assert!(
+        rss / 1024 > kib / 2 && rss / 1024 < kib * 2,
+        "{rss} B vs {kib} KiB"
+    );
     let peers = ok(admin(&node, "GET", "/admin/node/peers", None), 200);
     assert!(peers.is_array());
     let cfg = ok(admin(&node, "GET", "/admin/node/config", None), 200);
@@ -233,14 +246,15 @@ fn every_admin_endpoint_answers() {
         !cfg.to_string().contains(&node.token),
         "the admin token never leaves the node"
     );
-    ok(admin(&node, "GET", "/admin/network", None), 200);
+    let net = ok(admin(&node, "GET", "/admin/network", None), 200);
+    assert!(net.get("faults").is_none(), "no fault state without --dev");
+    assert_eq!(status["devMode"], false);
+    // Fault injection exists only in dev mode; the old switch is gone.
+    let off = admin(&node, "GET", "/admin/dev/faults", None);
+    assert_eq!((off.status, off.code()), (403, "dev_mode_off"));
     assert_eq!(
-        ok(admin(&node, "POST", "/admin/network/pause", None), 200)["paused"],
-        true
-    );
-    assert_eq!(
-        ok(admin(&node, "POST", "/admin/network/resume", None), 200)["paused"],
-        false
+        admin(&node, "POST", "/admin/network/pause", None).status,
+        404
     );
 
     // Metrics count what happened.
@@ -682,6 +696,12 @@ fn sse_reconnect_with_last_event_id_replays_exactly_the_missed_items() {
         let (sid, kind, state) = sse.next();
         assert_eq!((kind.as_str(), sid), ("state", Some(last + 1)));
         assert!(state["heads"].is_array());
+        let at = state["atMs"].as_u64().expect("a state item says when");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(at <= now && now - at < 60_000, "atMs {at}, now {now}");
         last = sid.unwrap();
     }
     drop(sse);

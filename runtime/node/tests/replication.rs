@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{NodeProc, build_app, build_app_with, cluster, wait_converged, wait_for};
+use support::{
+    NodeProc, build_app, build_app_with, cluster, cluster_with, wait_converged, wait_for,
+};
 
 const KV: &str = "examples/kv-store/Cargo.toml";
 const RELAY: &str = "runtime/fixtures/relay-app/Cargo.toml";
@@ -141,13 +143,13 @@ fn node_invited_after_ten_thousand_deltas_catches_up() {
 fn partition_then_heal_converges() {
     let wasm = build_app(KV);
     let d = dirs(3);
-    let (nodes, ctx, _) = cluster(&d, &wasm);
-    nodes[2].post("/admin/network/pause", json!({}));
+    let (nodes, ctx, _) = cluster_with(&d, &wasm, true);
+    nodes[2].set_faults(json!({"isolated": true}));
     wait_for(Duration::from_secs(10), || {
         let peers = nodes[2].get("/admin/network")["peers"].as_array()?.len();
         (peers == 0).then_some(())
     })
-    .expect("the paused node drops its connections");
+    .expect("the isolated node drops its connections");
     for k in 0..100 {
         nodes[0].execute(
             &ctx,
@@ -176,7 +178,7 @@ fn partition_then_heal_converges() {
         Value::Null,
         "partitioned"
     );
-    nodes[2].post("/admin/network/resume", json!({}));
+    nodes[2].heal();
     wait_converged(&refs(&nodes), &ctx, Duration::from_secs(60));
     assert_eq!(
         nodes[1].query(&ctx, "get", json!({"key": "c99"})),

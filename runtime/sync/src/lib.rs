@@ -19,6 +19,8 @@
 //! - [`invitation`]: the token a joiner is given.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
+//! - [`progress`]: where this replica stands against a peer (behind, ahead,
+//!   diverged, forked), from what catch-up exchanges; status only.
 //! - [`blob`]: blob manifests and ids, and the sealing and checking of
 //!   the chunks nodes exchange.
 //!
@@ -35,6 +37,7 @@ pub mod delta;
 pub mod gate;
 pub mod ids;
 pub mod invitation;
+pub mod progress;
 pub mod protocol;
 pub mod replica;
 mod views;

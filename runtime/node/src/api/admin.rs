@@ -47,10 +47,22 @@ pub(crate) async fn node_status(
             listen: node.config().server.listen.to_string(),
             apps: node.apps().len() as u64,
             contexts: node.contexts().len() as u64,
+            dev_mode: node.config().dev,
+            started_at_ms: node.started_ms(),
+            rss_bytes: rss_bytes(),
         })
     })
     .await?;
     Ok(axum::Json(status))
+}
+
+/// This process's resident set size, from `/proc/self/status` (Linux;
+/// `None` elsewhere).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
 pub(crate) async fn list_apps(
@@ -110,8 +122,22 @@ pub(crate) async fn get_sync(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
+    Ok(axum::Json(sync_answer(node, id, true).await?))
+}
+
+/// A context's sync status merged with the swarm's view of its peers.
+async fn sync_answer(
+    node: Arc<Node>,
+    id: ContextId,
+    with_peers: bool,
+) -> Result<api::SyncStatus, ApiError> {
+    let net = node.net().cloned();
     let status = blocking(move || node.sync_status(&id)).await?;
-    Ok(axum::Json(wire::sync_status(&status)))
+    let peering = match net {
+        Some(n) => n.peering(id).await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    Ok(wire::sync_status(&status, &peering, with_peers))
 }
 
 /// `GET /contexts/{id}/sync`: the same answer, for the context's own client
@@ -125,8 +151,8 @@ pub(crate) async fn client_sync(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ContextId = parse_id(&id)?;
     who.check_context(&id)?;
-    let status = blocking(move || node.sync_status(&id)).await?;
-    Ok(axum::Json(wire::sync_status(&status)))
+    // The summary only: no peer ids for client tokens.
+    Ok(axum::Json(sync_answer(node, id, false).await?))
 }
 
 pub(crate) async fn get_members(
@@ -283,7 +309,41 @@ pub(crate) async fn export_deltas(
     }))
 }
 
-fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
+#[derive(serde::Deserialize)]
+pub(crate) struct DagQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    last: Option<usize>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Most DAG entries in one page.
+const DAG_PAGE_LIMIT: usize = 500;
+
+/// A page of a context's DAG: headers only, no payloads.
+pub(crate) async fn get_dag(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(q): Query<DagQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: ContextId = parse_id(&id)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, DAG_PAGE_LIMIT);
+    let (from, last) = (q.from, q.last);
+    let (entries, len) = blocking(move || node.dag_page(&id, from, last, limit)).await?;
+    let next = entries.last().map_or(from.min(len), |(pos, ..)| pos + 1);
+    Ok(axum::Json(api::DagPage {
+        entries: entries
+            .iter()
+            .map(|(pos, id, h)| wire::dag_entry(*pos, id, h))
+            .collect(),
+        next,
+        len,
+    }))
+}
+
+pub(crate) fn network(node: &Node) -> Result<&crate::net::NetHandle, ApiError> {
     node.net()
         .ok_or_else(|| bad_request("networking is not running on this node"))
 }
@@ -294,23 +354,6 @@ pub(crate) async fn network_status(
     // `null` once the network task has stopped.
     let status = network(&node)?.status().await;
     Ok(axum::Json(status.as_ref().map(wire::net_status)))
-}
-
-pub(crate) async fn network_pause(
-    State(node): State<Arc<Node>>,
-) -> Result<impl IntoResponse, ApiError> {
-    set_paused(&node, true)
-}
-
-pub(crate) async fn network_resume(
-    State(node): State<Arc<Node>>,
-) -> Result<impl IntoResponse, ApiError> {
-    set_paused(&node, false)
-}
-
-fn set_paused(node: &Node, paused: bool) -> Result<axum::Json<api::Paused>, ApiError> {
-    network(node)?.pause(paused);
-    Ok(axum::Json(api::Paused { paused }))
 }
 
 pub(crate) async fn remove_app(

@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blobs;
+pub mod dev;
 pub mod rpc;
 pub mod sse;
 pub mod wire;
@@ -61,6 +62,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/contexts/{id}/state", get(admin::get_state))
         .route("/contexts/{id}/sync", get(admin::get_sync))
+        .route("/contexts/{id}/dag", get(admin::get_dag))
         .route("/contexts/{id}/members", get(admin::get_members))
         .route("/contexts/{id}/invitations", post(admin::create_invitation))
         .route(
@@ -84,8 +86,14 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/node/peers", get(admin::node_peers))
         .route("/node/config", get(admin::node_config))
         .route("/network", get(admin::network_status))
-        .route("/network/pause", post(admin::network_pause))
-        .route("/network/resume", post(admin::network_resume))
+        // Dev mode only (403 `dev_mode_off` otherwise); a small body.
+        .route(
+            "/dev/faults",
+            get(dev::get_faults)
+                .put(dev::set_faults)
+                .delete(dev::heal)
+                .layer(DefaultBodyLimit::max(dev::MAX_BODY)),
+        )
         .layer(DefaultBodyLimit::max(limits.max_app_bytes))
         .route_layer(middleware::from_fn(auth::admin_only));
     let mut clients = Router::new()
@@ -249,16 +257,30 @@ async fn openapi() -> Response {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
-    let peers = match node.net() {
-        Some(n) => n.status().await.map_or(0, |s| s.peers.len()),
-        None => 0,
-    };
-    let (buffered, quarantined) = {
-        let node = node.clone();
-        tokio::task::spawn_blocking(move || (node.buffered(), node.quarantined()))
+    let connected: std::collections::HashSet<String> = match node.net() {
+        Some(n) => n
+            .status()
             .await
-            .unwrap_or_default()
+            .map(|s| s.peers.into_iter().map(|p| p.peer_id).collect())
+            .unwrap_or_default(),
+        None => Default::default(),
     };
+    let peers = connected.len();
+    let (buffered, quarantined, records) = {
+        let node = node.clone();
+        tokio::task::spawn_blocking(move || {
+            (node.buffered(), node.quarantined(), node.peer_records())
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let cfg = node.config();
+    node.metrics().set_sync(
+        &records,
+        &connected,
+        cfg.metrics.per_peer || cfg.dev,
+        cfg.dev,
+    );
     (
         [(
             header::CONTENT_TYPE,

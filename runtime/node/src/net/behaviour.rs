@@ -11,18 +11,25 @@ use libp2p::{
 use super::{NetError, codec};
 use crate::config::NetworkConfig;
 
+/// Field order matters: the swarm asks the behaviours in this order
+/// whether to take a new connection and stops at the first that refuses.
+/// The ones that refuse come first, so a refused connection never reaches
+/// a behaviour that keeps state per connection (request-response records
+/// it as live in `handle_established_*` and would send requests into it
+/// that never fail nor time out).
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    /// Peers banned for sending garbage.
+    pub banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Peers cut off by a dev-mode partition (`merod run --dev` only;
+    /// always empty on an operator's node).
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<codec::Codec>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    pub limits: connection_limits::Behaviour,
-    /// Peers cut off by the partition test hook.
-    pub paused: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// Peers banned for sending garbage.
-    pub banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
 }
 
 /// The swarm: TCP, Noise, Yamux, and [`Behaviour`].
@@ -90,7 +97,7 @@ pub(crate) fn build_swarm(
                 }
                 .into(),
                 limits: connection_limits::Behaviour::new(limits),
-                paused: Default::default(),
+                blocked: Default::default(),
                 banned: Default::default(),
             })
         })

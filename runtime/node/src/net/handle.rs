@@ -1,6 +1,7 @@
 //! The node's side of the network: a handle that queues commands for the
 //! swarm task. Every method returns at once; none blocks or fails.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use libp2p::PeerId;
@@ -11,6 +12,7 @@ use mero_sync::gate::Topic;
 use mero_sync::protocol::{Envelope, Response};
 use tokio::sync::{mpsc, oneshot};
 
+use super::faults::{FaultSpec, Link};
 use crate::ids::{AppHash, ContextId};
 
 /// One connected peer, as `/admin/network` shows it.
@@ -33,8 +35,63 @@ pub struct NetStatus {
     pub peers: Vec<PeerInfo>,
     /// Peers banned for sending garbage, until the ban expires.
     pub banned: Vec<String>,
-    /// Whether the node is cut off from the network (test hook).
-    pub paused: bool,
+    /// The injected faults (dev mode only).
+    pub faults: Option<mero_api::Faults>,
+}
+
+/// The dev-mode faults that touch links, for per-peer rows.
+#[derive(Debug, Clone)]
+pub struct FaultLinks {
+    /// Cut off from every peer.
+    pub isolated: bool,
+    /// Peers blocked.
+    pub blocked: HashSet<String>,
+    /// Link faults per peer (`None`: every other peer).
+    pub links: HashMap<Option<String>, Link>,
+}
+
+impl FaultLinks {
+    /// The fault on the link to `peer`: a block shows as 100 % loss.
+    pub fn link(&self, peer: &str) -> Option<mero_api::Link> {
+        if self.isolated || self.blocked.contains(peer) {
+            return Some(mero_api::Link {
+                peer: Some(peer.to_owned()),
+                delay_ms: 0,
+                loss_percent: 100.0,
+            });
+        }
+        let l = self
+            .links
+            .get(&Some(peer.to_owned()))
+            .or_else(|| self.links.get(&None))?;
+        Some(mero_api::Link {
+            peer: Some(peer.to_owned()),
+            delay_ms: l.delay_ms,
+            loss_percent: l.loss_percent,
+        })
+    }
+}
+
+/// What the swarm knows of a context's peers: connections, traffic,
+/// faults (for `/admin/contexts/{id}/sync`).
+#[derive(Debug, Clone, Default)]
+pub struct Peering {
+    /// Every connected peer.
+    pub connected: HashSet<String>,
+    /// Connected peers that share the context.
+    pub sharing: HashSet<String>,
+    /// Peers whose connections closed, and since when (ms since the epoch).
+    pub down_since: HashMap<String, u64>,
+    /// Per peer: (sent, received) about the context.
+    pub traffic: HashMap<String, (mero_api::Traffic, mero_api::Traffic)>,
+    /// Dev mode only.
+    pub faults: Option<FaultLinks>,
+}
+
+/// Dev-mode fault commands.
+pub(crate) enum FaultsCmd {
+    Get(oneshot::Sender<Option<mero_api::Faults>>),
+    Set(FaultSpec, oneshot::Sender<Option<mero_api::Faults>>),
 }
 
 pub(crate) enum Command {
@@ -50,7 +107,10 @@ pub(crate) enum Command {
     Sync(ContextId),
     Dial(Vec<String>),
     Status(oneshot::Sender<NetStatus>),
-    Pause(bool),
+    /// Per-peer connections, traffic and faults of a context.
+    Peering(ContextId, oneshot::Sender<Peering>),
+    /// Dev mode only: never queued on an operator's node.
+    Faults(FaultsCmd),
     /// Stop: drain the workers, then answer.
     Shutdown(oneshot::Sender<()>),
     /// A worker's answer to an inbound request about `context`;
@@ -93,6 +153,7 @@ pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     addrs: Arc<RwLock<Vec<String>>>,
     peer_id: PeerId,
+    dev: bool,
 }
 
 impl NetHandle {
@@ -100,8 +161,14 @@ impl NetHandle {
         tx: mpsc::Sender<Command>,
         addrs: Arc<RwLock<Vec<String>>>,
         peer_id: PeerId,
+        dev: bool,
     ) -> Self {
-        Self { tx, addrs, peer_id }
+        Self {
+            tx,
+            addrs,
+            peer_id,
+            dev,
+        }
     }
 
     /// Queues a command. A full queue (the swarm task is far behind) drops
@@ -132,10 +199,39 @@ impl NetHandle {
         rx.await.ok()
     }
 
-    /// Cuts the node off from every peer (`true`) or reconnects it (`false`).
-    /// A test hook for partitions.
-    pub fn pause(&self, paused: bool) {
-        self.send(Command::Pause(paused));
+    /// Per-peer connections, traffic and faults of `ctx`.
+    pub async fn peering(&self, ctx: ContextId) -> Option<Peering> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Peering(ctx, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The injected faults; `None` unless the network runs in dev mode
+    /// (then nothing is even queued) or once it has stopped.
+    pub async fn faults(&self) -> Option<mero_api::Faults> {
+        if !self.dev {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Faults(FaultsCmd::Get(tx)))
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Replaces the injected faults (dev mode only, else `None` and
+    /// nothing happens); answers the faults now in force.
+    pub async fn set_faults(&self, spec: FaultSpec) -> Option<mero_api::Faults> {
+        if !self.dev {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Faults(FaultsCmd::Set(spec, tx)))
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Stops the network: closes every connection and waits until gossip

@@ -10,14 +10,77 @@ use mero_sync::protocol::{Response, decode_gossip};
 
 use super::applier::Message;
 use super::codec::Frame;
+use super::faults::{Admit, Inbound, response_bytes};
 use super::guard::GARBAGE;
 use super::handle::Command;
 use super::swarm::Task;
+use super::traffic::Via;
 
 /// The answer to a request when the peer has too many in flight.
 const BUSY: &str = "busy: too many requests in flight; retry later";
 
 impl Task {
+    /// What a peer sent: handled now, or (dev mode) held for a delayed
+    /// link, or lost.
+    pub(super) fn admit(&mut self, item: Inbound) {
+        let Some(faults) = self.faults.as_mut() else {
+            return self.deliver(item);
+        };
+        match faults.admit(item, std::time::Instant::now()) {
+            Admit::Pass(item) => self.deliver(item),
+            Admit::Held => {}
+            Admit::Dropped(item) => self.lose(item),
+        }
+    }
+
+    /// Hands on the held items that are due.
+    pub(super) fn release_due(&mut self) {
+        let due = match self.faults.as_mut() {
+            Some(f) => f.due(std::time::Instant::now()),
+            None => return,
+        };
+        for item in due {
+            self.deliver(item);
+        }
+    }
+
+    /// Handles what a peer sent.
+    pub(super) fn deliver(&mut self, item: Inbound) {
+        match item {
+            Inbound::Gossip(peer, id, message) => self.on_gossip(peer, id, message),
+            Inbound::Request(peer, frame, channel) => self.on_request(peer, frame, channel),
+            Inbound::Response(_, id, response) => self.on_response(id, response),
+        }
+    }
+
+    /// Drops what a lossy link (or the held bounds) lost: gossip is
+    /// ignored (not forwarded, no strike), a request answered busy, a
+    /// response treated as a failed request.
+    fn lose(&mut self, item: Inbound) {
+        match item {
+            Inbound::Gossip(peer, id, _) => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &peer, MessageAcceptance::Ignore);
+            }
+            Inbound::Request(_, _, channel) => {
+                let busy = Response::Error {
+                    message: BUSY.into(),
+                };
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+            }
+            Inbound::Response(peer, id, _) => {
+                if let Some(reply) = self.asks.remove(&id) {
+                    return reply(Err("lost by a dev-mode fault".into()));
+                }
+                if let Some((_, req)) = self.outbound.remove(&id) {
+                    self.rounds.remove(&(peer, req.request.context()));
+                }
+            }
+        }
+    }
+
     /// A gossip message: applied (and later forwarded) only if it comes
     /// from a peer that proved it belongs to the topic's context, decodes,
     /// and fits the applier's queue.
@@ -58,6 +121,8 @@ impl Task {
                 return self.strike(peer, GARBAGE);
             }
         };
+        self.traffic
+            .received(peer, ctx, deltas.len(), message.data.len(), Via::Gossip);
         let Some(applier) = &self.applier else {
             return ignore(self, &id);
         };
@@ -142,6 +207,16 @@ impl Task {
         let Some((peer, req)) = self.outbound.remove(&request_id) else {
             return;
         };
+        if let Response::Deltas { deltas, .. } = &response {
+            let bytes = response_bytes(&response);
+            self.traffic.received(
+                peer,
+                req.request.context(),
+                deltas.len(),
+                bytes,
+                Via::CatchUp,
+            );
+        }
         let node = self.node.clone();
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || {

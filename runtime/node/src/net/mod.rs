@@ -13,9 +13,10 @@
 //!
 //! Parts: [`behaviour`] (the protocols and their limits), [`handle`] (what
 //! the node holds: a bounded command queue), `swarm` (the task that owns
-//! the swarm), `inbound` (what peers send, routed to the workers),
-//! `applier` (the thread that applies gossip), [`guard`] (peer
-//! scores, bans, requests in flight).
+//! the swarm), `commands` (the node's commands to it), `inbound` (what
+//! peers send, routed to the workers), `applier` (the thread that applies
+//! gossip), [`guard`] (peer scores, bans, requests in flight), `traffic`
+//! (per-peer counts), [`faults`] (dev-mode partitions, delay and loss).
 //!
 //! The swarm task never blocks: everything that touches the node (context
 //! locks, RocksDB) runs on the applier thread or on tokio's blocking pool,
@@ -26,10 +27,13 @@
 mod applier;
 pub mod behaviour;
 pub mod codec;
+mod commands;
+pub mod faults;
 pub mod guard;
 pub mod handle;
 mod inbound;
 mod swarm;
+mod traffic;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -40,7 +44,16 @@ use mero_sync::gate::Topic;
 use mero_sync::protocol::{Envelope, Response};
 use tokio::sync::mpsc;
 
-pub use handle::{NetHandle, NetStatus, PeerInfo};
+pub use handle::{NetHandle, NetStatus, PeerInfo, Peering};
+
+/// Whether the network may inject faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// An operator's node: no fault state exists.
+    Operator,
+    /// `merod run --dev`: faults at `/admin/dev/faults`.
+    Dev,
+}
 
 use crate::config::NetworkConfig;
 use crate::context::ReceiveReport;
@@ -93,11 +106,12 @@ pub struct Pending {
     rx: mpsc::Receiver<handle::Command>,
     tx: mpsc::Sender<handle::Command>,
     addrs: Arc<RwLock<Vec<String>>>,
+    mode: NetMode,
 }
 
 impl Pending {
     /// A handle for the node whose libp2p key is `secret`.
-    pub fn new(secret: [u8; 32], cfg: &NetworkConfig) -> Result<Self, NetError> {
+    pub fn new(secret: [u8; 32], cfg: &NetworkConfig, mode: NetMode) -> Result<Self, NetError> {
         let mut bytes = secret;
         let peer_id = libp2p::identity::Keypair::ed25519_from_bytes(&mut bytes)
             .map_err(|e| NetError::Transport(e.to_string()))?
@@ -105,12 +119,18 @@ impl Pending {
             .to_peer_id();
         let (tx, rx) = mpsc::channel(cfg.command_queue.max(16));
         let addrs = Arc::default();
-        let handle = NetHandle::new(tx.clone(), Arc::clone(&addrs), peer_id);
+        let handle = NetHandle::new(
+            tx.clone(),
+            Arc::clone(&addrs),
+            peer_id,
+            mode == NetMode::Dev,
+        );
         Ok(Self {
             handle,
             rx,
             tx,
             addrs,
+            mode,
         })
     }
 
@@ -173,6 +193,9 @@ pub async fn start(
         bootstrap,
         limits,
     );
+    if pending.mode == NetMode::Dev {
+        task.faults = Some(faults::Faults::default());
+    }
     for (ctx, topic) in followed {
         task.follow(ctx, topic);
     }

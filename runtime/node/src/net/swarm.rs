@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
+use libp2p::gossipsub::{self, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
@@ -21,10 +21,13 @@ use tokio::sync::mpsc;
 use super::applier::Applier;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::Frame;
-use super::guard::{GARBAGE, Guard, GuardLimits, REFUSED};
-use super::handle::{AskReply, Command, NetStatus, PeerInfo};
+use super::faults::{Faults, Inbound};
+use super::guard::{GARBAGE, Guard, GuardLimits};
+use super::handle::{AskReply, Command};
+use super::traffic::{TrafficBook, Via};
 use super::{Replication, peer_of};
 use crate::ids::{AppHash, ContextId};
+use crate::node::now_ms;
 use mero_sync::gate::Topic;
 
 pub(super) struct Task {
@@ -49,7 +52,13 @@ pub(super) struct Task {
     /// Contexts each peer proved it belongs to: only their gossip is applied.
     pub(super) members: HashMap<PeerId, HashSet<ContextId>>,
     pub(super) guard: Guard,
-    pub(super) paused: bool,
+    /// Dev-mode faults (`merod run --dev`); `None` on an operator's node,
+    /// which has no fault state at all.
+    pub(super) faults: Option<Faults>,
+    /// Per-peer traffic of each context, and when peers went away.
+    pub(super) traffic: TrafficBook,
+    /// Where peers listen, as identify told (dev mode: what a heal redials).
+    pub(super) learned: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 impl Task {
@@ -77,7 +86,9 @@ impl Task {
             wanted_apps: HashMap::new(),
             members: HashMap::new(),
             guard: Guard::new(limits),
-            paused: false,
+            faults: None,
+            traffic: TrafficBook::default(),
+            learned: HashMap::new(),
         }
     }
 
@@ -85,8 +96,12 @@ impl Task {
         let mut tick = tokio::time::interval(sync_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Only while a delayed link holds something (dev mode).
+            let due = self.faults.as_ref().and_then(Faults::next_due);
+            let wake = tokio::time::Instant::from_std(due.unwrap_or_else(Instant::now));
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                _ = tokio::time::sleep_until(wake), if due.is_some() => self.release_due(),
                 cmd = rx.recv() => {
                     let cmd = match cmd {
                         Some(Command::Publish(d)) => match self.publish_queued(d, &mut rx) {
@@ -111,7 +126,7 @@ impl Task {
     /// Publishes `first` and every delta already queued behind it, a batch
     /// per context per message, in commit order. Stops at the first other
     /// command and returns it, so commands keep their order.
-    fn publish_queued(
+    pub(super) fn publish_queued(
         &mut self,
         first: SignedDelta,
         rx: &mut mpsc::Receiver<Command>,
@@ -144,6 +159,19 @@ impl Task {
                 continue;
             };
             let (topic, sealed) = (topic.clone(), sealer.seal(&encode_gossip(&deltas)));
+            let hash = topic.hash();
+            let subscribers: Vec<PeerId> = self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .all_peers()
+                .filter(|(_, topics)| topics.contains(&&hash))
+                .map(|(p, _)| *p)
+                .collect();
+            for p in subscribers {
+                self.traffic
+                    .sent(p, ctx, deltas.len(), sealed.len(), Via::Gossip);
+            }
             if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, sealed) {
                 // No subscribed peer yet: catch-up delivers it later.
                 tracing::debug!(context = %ctx, "publish: {e}");
@@ -186,7 +214,7 @@ impl Task {
         self.follows.insert(ctx, topic);
     }
 
-    fn unfollow(&mut self, ctx: ContextId) {
+    pub(super) fn unfollow(&mut self, ctx: ContextId) {
         if let Some(Some((t, _))) = self.follows.remove(&ctx) {
             self.topics.remove(&t.hash());
             self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
@@ -201,14 +229,15 @@ impl Task {
         }
     }
 
-    fn dial(&mut self, addr: Multiaddr) {
-        if self.paused {
+    pub(super) fn dial(&mut self, addr: Multiaddr) {
+        if self.faults.as_ref().is_some_and(|f| f.spec().isolated) {
             return;
         }
         if let Some(p) = peer_of(&addr)
             && (self.swarm.is_connected(&p)
                 || p == *self.swarm.local_peer_id()
-                || self.guard.is_banned(&p))
+                || self.guard.is_banned(&p)
+                || self.cut_off(&p))
         {
             return;
         }
@@ -217,7 +246,7 @@ impl Task {
         }
     }
 
-    fn request(&mut self, peer: PeerId, req: Envelope) {
+    pub(super) fn request(&mut self, peer: PeerId, req: Envelope) {
         let id = self
             .swarm
             .behaviour_mut()
@@ -228,8 +257,8 @@ impl Task {
 
     /// Starts catch-up rounds with `peer` for `contexts` (those without one
     /// in flight); the node prepares the openings on the blocking pool.
-    fn start_rounds(&mut self, peer: PeerId, contexts: Vec<ContextId>) {
-        if self.paused {
+    pub(super) fn start_rounds(&mut self, peer: PeerId, contexts: Vec<ContextId>) {
+        if self.cut_off(&peer) {
             return;
         }
         let fresh: Vec<ContextId> = contexts
@@ -254,7 +283,7 @@ impl Task {
     /// Has the node make a request to `peer` for each of `items` on the
     /// blocking pool (it locks contexts); an item it makes none for is
     /// reported with `none`.
-    fn prepare<T: Send + 'static>(
+    pub(super) fn prepare<T: Send + 'static>(
         &self,
         peer: PeerId,
         items: Vec<T>,
@@ -280,17 +309,17 @@ impl Task {
         });
     }
 
-    fn connected(&self) -> Vec<PeerId> {
+    pub(super) fn connected(&self) -> Vec<PeerId> {
         self.swarm.connected_peers().copied().collect()
     }
 
-    fn on_tick(&mut self) {
+    pub(super) fn on_tick(&mut self) {
         self.guard.prune(Instant::now());
         for p in self.guard.expire(Instant::now()) {
             tracing::info!(peer = %p, "ban expired");
             self.swarm.behaviour_mut().banned.unblock_peer(p);
         }
-        if self.paused {
+        if self.faults.as_ref().is_some_and(|f| f.spec().isolated) {
             return;
         }
         // Addresses without a peer id cannot be checked for an existing
@@ -308,7 +337,7 @@ impl Task {
 
     /// Starts a round for every context with `peer` and asks it for the
     /// apps this node still lacks.
-    fn catch_up_with(&mut self, peer: PeerId) {
+    pub(super) fn catch_up_with(&mut self, peer: PeerId) {
         let contexts: Vec<ContextId> = self
             .follows
             .keys()
@@ -322,7 +351,7 @@ impl Task {
     /// Asks `peer` for the wanted apps of the contexts it shares, unless a
     /// request for one is already out to it; the node makes each request
     /// with its current proof, on the blocking pool.
-    fn ask_apps(&mut self, peer: PeerId) {
+    pub(super) fn ask_apps(&mut self, peer: PeerId) {
         let wanted: Vec<(AppHash, ContextId)> = self
             .wanted_apps
             .iter()
@@ -369,10 +398,10 @@ impl Task {
     }
 
     /// The connected peers to ask about `ctx`.
-    fn sharing(&self, ctx: &ContextId) -> Vec<PeerId> {
+    pub(super) fn sharing(&self, ctx: &ContextId) -> Vec<PeerId> {
         self.swarm
             .connected_peers()
-            .filter(|p| self.shares(p, ctx))
+            .filter(|p| self.shares(p, ctx) && !self.cut_off(p))
             .copied()
             .collect()
     }
@@ -390,195 +419,7 @@ impl Task {
         }
     }
 
-    fn on_command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Publish(_) => unreachable!("`run` batches publishing"),
-            Command::Shutdown(_) => unreachable!("`run` handles shutdown itself"),
-            Command::Follow(ctx, topic) => self.follow(ctx, topic),
-            Command::Unfollow(ctx) => self.unfollow(ctx),
-            Command::Want(requests, from) => {
-                let from = from.and_then(|p| p.parse::<PeerId>().ok());
-                for req in requests {
-                    let ctx = req.request.context();
-                    let peers = match from {
-                        Some(p) if self.swarm.is_connected(&p) && self.shares(&p, &ctx) => vec![p],
-                        _ => self.sharing(&ctx),
-                    };
-                    for p in peers {
-                        self.request(p, req.clone());
-                    }
-                }
-            }
-            Command::FetchApp(hash, ctx) => {
-                self.wanted_apps.insert(hash, ctx);
-                for p in self.sharing(&ctx) {
-                    self.ask_apps(p);
-                }
-            }
-            Command::AppArrived(hash) => {
-                self.wanted_apps.remove(&hash);
-            }
-            Command::Sync(ctx) => {
-                for p in self.sharing(&ctx) {
-                    self.start_rounds(p, vec![ctx]);
-                }
-            }
-            Command::Dial(addrs) => {
-                for a in addrs {
-                    match a.parse::<Multiaddr>() {
-                        Ok(addr) => {
-                            if !self.known.contains(&addr) {
-                                self.known.push(addr.clone());
-                            }
-                            self.dial(addr);
-                        }
-                        Err(_) => tracing::warn!("ignoring invalid address {a}"),
-                    }
-                }
-            }
-            Command::Status(reply) => {
-                let _ = reply.send(self.status());
-            }
-            Command::Pause(paused) => self.pause(paused),
-            Command::Respond {
-                peer,
-                channel,
-                response,
-                context,
-                admitted,
-                strike,
-                differ,
-            } => {
-                self.guard.end(&peer);
-                if admitted {
-                    self.members.entry(peer).or_default().insert(context);
-                    if differ {
-                        // Their heads differ: pull from them as well.
-                        self.start_rounds(peer, vec![context]);
-                    }
-                } else if strike {
-                    self.strike(peer, REFUSED);
-                }
-                // The peer may be gone; then the answer is moot.
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
-            }
-            Command::Next(peer, ctx, next) => match next {
-                Some(req) => self.request(peer, req),
-                None => {
-                    self.rounds.remove(&(peer, ctx));
-                }
-            },
-            Command::Requests(peer, requests) => {
-                for req in requests {
-                    self.request(peer, req);
-                }
-            }
-            Command::Ask(peer, req, reply) => {
-                if self.paused || !self.swarm.is_connected(&peer) {
-                    return reply(Err(format!("not connected to {peer}")));
-                }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_request(&peer, Frame::Request(req));
-                self.asks.insert(id, reply);
-            }
-            Command::Peers(ctx, reply) => reply(if self.paused {
-                Vec::new()
-            } else {
-                self.sharing(&ctx)
-            }),
-            Command::Garbage(peer) => self.strike(peer, GARBAGE),
-            Command::Validated(id, peer, verdict) => {
-                let garbage = verdict == MessageAcceptance::Reject;
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &peer, verdict);
-                if garbage {
-                    self.strike(peer, GARBAGE);
-                }
-            }
-        }
-    }
-
-    fn pause(&mut self, paused: bool) {
-        self.paused = paused;
-        let peers: Vec<PeerId> = if paused {
-            self.connected()
-                .into_iter()
-                .chain(self.known.iter().filter_map(peer_of))
-                .collect()
-        } else {
-            self.swarm
-                .behaviour()
-                .paused
-                .blocked_peers()
-                .iter()
-                .copied()
-                .collect()
-        };
-        for p in peers {
-            if paused {
-                self.swarm.behaviour_mut().paused.block_peer(p);
-            } else {
-                self.swarm.behaviour_mut().paused.unblock_peer(p);
-            }
-        }
-        if !paused {
-            self.on_tick();
-        }
-        tracing::info!(
-            paused,
-            "network {}",
-            if paused { "paused" } else { "resumed" }
-        );
-    }
-
-    fn status(&self) -> NetStatus {
-        let gossip = &self.swarm.behaviour().gossipsub;
-        let mut peers: HashMap<PeerId, PeerInfo> = HashMap::new();
-        for p in self.swarm.connected_peers() {
-            peers.insert(
-                *p,
-                PeerInfo {
-                    peer_id: p.to_string(),
-                    contexts: Vec::new(),
-                },
-            );
-        }
-        for (p, topics) in gossip.all_peers() {
-            if let Some(info) = peers.get_mut(p) {
-                info.contexts = topics
-                    .iter()
-                    .filter_map(|t| self.topics.get(t))
-                    .copied()
-                    .collect();
-            }
-        }
-        let mut peers: Vec<_> = peers.into_values().collect();
-        peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
-        let mut banned: Vec<String> = self.guard.banned().map(ToString::to_string).collect();
-        banned.sort();
-        NetStatus {
-            peer_id: self.swarm.local_peer_id().to_string(),
-            listen_addrs: self
-                .addrs
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
-            peers,
-            banned,
-            paused: self.paused,
-        }
-    }
-
-    fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+    pub(super) fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = format!("{address}/p2p/{}", self.swarm.local_peer_id());
@@ -596,6 +437,12 @@ impl Task {
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if self.cut_off(&peer_id) {
+                    // Isolated (dev mode): a peer nobody knew of yet.
+                    self.swarm.behaviour_mut().blocked.block_peer(peer_id);
+                    return;
+                }
+                self.traffic.up(&peer_id);
                 if num_established.get() == 1 {
                     self.catch_up_with(peer_id);
                 }
@@ -606,6 +453,7 @@ impl Task {
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, "disconnected");
+                self.traffic.went_down(peer_id, now_ms());
                 self.rounds.retain(|(p, _)| *p != peer_id);
                 self.members.remove(&peer_id);
             }
@@ -614,13 +462,13 @@ impl Task {
         }
     }
 
-    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+    pub(super) fn on_behaviour(&mut self, ev: BehaviourEvent) {
         match ev {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source: peer,
                 message_id,
                 message,
-            }) => self.on_gossip(peer, message_id, message),
+            }) => self.admit(Inbound::Gossip(peer, message_id, message)),
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 // A peer that follows one of our topics shares that context:
                 // compare heads now rather than at the next tick.
@@ -633,11 +481,11 @@ impl Task {
                 match message {
                     request_response::Message::Request {
                         request, channel, ..
-                    } => self.on_request(peer, request, channel),
+                    } => self.admit(Inbound::Request(peer, request, channel)),
                     request_response::Message::Response {
                         request_id,
                         response,
-                    } => self.on_response(request_id, response),
+                    } => self.admit(Inbound::Response(peer, request_id, response)),
                 }
             }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
@@ -656,6 +504,7 @@ impl Task {
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");
+                self.learn(peer_id, info.listen_addrs);
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {

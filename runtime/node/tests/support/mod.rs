@@ -126,9 +126,23 @@ impl NodeProc {
 
     /// Starts a node on an existing home, on loopback, dialing `bootstrap`.
     pub fn start_with(home: &Path, bootstrap: &[&str]) -> Self {
+        Self::start_args(home, bootstrap, &[])
+    }
+
+    /// Initializes a home in `dir` and starts a dev-mode node (`--dev`:
+    /// fault injection) connected to `bootstrap`.
+    pub fn init_and_join_dev(dir: &Path, bootstrap: &[&str]) -> Self {
+        init_home(dir);
+        Self::start_args(dir, bootstrap, &["--dev"])
+    }
+
+    /// Starts a node on an existing home, on loopback, dialing `bootstrap`,
+    /// with `extra` arguments of `merod run` (such as `--dev`).
+    pub fn start_args(home: &Path, bootstrap: &[&str], extra: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_merod"));
         cmd.args(["run", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--home"])
-            .arg(home);
+            .arg(home)
+            .args(extra);
         for b in bootstrap {
             cmd.args(["--bootstrap", b]);
         }
@@ -323,6 +337,30 @@ impl NodeProc {
         resp
     }
 
+    /// `PUT` JSON with the admin token, expecting 200; returns the body.
+    pub fn put(&self, path: &str, body: Value) -> Value {
+        let (status, resp) = self.send("PUT", path, Some(body.to_string().as_bytes()), true);
+        assert_eq!(status, 200, "PUT {path}: {resp}");
+        resp
+    }
+
+    /// Replaces this dev-mode node's faults (`PUT /admin/dev/faults`).
+    pub fn set_faults(&self, faults: Value) -> Value {
+        self.put("/admin/dev/faults", faults)
+    }
+
+    /// Clears this dev-mode node's faults (`DELETE /admin/dev/faults`).
+    pub fn heal(&self) -> Value {
+        let (status, resp) = self.send("DELETE", "/admin/dev/faults", None, true);
+        assert_eq!(status, 200, "DELETE /admin/dev/faults: {resp}");
+        resp
+    }
+
+    /// This node's peer id (the last part of its p2p address).
+    pub fn peer_id(&self) -> String {
+        self.p2p.rsplit('/').next().unwrap_or_default().to_owned()
+    }
+
     /// An invitation token to `ctx`.
     pub fn invite(&self, ctx: &str) -> String {
         self.post(&format!("/admin/contexts/{ctx}/invitations"), json!({}))["invitation"]
@@ -381,13 +419,29 @@ pub fn wait_converged(nodes: &[&NodeProc], ctx: &str, timeout: Duration) {
 /// Starts `n` nodes on loopback, connected to the first; the first creates a
 /// context of `wasm`'s app and the others join it by invitation.
 pub fn cluster(dirs: &[tempfile::TempDir], wasm: &[u8]) -> (Vec<NodeProc>, String, String) {
-    let first = NodeProc::init_and_start(dirs[0].path());
+    cluster_with(dirs, wasm, false)
+}
+
+/// [`cluster`] of dev-mode nodes (`merod run --dev`) when `dev`.
+pub fn cluster_with(
+    dirs: &[tempfile::TempDir],
+    wasm: &[u8],
+    dev: bool,
+) -> (Vec<NodeProc>, String, String) {
+    let start = |dir: &Path, bootstrap: &[&str]| {
+        if dev {
+            NodeProc::init_and_join_dev(dir, bootstrap)
+        } else {
+            NodeProc::init_and_join(dir, bootstrap)
+        }
+    };
+    let first = start(dirs[0].path(), &[]);
     let app = first.install(wasm);
     let ctx = first.create_context(&app);
     let mut nodes = vec![first];
     for dir in &dirs[1..] {
         let p2p = nodes[0].p2p.clone();
-        let node = NodeProc::init_and_join(dir.path(), &[&p2p]);
+        let node = start(dir.path(), &[&p2p]);
         node.join(&nodes[0].invite(&ctx));
         nodes.push(node);
     }
