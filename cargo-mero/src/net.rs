@@ -74,11 +74,17 @@ fn failed(info: &ControlInfo, reason: impl ToString) -> NetError {
     }
 }
 
-/// Whether ureq could not connect at all (the session is gone, its
-/// `network.json` left behind by a crash).
-fn refused(e: &ureq::Error) -> bool {
-    matches!(e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
-        || matches!(e, ureq::Error::ConnectionFailed)
+/// What a failed exchange with the session means: ureq could not connect
+/// at all (the session is gone, its `network.json` left behind by a
+/// crash), or something else went wrong.
+fn unreachable(info: &ControlInfo, e: ureq::Error) -> NetError {
+    let refused = matches!(&e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused)
+        || matches!(e, ureq::Error::ConnectionFailed);
+    if refused {
+        NetError::NoSession
+    } else {
+        failed(info, e)
+    }
 }
 
 /// Posts `request`; the answer whether or not the session did it.
@@ -87,13 +93,7 @@ pub fn send(info: &ControlInfo, request: &ControlRequest) -> Result<ControlAnswe
         .post(&format!("{}/control", info.url))
         .header("Authorization", &format!("Bearer {}", info.key))
         .send_json(request)
-        .map_err(|e| {
-            if refused(&e) {
-                NetError::NoSession
-            } else {
-                failed(info, e)
-            }
-        })?;
+        .map_err(|e| unreachable(info, e))?;
     let status = resp.status().as_u16();
     let text = resp
         .into_body()
@@ -115,13 +115,7 @@ fn follow_converged(info: &ControlInfo) -> Result<mpsc::Receiver<Converged>, Net
     let resp = agent(None)
         .get(&format!("{}/session/events?key={}", info.url, info.key))
         .call()
-        .map_err(|e| {
-            if refused(&e) {
-                NetError::NoSession
-            } else {
-                failed(info, e)
-            }
-        })?;
+        .map_err(|e| unreachable(info, e))?;
     if resp.status().as_u16() != 200 {
         return Err(failed(
             info,

@@ -373,6 +373,16 @@ impl Session {
         ))
     }
 
+    /// The addresses node `index` starts with: only peers on its side, so
+    /// it never reaches across a partition before its own faults are in
+    /// place.
+    fn bootstrap_for(&self, index: usize) -> Vec<String> {
+        self.alive()
+            .filter(|n| !self.plan.split(index, n.index))
+            .map(|n| n.p2p.clone())
+            .collect()
+    }
+
     fn restart(&mut self, index: usize) -> Result<String, String> {
         let ports = self.nodes[index - 1].ports();
         if !self.dead.contains(&index) {
@@ -381,13 +391,7 @@ impl Session {
         }
         let home = self.nodes[index - 1].home.clone();
         let node = {
-            // Only peers on its side: it must not reach across a partition
-            // before its own faults are in place.
-            let bootstrap: Vec<String> = self
-                .alive()
-                .filter(|n| !self.plan.split(index, n.index))
-                .map(|n| n.p2p.clone())
-                .collect();
+            let bootstrap = self.bootstrap_for(index);
             let launch = self.launch();
             NodeProcess::start(&launch, index, &home, &bootstrap, Some(ports))
                 .or_else(|_| NodeProcess::start(&launch, index, &home, &bootstrap, None))
@@ -425,11 +429,7 @@ impl Session {
             std::fs::remove_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
         }
         let node = {
-            let bootstrap: Vec<String> = self
-                .alive()
-                .filter(|n| !self.plan.split(index, n.index))
-                .map(|n| n.p2p.clone())
-                .collect();
+            let bootstrap = self.bootstrap_for(index);
             NodeProcess::start(&self.launch(), index, &home, &bootstrap, None)
                 .map_err(|e| e.to_string())?
         };

@@ -10,7 +10,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{NodeProc, build_app, init_home, merod_config, wait_converged, wait_for};
+use support::{
+    NodeProc, build_app, init_home, merod_config, share_context, wait_converged, wait_for,
+};
 
 const KV: &str = "examples/kv-store/Cargo.toml";
 const INTERVAL_MS: u64 = 500;
@@ -31,20 +33,7 @@ fn mesh(dirs: &[tempfile::TempDir]) -> (Vec<NodeProc>, String) {
         let earlier: Vec<&str> = earlier.iter().map(String::as_str).collect();
         nodes.push(NodeProc::start_args(dir.path(), &earlier, &["--dev"]));
     }
-    let app = nodes[0].install(&wasm);
-    let ctx = nodes[0].create_context(&app);
-    for n in &nodes[1..] {
-        n.join(&nodes[0].invite(&ctx));
-    }
-    let refs: Vec<&NodeProc> = nodes.iter().collect();
-    wait_converged(&refs, &ctx, Duration::from_secs(60));
-    for n in &nodes {
-        // Joiners fetch the app from a peer.
-        wait_for(Duration::from_secs(30), || {
-            (n.send("GET", &format!("/admin/apps/{app}"), None, true).0 == 200).then_some(())
-        })
-        .expect("the app reaches every member");
-    }
+    let (ctx, _) = share_context(&nodes, &wasm);
     (nodes, ctx)
 }
 

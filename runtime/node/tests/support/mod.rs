@@ -435,30 +435,38 @@ pub fn cluster_with(
             NodeProc::init_and_join(dir, bootstrap)
         }
     };
-    let first = start(dirs[0].path(), &[]);
-    let app = first.install(wasm);
-    let ctx = first.create_context(&app);
-    let mut nodes = vec![first];
+    let mut nodes = vec![start(dirs[0].path(), &[])];
     for dir in &dirs[1..] {
         let p2p = nodes[0].p2p.clone();
-        let node = start(dir.path(), &[&p2p]);
-        node.join(&nodes[0].invite(&ctx));
-        nodes.push(node);
+        nodes.push(start(dir.path(), &[&p2p]));
+    }
+    let (ctx, app) = share_context(&nodes, wasm);
+    for n in &nodes {
+        let members = n.get(&format!("/admin/contexts/{ctx}/members"));
+        assert_eq!(members.as_array().unwrap().len(), dirs.len(), "{members}");
+    }
+    (nodes, ctx, app)
+}
+
+/// Node 1 installs `wasm`'s app and creates a context the others join by
+/// invitation; waits until all converged and hold the app. Returns the
+/// context and the app.
+pub fn share_context(nodes: &[NodeProc], wasm: &[u8]) -> (String, String) {
+    let app = nodes[0].install(wasm);
+    let ctx = nodes[0].create_context(&app);
+    for n in &nodes[1..] {
+        n.join(&nodes[0].invite(&ctx));
     }
     let refs: Vec<&NodeProc> = nodes.iter().collect();
     wait_converged(&refs, &ctx, Duration::from_secs(60));
-    for n in &nodes {
+    for n in nodes {
         // Joiners fetch the app from a peer.
         wait_for(Duration::from_secs(30), || {
             (n.send("GET", &format!("/admin/apps/{app}"), None, true).0 == 200).then_some(())
         })
         .expect("the app reaches every member");
     }
-    for n in &nodes {
-        let members = n.get(&format!("/admin/contexts/{ctx}/members"));
-        assert_eq!(members.as_array().unwrap().len(), dirs.len(), "{members}");
-    }
-    (nodes, ctx, app)
+    (ctx, app)
 }
 
 /// A plain HTTP exchange's answer.
