@@ -158,6 +158,7 @@ fn main() {
         heads: dag.heads(),
         expires_at_ms: 1_900_000_000_000,
         addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        past: vec![],
     };
     token.check(0).expect("the seed token checks out");
     write(&root, "invitation", "token", token.to_string().as_bytes());

@@ -253,8 +253,15 @@ impl ContextRuntime {
         }
     }
 
-    /// The gossip topic of the current key epoch, if this node holds its key.
+    /// The gossip topic of the current key epoch, if this node holds its
+    /// key and has joined. A joiner has none: until its DAG reaches the
+    /// invitation's heads, its current epoch is an old one (it holds every
+    /// earlier key), whose topic nobody follows; it asks the peers it is
+    /// connected to instead, which its invitation named.
     pub fn topic(&self) -> Option<mero_sync::gate::Topic> {
+        if self.meta.joining.is_some() {
+            return None;
+        }
         let key = self.replica.current_key()?;
         Some(mero_sync::gate::Topic::of(&self.id, key))
     }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use mero_sync::access::{Invite, Join, Standing};
-use mero_sync::{ContextKey, InvitationToken, MemberSecret, Op, Role};
+use mero_sync::{InvitationToken, MemberSecret, Op, Role};
 
 use crate::context::{ContextRuntime, Effects};
 use crate::error::NodeError;
@@ -72,12 +72,19 @@ impl Node {
             expires_at_ms,
         });
         let addrs = self.net().map(|n| n.addresses()).unwrap_or_default();
+        {
+            // Refused before the invite is written, not after.
+            let slot = self.context(ctx)?;
+            let rt = slot.lock()?;
+            InvitationToken::new_past(rt.replica.keys(), &rt.replica.access().epoch())?;
+        }
         self.write_control(
             ctx,
             |_| op,
             |rt, id| {
                 let epoch = rt.replica.access().epoch();
                 let key = rt.replica.key(&epoch).map_or([0; 32], |k| k.0);
+                let past = InvitationToken::new_past(rt.replica.keys(), &epoch)?;
                 let token = InvitationToken {
                     context: *ctx,
                     creator: rt.meta.creator,
@@ -90,10 +97,11 @@ impl Node {
                     heads: rt.dag().heads(),
                     expires_at_ms,
                     addrs,
+                    past,
                 };
-                Invitation { token, id }
+                Ok(Invitation { token, id })
             },
-        )
+        )?
     }
 
     /// Revokes an unused invitation; a join with it that comes after the
@@ -291,7 +299,7 @@ impl Node {
             now_ms(),
             Some(joining),
         );
-        let keys = vec![(token.epoch, ContextKey(token.key))];
+        let keys = token.epoch_keys();
         let invite = Some(MemberSecret::from_bytes(&token.secret));
         let limits = self.replica_limits();
         let mut rt = ContextRuntime::fresh(self.db(), id, meta, secret, keys, invite, limits);

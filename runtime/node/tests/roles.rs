@@ -1,6 +1,7 @@
 //! Roles, removal and key rotation, enforced by real `merod` nodes: a
 //! reader cannot write, a writer cannot administer, and a removed member
-//! reads nothing written after its removal and can no longer write.
+//! reads nothing written after its removal and can no longer write; a
+//! member invited after the rotation still reads what came before it.
 
 mod support;
 
@@ -117,6 +118,17 @@ fn readers_writers_admins_and_removal() {
     a.execute(&ctx, "set", json!({"key": "more", "value": "2"}));
     wait_converged(&[a, &c], &ctx, Duration::from_secs(30));
     assert_eq!(a.state(&ctx), c.state(&ctx));
+
+    // A newcomer invited after the rotation reads the history from before
+    // it too: its token carries the earlier epoch keys.
+    let e = tempfile::tempdir().unwrap();
+    let late = NodeProc::init_and_join(e.path(), &[&a.p2p]);
+    let inv = a.post(&format!("/admin/contexts/{ctx}/invitations"), json!({}));
+    late.join(inv["invitation"].as_str().unwrap());
+    wait_converged(&[a, &c, &late], &ctx, Duration::from_secs(60));
+    assert_eq!(late.query(&ctx, "get", json!({"key": "w"})), json!("1"));
+    assert_eq!(rejected_no_key(&late, &ctx), 0);
+    assert_eq!(a.state(&ctx), late.state(&ctx));
 }
 
 fn rejected_no_key(node: &NodeProc, ctx: &str) -> u64 {

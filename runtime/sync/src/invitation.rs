@@ -4,9 +4,11 @@
 //! so every member can count its uses and see it revoked. The token adds
 //! what only the joiner may hold: the secret half of the invitation's
 //! one-time key (which signs the joiner's member key in its
-//! [`Join`](crate::access::Join)) and the key of the epoch the invitation
-//! was made in. Later epoch keys are sealed to the invitation key until it
-//! is used, so the joiner can read what was written meanwhile.
+//! [`Join`](crate::access::Join)), the key of the epoch the invitation
+//! was made in, and every earlier epoch key the inviter holds, so the
+//! joiner can open the history from before the last rotation too. Later
+//! epoch keys are sealed to the invitation key until it is used, so the
+//! joiner can read what was written meanwhile.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,9 +16,18 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::access::context_id;
+use crate::crypto::ContextKey;
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey};
 
 const TOKEN_PREFIX: &str = "mero-inv-";
+
+/// At most this many earlier epoch keys in a token (64 KiB of keys: a
+/// context that rotates once a day for almost three years). An inviter
+/// holding more cannot invite; see [`InvitationToken::new_past`].
+pub const MAX_PAST_EPOCHS: usize = 1024;
+
+/// Longer pasted text is refused before it is decoded.
+const MAX_TOKEN_CHARS: usize = 128 * 1024;
 
 /// What a joiner is given. Shown as `mero-inv-<base58>`; treat it like a
 /// password until it is used or expires.
@@ -45,6 +56,46 @@ pub struct InvitationToken {
     pub expires_at_ms: u64,
     /// Addresses of members to contact (libp2p multiaddrs).
     pub addrs: Vec<String>,
+    /// Every earlier epoch and its key, oldest first: the deltas made
+    /// before the last rotation are sealed with them. At most
+    /// [`MAX_PAST_EPOCHS`].
+    pub past: Vec<(DeltaId, [u8; 32])>,
+}
+
+/// The token before it carried earlier epoch keys: still read, so a token
+/// handed out before an upgrade keeps working (with no past keys).
+#[derive(Deserialize)]
+struct TokenV1 {
+    context: ContextId,
+    creator: MemberKey,
+    salt: [u8; 32],
+    app: AppHash,
+    invite: DeltaId,
+    secret: [u8; 32],
+    epoch: DeltaId,
+    key: [u8; 32],
+    heads: Vec<DeltaId>,
+    expires_at_ms: u64,
+    addrs: Vec<String>,
+}
+
+impl From<TokenV1> for InvitationToken {
+    fn from(t: TokenV1) -> Self {
+        Self {
+            context: t.context,
+            creator: t.creator,
+            salt: t.salt,
+            app: t.app,
+            invite: t.invite,
+            secret: t.secret,
+            epoch: t.epoch,
+            key: t.key,
+            heads: t.heads,
+            expires_at_ms: t.expires_at_ms,
+            addrs: t.addrs,
+            past: Vec::new(),
+        }
+    }
 }
 
 /// Why an invitation token was refused.
@@ -59,6 +110,11 @@ pub enum TokenError {
     /// Past its expiry.
     #[error("the invitation expired; ask an admin for a new one")]
     Expired,
+    /// More earlier epochs than a token may carry.
+    #[error(
+        "the context has {0} earlier key epochs; an invitation carries at most {MAX_PAST_EPOCHS}"
+    )]
+    TooManyEpochs(usize),
 }
 
 impl InvitationToken {
@@ -69,10 +125,53 @@ impl InvitationToken {
         if self.context != context_id(&self.creator, &self.salt) {
             return Err(TokenError::Invalid);
         }
+        if self.past.len() > MAX_PAST_EPOCHS {
+            return Err(TokenError::TooManyEpochs(self.past.len()));
+        }
         if now_ms > self.expires_at_ms {
             return Err(TokenError::Expired);
         }
         Ok(())
+    }
+}
+
+impl InvitationToken {
+    /// The epochs other than `current` among `keys` (every epoch key an
+    /// inviter holds), for [`InvitationToken::past`]; refused past
+    /// [`MAX_PAST_EPOCHS`].
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use mero_sync::ids::DeltaId;
+    /// use mero_sync::{ContextKey, InvitationToken};
+    /// let (old, now) = (DeltaId([1; 32]), DeltaId([2; 32]));
+    /// let keys = BTreeMap::from([(old, ContextKey([7; 32])), (now, ContextKey([8; 32]))]);
+    /// let past = InvitationToken::new_past(&keys, &now).unwrap();
+    /// assert_eq!(past, vec![(old, [7; 32])]);
+    /// ```
+    pub fn new_past(
+        keys: &std::collections::BTreeMap<DeltaId, ContextKey>,
+        current: &DeltaId,
+    ) -> Result<Vec<(DeltaId, [u8; 32])>, TokenError> {
+        let past: Vec<_> = keys
+            .iter()
+            .filter(|(e, _)| *e != current)
+            .map(|(e, k)| (*e, k.0))
+            .collect();
+        if past.len() > MAX_PAST_EPOCHS {
+            return Err(TokenError::TooManyEpochs(past.len()));
+        }
+        Ok(past)
+    }
+
+    /// Every epoch key the token carries, the current one last: what a
+    /// joining replica starts with.
+    pub fn epoch_keys(&self) -> Vec<(DeltaId, ContextKey)> {
+        self.past
+            .iter()
+            .map(|(e, k)| (*e, ContextKey(*k)))
+            .chain([(self.epoch, ContextKey(self.key))])
+            .collect()
     }
 }
 
@@ -90,9 +189,91 @@ impl FromStr for InvitationToken {
             .trim()
             .strip_prefix(TOKEN_PREFIX)
             .ok_or_else(|| TokenError::Malformed("missing the `mero-inv-` prefix".into()))?;
+        if rest.len() > MAX_TOKEN_CHARS {
+            return Err(TokenError::Malformed(format!(
+                "{} characters; a token has at most {MAX_TOKEN_CHARS}",
+                rest.len()
+            )));
+        }
         let bytes = bs58::decode(rest)
             .into_vec()
             .map_err(|e| TokenError::Malformed(e.to_string()))?;
-        postcard::from_bytes(&bytes).map_err(|e| TokenError::Malformed(e.to_string()))
+        let token: Self = match postcard::from_bytes(&bytes) {
+            Ok(t) => t,
+            Err(e) => postcard::from_bytes::<TokenV1>(&bytes)
+                .map(Self::from)
+                .map_err(|_| TokenError::Malformed(e.to_string()))?,
+        };
+        if token.past.len() > MAX_PAST_EPOCHS {
+            return Err(TokenError::TooManyEpochs(token.past.len()));
+        }
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(past: usize) -> InvitationToken {
+        let creator = MemberKey([3; 32]);
+        InvitationToken {
+            context: context_id(&creator, &[4; 32]),
+            creator,
+            salt: [4; 32],
+            app: AppHash([5; 32]),
+            invite: DeltaId([6; 32]),
+            secret: [7; 32],
+            epoch: DeltaId([8; 32]),
+            key: [9; 32],
+            heads: vec![DeltaId([6; 32])],
+            expires_at_ms: 10,
+            addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            past: (0..past)
+                .map(|i| (DeltaId([i as u8; 32]), [1; 32]))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_reads_tokens_without_past_keys() {
+        let t = token(3);
+        assert_eq!(t.to_string().parse::<InvitationToken>().unwrap(), t);
+        assert_eq!(t.epoch_keys().len(), 4);
+        // A token printed before tokens carried earlier keys.
+        let t = token(0);
+        let mut bytes = postcard::to_allocvec(&t).unwrap();
+        assert_eq!(bytes.pop(), Some(0), "the empty `past` is one byte");
+        let old = format!("{TOKEN_PREFIX}{}", bs58::encode(bytes).into_string());
+        assert_eq!(old.parse::<InvitationToken>().unwrap(), t);
+    }
+
+    #[test]
+    fn refuses_more_past_keys_than_a_token_carries() {
+        let t = token(MAX_PAST_EPOCHS + 1);
+        assert_eq!(
+            t.to_string().parse::<InvitationToken>(),
+            Err(TokenError::TooManyEpochs(MAX_PAST_EPOCHS + 1))
+        );
+        assert_eq!(
+            t.check(0),
+            Err(TokenError::TooManyEpochs(MAX_PAST_EPOCHS + 1))
+        );
+        let long = format!("{TOKEN_PREFIX}{}", "1".repeat(MAX_TOKEN_CHARS + 1));
+        assert!(matches!(
+            long.parse::<InvitationToken>(),
+            Err(TokenError::Malformed(_))
+        ));
+        let keys = (0..=MAX_PAST_EPOCHS + 1)
+            .map(|i| {
+                let mut id = [0; 32];
+                id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                (DeltaId(id), ContextKey([0; 32]))
+            })
+            .collect();
+        assert_eq!(
+            InvitationToken::new_past(&keys, &DeltaId([0; 32])),
+            Err(TokenError::TooManyEpochs(MAX_PAST_EPOCHS + 1))
+        );
     }
 }

@@ -528,3 +528,37 @@ fn a_write_of_another_members_owned_entry_is_refused_everywhere() {
     let profiles = a.state();
     assert!(!format!("{profiles:?}").contains("mallory"), "{profiles:?}");
 }
+
+/// A member invited after a key rotation reads the whole history, from
+/// before the rotation too: what it joins with must open every epoch its
+/// causal past holds, not only the current one.
+#[test]
+fn a_member_invited_after_a_rotation_reads_the_history_before_it() {
+    let (mut a, mut m) = context(&[Role::Writer, Role::Writer]);
+    a.write(|d| d.get_map("m").insert("before", 1).unwrap())
+        .unwrap();
+    let early = m[0]
+        .write(|d| d.get_map("m").insert("early", 1).unwrap())
+        .unwrap();
+    assert!(reasons(&a.receive(vec![early])).is_empty());
+    // m[1] leaves: a rotates, so the epoch key changes.
+    let leave = m[1].author(Op::Leave).unwrap();
+    assert!(reasons(&a.receive(vec![leave])).is_empty());
+    let keys = a.replica.seal_new_epoch(None);
+    a.author(Op::Rotate { keys }).unwrap();
+    a.write(|d| d.get_map("m").insert("after", 1).unwrap())
+        .unwrap();
+    // A newcomer, invited now, catches up from genesis.
+    let (_, token) = a.invite(Role::Writer, 1, LATER);
+    let mut late = Peer::invited(&token);
+    let out = late.sync_from(&a);
+    assert!(reasons(&out).is_empty(), "{:?}", reasons(&out));
+    let join = late.join(&token, 1).unwrap();
+    assert!(reasons(&a.receive(vec![join])).is_empty());
+    late.sync_from(&a);
+    assert_eq!(late.replica.dag().heads(), a.replica.dag().heads());
+    let state = serde_json::to_value(late.state()).unwrap();
+    for key in ["before", "early", "after"] {
+        assert_eq!(state["m"][key], 1, "{key}: {state}");
+    }
+}

@@ -120,9 +120,10 @@ impl Peer {
     /// Someone holding `token`, not yet joined.
     pub fn invited(token: &InvitationToken) -> Self {
         let mut p = Self::empty(MemberSecret::generate(), token.context, token.creator);
-        let key = ContextKey(token.key);
-        p.replica.add_key(token.epoch, key.clone());
-        p.keys.push((token.epoch, key));
+        for (epoch, key) in token.epoch_keys() {
+            p.replica.add_key(epoch, key.clone());
+            p.keys.push((epoch, key));
+        }
         let invite = MemberSecret::from_bytes(&token.secret);
         p.replica.add_opener(invite.clone());
         p.openers.push(invite);
@@ -212,6 +213,7 @@ impl Peer {
             heads: self.replica.dag().heads(),
             expires_at_ms,
             addrs: vec![],
+            past: InvitationToken::new_past(self.replica.keys(), &epoch).unwrap(),
         };
         (d, token)
     }
