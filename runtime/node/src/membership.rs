@@ -72,16 +72,15 @@ impl Node {
             expires_at_ms,
         });
         let addrs = self.net().map(|n| n.addresses()).unwrap_or_default();
-        {
-            // Refused before the invite is written, not after.
-            let slot = self.context(ctx)?;
-            let rt = slot.lock()?;
-            InvitationToken::new_past(rt.replica.keys(), &rt.replica.access().epoch())?;
-        }
         self.write_control(
             ctx,
-            |_| op,
+            |rt| {
+                // Refused before the invite is written, not after.
+                InvitationToken::new_past(rt.replica.keys(), &rt.replica.access().epoch())?;
+                Ok(op)
+            },
             |rt, id| {
+                // Read again: what the write brought about may have started an epoch.
                 let epoch = rt.replica.access().epoch();
                 let key = rt.replica.key(&epoch).map_or([0; 32], |k| k.0);
                 let past = InvitationToken::new_past(rt.replica.keys(), &epoch)?;
@@ -108,7 +107,7 @@ impl Node {
     /// revocation is refused everywhere. The epoch key its token carried
     /// is replaced (see [`mero_sync::Access::rotation_due`]).
     pub fn revoke(&self, ctx: &ContextId, invite: DeltaId) -> Result<ContextInfo, NodeError> {
-        self.write_control(ctx, |_| Op::Revoke { invite }, |rt, _| context_info(rt))
+        self.write_control(ctx, |_| Ok(Op::Revoke { invite }), |rt, _| context_info(rt))
     }
 
     /// Removes a member: a new epoch key goes to everyone else, so the
@@ -118,9 +117,11 @@ impl Node {
         ctx: &ContextId,
         member: &MemberKey,
     ) -> Result<ContextInfo, NodeError> {
-        let op = |rt: &ContextRuntime| Op::Remove {
-            member: *member,
-            keys: rt.replica.seal_new_epoch(Some(member)),
+        let op = |rt: &ContextRuntime| {
+            Ok(Op::Remove {
+                member: *member,
+                keys: rt.replica.seal_new_epoch(Some(member)),
+            })
         };
         let info = self.write_control(ctx, op, |rt, _| context_info(rt))?;
         tracing::info!(context = %ctx, %member, "removed member");
@@ -138,16 +139,16 @@ impl Node {
             member: *member,
             role,
         };
-        self.write_control(ctx, |_| op, |rt, _| context_info(rt))
+        self.write_control(ctx, |_| Ok(op), |rt, _| context_info(rt))
     }
 
     /// Writes a control delta by this node's member, commits it, runs what
     /// it brings about, and publishes; `then` reads the context under the
-    /// same lock, right after.
+    /// same lock, right after. `op` may refuse: nothing is written then.
     fn write_control<T>(
         &self,
         ctx: &ContextId,
-        op: impl FnOnce(&ContextRuntime) -> Op,
+        op: impl FnOnce(&ContextRuntime) -> Result<Op, NodeError>,
         then: impl FnOnce(&ContextRuntime, DeltaId) -> T,
     ) -> Result<T, NodeError> {
         let slot = self.context(ctx)?;
@@ -156,7 +157,7 @@ impl Node {
             return Err(NodeError::Joining(*ctx));
         }
         let mut fx = Effects::default();
-        let op = op(&rt);
+        let op = op(&rt)?;
         let id = self.author_control(&mut rt, op, &mut fx)?;
         self.after_change(&mut rt, &mut fx);
         let out = then(&rt, id);

@@ -10,6 +10,7 @@
 //! epoch keys are sealed to the invitation key until it is used, so the
 //! joiner can read what was written meanwhile.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -125,17 +126,13 @@ impl InvitationToken {
         if self.context != context_id(&self.creator, &self.salt) {
             return Err(TokenError::Invalid);
         }
-        if self.past.len() > MAX_PAST_EPOCHS {
-            return Err(TokenError::TooManyEpochs(self.past.len()));
-        }
+        bound_past(self.past.len())?;
         if now_ms > self.expires_at_ms {
             return Err(TokenError::Expired);
         }
         Ok(())
     }
-}
 
-impl InvitationToken {
     /// The epochs other than `current` among `keys` (every epoch key an
     /// inviter holds), for [`InvitationToken::past`]; refused past
     /// [`MAX_PAST_EPOCHS`].
@@ -150,7 +147,7 @@ impl InvitationToken {
     /// assert_eq!(past, vec![(old, [7; 32])]);
     /// ```
     pub fn new_past(
-        keys: &std::collections::BTreeMap<DeltaId, ContextKey>,
+        keys: &BTreeMap<DeltaId, ContextKey>,
         current: &DeltaId,
     ) -> Result<Vec<(DeltaId, [u8; 32])>, TokenError> {
         let past: Vec<_> = keys
@@ -158,9 +155,7 @@ impl InvitationToken {
             .filter(|(e, _)| *e != current)
             .map(|(e, k)| (*e, k.0))
             .collect();
-        if past.len() > MAX_PAST_EPOCHS {
-            return Err(TokenError::TooManyEpochs(past.len()));
-        }
+        bound_past(past.len())?;
         Ok(past)
     }
 
@@ -204,11 +199,18 @@ impl FromStr for InvitationToken {
                 .map(Self::from)
                 .map_err(|_| TokenError::Malformed(e.to_string()))?,
         };
-        if token.past.len() > MAX_PAST_EPOCHS {
-            return Err(TokenError::TooManyEpochs(token.past.len()));
-        }
+        bound_past(token.past.len())?;
         Ok(token)
     }
+}
+
+/// The one bound on [`InvitationToken::past`], wherever a token is made,
+/// read or checked.
+fn bound_past(len: usize) -> Result<(), TokenError> {
+    if len > MAX_PAST_EPOCHS {
+        return Err(TokenError::TooManyEpochs(len));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
