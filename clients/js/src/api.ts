@@ -80,6 +80,30 @@ export interface CallResult {
   output: unknown;
 }
 
+/** One open connection to a peer. */
+export interface Connection {
+  /**
+   * The peer's address on this connection (a `/p2p-circuit` address
+   * when relayed).
+   */
+  address: string;
+  /** Who opened it. */
+  direction: Direction;
+  /**
+   * A direct connection made by hole punching (DCUtR) out of a relayed
+   * one.
+   */
+  holePunched: boolean;
+  /** The relay's peer id, when relayed. */
+  relay?: string;
+  /** Through a relay (circuit relay v2): both ends' bytes cross it. */
+  relayed: boolean;
+  /** When it opened (ms since the epoch). */
+  sinceMs: number;
+  /** The transport under it. */
+  transport: Transport;
+}
+
 /**
  * A context on this node (`/admin/contexts`, and what joins, upgrades
  * and membership changes answer).
@@ -178,6 +202,9 @@ export interface DeltaPage {
   /** The position to ask for next (`?from=`). */
   next: number;
 }
+
+/** Who opened a connection. */
+export type Direction = "inbound" | "outbound";
 
 /** The body of every REST error: `{"error": {"code", "message", "data"?}}`. */
 export interface ErrorBody {
@@ -367,6 +394,11 @@ export interface Member {
 export interface NetStatus {
   /** Peers banned for sending garbage, until their ban expires. */
   banned: Array<string>;
+  /**
+   * Where peers elsewhere reach it: configured public addresses and
+   * relay circuits (with `/p2p/<peer id>`).
+   */
+  externalAddrs: Array<string>;
   /** The injected faults: only on a node started with `merod run --dev`. */
   faults?: Faults;
   /** Where it listens (with `/p2p/<peer id>`: give these to other nodes). */
@@ -375,6 +407,10 @@ export interface NetStatus {
   peerId: string;
   /** Connected peers. */
   peers: Array<Peer>;
+  /** This node's relay service, when it serves as one. */
+  relayService?: RelayService;
+  /** The relays this node reserves a slot on (`[network] relays`). */
+  relays: Array<RelayReservation>;
 }
 
 /** `GET /admin/node`. */
@@ -407,12 +443,31 @@ export interface NodeStatus {
   version: string;
 }
 
+/** How a peer is reached, all its connections together. */
+export type PathKind = "direct" | "relayed";
+
 /** One connected peer. */
 export interface Peer {
+  /** Every open connection to it. */
+  connections: Array<Connection>;
   /** Contexts whose gossip it shares with this node. */
   contexts: Array<Id>;
+  /** How it is reached. */
+  path: PeerPath;
   /** Its peer id. */
   peerId: string;
+  /** The last ping's round trip, in milliseconds. */
+  rttMs?: number;
+}
+
+/** How a peer is reached: directly when any connection is direct. */
+export interface PeerPath {
+  /** Direct or relayed. */
+  kind: PathKind;
+  /** The transport of the connection used first (the direct one, if any). */
+  transport: Transport;
+  /** The relay's peer id, when relayed. */
+  via?: string;
 }
 
 /** One peer of a context (`GET /admin/contexts/{id}/sync` only). */
@@ -457,6 +512,40 @@ export interface RefreshRequest {
   refreshToken: string;
   /** The new access token's life in seconds (default one hour). */
   ttlSecs?: number | null;
+}
+
+/**
+ * A slot this node holds on a relay, so peers that cannot dial it reach
+ * it through the relay.
+ */
+export interface RelayReservation {
+  /** Accepted and live. */
+  accepted: boolean;
+  /**
+   * The circuit address peers dial to reach this node (`null` until the
+   * relay accepted).
+   */
+  address?: string;
+  /** Why the last attempt failed, if it did. */
+  error?: string;
+  /** The relay's address, as configured. */
+  relay: string;
+  /** How often the relay renewed it. */
+  renewals: number;
+  /** When the relay last accepted (ms since the epoch). */
+  sinceMs?: number;
+}
+
+/** This node's relay service (`[network.relay] serve = true`). */
+export interface RelayService {
+  /** Circuits open now. */
+  circuits: number;
+  /** Bytes one circuit may carry before the relay closes it. */
+  maxCircuitBytes: number;
+  /** Seconds one circuit may last. */
+  maxCircuitSecs: number;
+  /** Reservations held by other peers now. */
+  reservations: number;
 }
 
 /** `DELETE /admin/apps/{hash}`. */
@@ -685,6 +774,9 @@ export interface Traffic {
   /** Gossip messages and catch-up answers with deltas. */
   messages: number;
 }
+
+/** How bytes travel on one connection. */
+export type Transport = "tcp" | "quic" | "other";
 
 /** `POST /admin/contexts/{id}/upgrade`. */
 export interface UpgradeRequest {

@@ -7,7 +7,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dev::Faults;
 use crate::ids::{Id, Role};
 use crate::sync::{PeerSync, SyncSummary};
 
@@ -296,33 +295,6 @@ pub struct NodeStatus {
     /// The node process's resident memory in bytes (`null` where the
     /// platform does not tell).
     pub rss_bytes: Option<u64>,
-}
-
-/// One connected peer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Peer {
-    /// Its peer id.
-    pub peer_id: String,
-    /// Contexts whose gossip it shares with this node.
-    pub contexts: Vec<Id>,
-}
-
-/// `GET /admin/network`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NetStatus {
-    /// This node's peer id.
-    pub peer_id: String,
-    /// Where it listens (with `/p2p/<peer id>`: give these to other nodes).
-    pub listen_addrs: Vec<String>,
-    /// Connected peers.
-    pub peers: Vec<Peer>,
-    /// Peers banned for sending garbage, until their ban expires.
-    pub banned: Vec<String>,
-    /// The injected faults: only on a node started with `merod run --dev`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub faults: Option<Faults>,
 }
 
 /// `POST /contexts/{id}/blobs`.

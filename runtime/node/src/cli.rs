@@ -34,8 +34,8 @@ pub enum Command {
         /// Address for the HTTP API.
         #[arg(long, default_value = "127.0.0.1:2428")]
         listen: SocketAddr,
-        /// libp2p listen multiaddr (repeatable).
-        #[arg(long = "p2p-listen", default_value = "/ip4/0.0.0.0/tcp/2429")]
+        /// libp2p listen multiaddr (repeatable): TCP and QUIC by default.
+        #[arg(long = "p2p-listen", default_values = ["/ip4/0.0.0.0/tcp/2429", "/ip4/0.0.0.0/udp/2429/quic-v1"])]
         p2p_listen: Vec<String>,
         /// Peers to connect to (multiaddrs, repeatable).
         #[arg(long)]
@@ -101,6 +101,20 @@ pub struct NetArgs {
     /// Discover peers on the local network with mDNS.
     #[arg(long)]
     pub mdns: bool,
+    /// Hold a slot on this relay, for peers that cannot dial this node
+    /// (a multiaddr ending in /p2p/<peer id>; repeatable).
+    #[arg(long = "relay")]
+    pub relays: Vec<String>,
+    /// Serve as a relay for peers behind NATs (needs --public or
+    /// --external-address).
+    #[arg(long)]
+    pub serve_relay: bool,
+    /// The listen addresses are reachable as they are (a public server).
+    #[arg(long)]
+    pub public: bool,
+    /// An address peers elsewhere reach this node on (repeatable).
+    #[arg(long = "external-address")]
+    pub external_addresses: Vec<String>,
 }
 
 impl NetArgs {
@@ -111,6 +125,11 @@ impl NetArgs {
         }
         cfg.bootstrap.extend(self.bootstrap.iter().cloned());
         cfg.mdns |= self.mdns;
+        cfg.relays.extend(self.relays.iter().cloned());
+        cfg.relay.serve |= self.serve_relay;
+        cfg.public |= self.public;
+        cfg.external_addresses
+            .extend(self.external_addresses.iter().cloned());
     }
 }
 
@@ -201,6 +220,10 @@ async fn serve(
         config.server.listen = l;
     }
     net.apply(&mut config.network);
+    config
+        .network
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if dev && !config.server.listen.ip().is_loopback() {
         bail!(
             "--dev needs the HTTP API on loopback, not {}: fault injection must not be reachable from other machines; pass --listen 127.0.0.1:<port>",

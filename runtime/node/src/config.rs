@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::net::config::{NetworkConfig, RelayServiceConfig};
+
 /// File name of the config inside the home directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -166,67 +168,6 @@ pub struct MetricsConfig {
     /// peer); always on in dev mode. Off by default: thousands of contexts
     /// times their peers are too many series for most scrapers.
     pub per_peer: bool,
-}
-
-/// `[network]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetworkConfig {
-    /// libp2p listen multiaddrs. Port 0 picks a free port.
-    pub listen: Vec<String>,
-    /// Peers to connect to at start and to keep reconnecting to
-    /// (multiaddrs, ideally ending in `/p2p/<peer id>`).
-    pub bootstrap: Vec<String>,
-    /// Discover peers on the local network with mDNS.
-    pub mdns: bool,
-    /// How often to compare heads with each peer, in milliseconds.
-    pub sync_interval_ms: u64,
-    /// Largest gossip message, in bytes; larger ones are dropped unread.
-    pub max_gossip_bytes: usize,
-    /// Gossip messages waiting to be applied; when full, new ones are
-    /// dropped (not forwarded) and catch-up fetches their deltas later.
-    pub gossip_queue: usize,
-    /// Commands from the node to the network waiting for the swarm task;
-    /// when full, new ones are dropped and catch-up repairs the loss.
-    pub command_queue: usize,
-    /// Inbound requests one peer may have in flight; more are answered
-    /// "busy" at once.
-    pub max_inflight_per_peer: usize,
-    /// Inbound requests all peers together may have in flight.
-    pub max_inflight: usize,
-    /// Connections one peer may hold open to this node.
-    pub max_connections_per_peer: u32,
-    /// Inbound connections in all.
-    pub max_inbound_connections: u32,
-    /// Concurrent request streams per connection.
-    pub max_streams_per_connection: usize,
-    /// Garbage score at which a peer is disconnected and banned: a forged
-    /// or malformed message counts 10, a request without a valid
-    /// membership proof 1, and the score decays by this much per minute.
-    pub strike_limit: u32,
-    /// How long a ban lasts, in seconds.
-    pub ban_secs: u64,
-}
-
-impl Default for NetworkConfig {
-    fn default() -> Self {
-        Self {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-            bootstrap: Vec::new(),
-            mdns: false,
-            sync_interval_ms: 2_000,
-            max_gossip_bytes: 8 << 20,
-            gossip_queue: 1_024,
-            command_queue: 16_384,
-            max_inflight_per_peer: 64,
-            max_inflight: 256,
-            max_connections_per_peer: 4,
-            max_inbound_connections: 512,
-            max_streams_per_connection: 64,
-            strike_limit: 100,
-            ban_secs: 600,
-        }
-    }
 }
 
 /// `[server]`.
@@ -392,6 +333,7 @@ impl NodeConfig {
 
     /// Checks values a TOML parser cannot.
     pub fn validate(&self) -> Result<(), String> {
+        self.network.validate()?;
         if self.auth.admin_token.len() < 16 {
             return Err("auth.admin_token must be at least 16 characters".into());
         }

@@ -207,6 +207,9 @@ fn peer(p: &PeerInfo) -> api::Peer {
     api::Peer {
         peer_id: p.peer_id.clone(),
         contexts: ids(&p.contexts),
+        path: p.path.clone(),
+        connections: p.connections.clone(),
+        rtt_ms: p.rtt_ms,
     }
 }
 
@@ -220,8 +223,11 @@ pub(crate) fn net_status(s: &NetStatus) -> api::NetStatus {
     api::NetStatus {
         peer_id: s.peer_id.clone(),
         listen_addrs: s.listen_addrs.clone(),
+        external_addrs: s.external_addrs.clone(),
         peers: peers(&s.peers),
         banned: s.banned.clone(),
+        relays: s.relays.clone(),
+        relay_service: s.relay_service.clone(),
         faults: s.faults.clone(),
     }
 }

@@ -5,11 +5,12 @@ use std::time::Duration;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
-    Swarm, allow_block_list, connection_limits, gossipsub, identify, mdns, noise, ping, tcp, yamux,
+    Swarm, allow_block_list, connection_limits, dcutr, gossipsub, identify, mdns, noise, ping,
+    relay, tcp, yamux,
 };
 
+use super::config::{NetworkConfig, RelayServiceConfig};
 use super::{NetError, codec};
-use crate::config::NetworkConfig;
 
 /// Field order matters: the swarm asks the behaviours in this order
 /// whether to take a new connection and stops at the first that refuses.
@@ -30,9 +31,16 @@ pub(crate) struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Reaching peers through relays, and holding slots on them.
+    pub relay_client: relay::client::Behaviour,
+    /// Serving as a relay (`[network.relay] serve`).
+    pub relay: Toggle<relay::Behaviour>,
+    /// Hole punching: a relayed connection becomes a direct one.
+    pub dcutr: dcutr::Behaviour,
 }
 
-/// The swarm: TCP, Noise, Yamux, and [`Behaviour`].
+/// The swarm: TCP (Noise, Yamux), QUIC, DNS names, relayed connections,
+/// and [`Behaviour`].
 pub(crate) fn build_swarm(
     secret: [u8; 32],
     cfg: &NetworkConfig,
@@ -63,6 +71,7 @@ pub(crate) fn build_swarm(
         .with_max_established_incoming(Some(cfg.max_inbound_connections))
         .with_max_pending_incoming(Some(cfg.max_inbound_connections));
     let streams = cfg.max_streams_per_connection;
+    let relay_service = cfg.relay.serve.then(|| relay_config(&cfg.relay));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -71,7 +80,18 @@ pub(crate) fn build_swarm(
             yamux::Config::default,
         )
         .map_err(|e| NetError::Transport(e.to_string()))?
-        .with_behaviour(|key| {
+        .with_quic_config(|mut c| {
+            // Keeps NAT mappings open and notices a dead path in seconds.
+            c.keep_alive_interval = Duration::from_secs(5);
+            c.max_idle_timeout = 30_000;
+            c.handshake_timeout = Duration::from_secs(10);
+            c
+        })
+        .with_dns()
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             Ok(Behaviour {
                 gossipsub: gossipsub::Behaviour::new(
@@ -85,10 +105,11 @@ pub(crate) fn build_swarm(
                         .with_request_timeout(Duration::from_secs(20))
                         .with_max_concurrent_streams(streams),
                 ),
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/mero/1.0.0".into(),
-                    key.public(),
-                )),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/mero/1.0.0".into(), key.public())
+                        // Peers learn new relay circuits at once.
+                        .with_push_listen_addr_updates(true),
+                ),
                 ping: ping::Behaviour::default(),
                 mdns: if mdns_on {
                     Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer)?)
@@ -96,6 +117,9 @@ pub(crate) fn build_swarm(
                     None
                 }
                 .into(),
+                relay_client,
+                relay: relay_service.map(|c| relay::Behaviour::new(peer, c)).into(),
+                dcutr: dcutr::Behaviour::new(peer),
                 limits: connection_limits::Behaviour::new(limits),
                 blocked: Default::default(),
                 banned: Default::default(),
@@ -105,4 +129,19 @@ pub(crate) fn build_swarm(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
     Ok(swarm)
+}
+
+/// libp2p's relay limits from `[network.relay]`; its rate limits (30
+/// reservations and circuits per peer per 2 min, 60 per IP per minute) stay.
+fn relay_config(c: &RelayServiceConfig) -> relay::Config {
+    relay::Config {
+        max_reservations: c.max_reservations,
+        max_reservations_per_peer: c.max_reservations_per_peer,
+        reservation_duration: Duration::from_secs(c.reservation_secs.max(60)),
+        max_circuits: c.max_circuits,
+        max_circuits_per_peer: c.max_circuits_per_peer,
+        max_circuit_duration: Duration::from_secs(c.max_circuit_secs.max(1)),
+        max_circuit_bytes: c.max_circuit_bytes,
+        ..relay::Config::default()
+    }
 }

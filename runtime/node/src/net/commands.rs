@@ -12,6 +12,7 @@ use super::codec::Frame;
 use super::faults::{FaultSpec, response_bytes};
 use super::guard::{GARBAGE, REFUSED};
 use super::handle::{Command, FaultLinks, FaultsCmd, NetStatus, PeerInfo, Peering};
+use super::nat::with_peer;
 use super::peer_of;
 use super::swarm::Task;
 use super::traffic::Via;
@@ -276,11 +277,17 @@ impl Task {
         let mut peers: HashMap<PeerId, PeerInfo> = HashMap::new();
         // A blocked peer's connections are closing: not a peer any more.
         for p in self.swarm.connected_peers().filter(|p| !self.cut_off(p)) {
+            let Some((path, rtt_ms)) = self.reach.paths.path(p) else {
+                continue;
+            };
             peers.insert(
                 *p,
                 PeerInfo {
                     peer_id: p.to_string(),
                     contexts: Vec::new(),
+                    path,
+                    connections: self.reach.paths.connections(p),
+                    rtt_ms,
                 },
             );
         }
@@ -304,8 +311,15 @@ impl Task {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+            external_addrs: self
+                .swarm
+                .external_addresses()
+                .map(|a| with_peer(a.clone(), *self.swarm.local_peer_id()).to_string())
+                .collect(),
             peers,
             banned,
+            relays: self.reach.relays.status(),
+            relay_service: self.reach.service.as_ref().map(|s| s.view()),
             faults: self.faults.as_ref().map(|f| f.view()),
         }
     }

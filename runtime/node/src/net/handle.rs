@@ -22,6 +22,12 @@ pub struct PeerInfo {
     pub peer_id: String,
     /// Contexts whose gossip it shares with this node.
     pub contexts: Vec<ContextId>,
+    /// How it is reached.
+    pub path: mero_api::PeerPath,
+    /// Its open connections.
+    pub connections: Vec<mero_api::Connection>,
+    /// The last ping's round trip on the path, in milliseconds.
+    pub rtt_ms: Option<f64>,
 }
 
 /// The network's state, for `/admin/network`.
@@ -31,10 +37,16 @@ pub struct NetStatus {
     pub peer_id: String,
     /// Where it listens (with `/p2p/<peer id>`: give these to other nodes).
     pub listen_addrs: Vec<String>,
+    /// Where peers elsewhere reach it (with `/p2p/<peer id>`).
+    pub external_addrs: Vec<String>,
     /// Connected peers.
     pub peers: Vec<PeerInfo>,
     /// Peers banned for sending garbage, until the ban expires.
     pub banned: Vec<String>,
+    /// Slots this node holds on relays.
+    pub relays: Vec<mero_api::RelayReservation>,
+    /// Its own relay service, when it runs one.
+    pub relay_service: Option<mero_api::RelayService>,
     /// The injected faults (dev mode only).
     pub faults: Option<mero_api::Faults>,
 }

@@ -1,4 +1,5 @@
-//! The peer-to-peer layer: libp2p over TCP with Noise and Yamux.
+//! The peer-to-peer layer: libp2p over TCP (Noise, Yamux) and QUIC, with
+//! circuit relay v2 and hole punching (DCUtR) for nodes behind NATs.
 //!
 //! - gossipsub, one topic per context and key epoch, named after the epoch
 //!   key ([`mero_sync::gate::topic_name`]) so only members can subscribe;
@@ -10,13 +11,20 @@
 //!   requester's proof of membership; the node answers only members.
 //! - identify and ping; explicit bootstrap peers, redialled while down; mDNS
 //!   when enabled; connection limits; bans.
+//! - relays: a node holds slots on its configured relays (`relays`) and can
+//!   serve as one (`relay`, limits per circuit); a peer reached through a
+//!   relay is upgraded to a direct connection by hole punching, and the
+//!   relayed one is then closed.
 //!
 //! Parts: [`behaviour`] (the protocols and their limits), [`handle`] (what
 //! the node holds: a bounded command queue), `swarm` (the task that owns
 //! the swarm), `commands` (the node's commands to it), `inbound` (what
 //! peers send, routed to the workers), `applier` (the thread that applies
 //! gossip), [`guard`] (peer scores, bans, requests in flight), `traffic`
-//! (per-peer counts), [`faults`] (dev-mode partitions, delay and loss).
+//! (per-peer counts), [`faults`] (dev-mode partitions, delay and loss),
+//! [`config`] (`[network]`), `paths` (how each connection reaches its
+//! peer), `relays` (this node's reservations), `nat` (relay and hole-punch
+//! events).
 //!
 //! The swarm task never blocks: everything that touches the node (context
 //! locks, RocksDB) runs on the applier thread or on tokio's blocking pool,
@@ -28,10 +36,14 @@ mod applier;
 pub mod behaviour;
 pub mod codec;
 mod commands;
+pub mod config;
 pub mod faults;
 pub mod guard;
 pub mod handle;
 mod inbound;
+mod nat;
+mod paths;
+mod relays;
 mod swarm;
 mod traffic;
 
@@ -147,11 +159,15 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NetError> {
         .collect()
 }
 
+/// The peer an address leads to: its last `/p2p` (in a circuit address
+/// `…/p2p/<relay>/p2p-circuit/p2p/<peer>`, the one after the relay).
 pub(crate) fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-        _ => None,
-    })
+    addr.iter()
+        .filter_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .last()
 }
 
 /// Starts the network behind `pending`'s handle for the node `node`, whose
@@ -169,7 +185,11 @@ pub async fn start(
             .listen_on(addr.clone())
             .map_err(|e| NetError::Transport(format!("listening on {addr}: {e}")))?;
     }
+    for addr in parse_addrs(&cfg.external_addresses)? {
+        swarm.add_external_address(addr);
+    }
     let bootstrap = parse_addrs(&cfg.bootstrap)?;
+    let relays = parse_addrs(&cfg.relays)?;
     let applier = applier::Applier::spawn(node.clone(), pending.tx.clone(), cfg.gossip_queue)
         .map_err(|e| NetError::Transport(format!("starting the applier thread: {e}")))?;
     let followed = {
@@ -193,6 +213,18 @@ pub async fn start(
         bootstrap,
         limits,
     );
+    task.reach = nat::Reach {
+        paths: Default::default(),
+        relays: relays::Relays::new(&relays, std::time::Instant::now()),
+        service: cfg.relay.serve.then(|| {
+            nat::ServiceStats::new(cfg.relay.max_circuit_bytes, cfg.relay.max_circuit_secs)
+        }),
+        public: cfg.public,
+    };
+    if let Some(relay) = task.swarm.behaviour_mut().relay.as_mut() {
+        // Offer the service now; libp2p would wait for a confirmed address.
+        relay.set_status(Some(libp2p::relay::Status::Enable));
+    }
     if pending.mode == NetMode::Dev {
         task.faults = Some(faults::Faults::default());
     }
@@ -200,6 +232,7 @@ pub async fn start(
         task.follow(ctx, topic);
     }
     task.dial_known();
+    task.reserve_due();
     let sync_every = Duration::from_millis(cfg.sync_interval_ms.max(50));
     let rx = pending.rx;
     tokio::spawn(async move { task.run(rx, sync_every).await });

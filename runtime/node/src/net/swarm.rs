@@ -11,7 +11,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping};
 use mero_sync::SignedDelta;
 use mero_sync::protocol::{
     Envelope, GOSSIP_BATCH_BYTES, GOSSIP_BATCH_LIMIT, Request, encode_gossip,
@@ -24,6 +24,7 @@ use super::codec::Frame;
 use super::faults::{Faults, Inbound};
 use super::guard::{GARBAGE, Guard, GuardLimits};
 use super::handle::{AskReply, Command};
+use super::nat::Reach;
 use super::traffic::{TrafficBook, Via};
 use super::{Replication, peer_of};
 use crate::ids::{AppHash, ContextId};
@@ -59,6 +60,8 @@ pub(super) struct Task {
     pub(super) traffic: TrafficBook,
     /// Where peers listen, as identify told (dev mode: what a heal redials).
     pub(super) learned: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Connection paths, relay slots, the relay service.
+    pub(super) reach: Reach,
 }
 
 impl Task {
@@ -89,6 +92,7 @@ impl Task {
             faults: None,
             traffic: TrafficBook::default(),
             learned: HashMap::new(),
+            reach: Reach::none(),
         }
     }
 
@@ -330,7 +334,9 @@ impl Task {
                 self.dial(addr);
             }
         }
+        self.reserve_due();
         for p in self.connected() {
+            self.drop_relayed(&p);
             self.catch_up_with(p);
         }
     }
@@ -421,22 +427,33 @@ impl Task {
 
     pub(super) fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                let full = format!("{address}/p2p/{}", self.swarm.local_peer_id());
-                // Scripts and tests read this line to learn the address.
-                println!("merod p2p listening on {full}");
-                self.addrs
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(full);
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => self.listening_on(listener_id, address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.not_listening_on(&[address]),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                self.not_listening_on(&addresses);
+                self.listener_closed(listener_id, reason.err().map(|e| e.to_string()));
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                println!("merod p2p reachable at {address}");
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
                 endpoint,
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                self.reach
+                    .paths
+                    .opened(connection_id, peer_id, &endpoint, now_ms());
                 if self.cut_off(&peer_id) {
                     // Isolated (dev mode): a peer nobody knew of yet.
                     self.swarm.behaviour_mut().blocked.block_peer(peer_id);
@@ -449,13 +466,17 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                tracing::debug!(peer = %peer_id, "disconnected");
-                self.traffic.went_down(peer_id, now_ms());
-                self.rounds.retain(|(p, _)| *p != peer_id);
-                self.members.remove(&peer_id);
+                self.reach.paths.closed(connection_id);
+                if num_established == 0 {
+                    tracing::debug!(peer = %peer_id, "disconnected");
+                    self.traffic.went_down(peer_id, now_ms());
+                    self.rounds.retain(|(p, _)| *p != peer_id);
+                    self.members.remove(&peer_id);
+                }
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
             _ => {}
@@ -506,6 +527,14 @@ impl Task {
                 tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");
                 self.learn(peer_id, info.listen_addrs);
             }
+            BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Ok(rtt),
+                ..
+            }) => self.reach.paths.rtt(connection, rtt),
+            BehaviourEvent::RelayClient(ev) => self.on_relay_client(ev),
+            BehaviourEvent::Relay(ev) => self.on_relay_service(ev),
+            BehaviourEvent::Dcutr(ev) => self.on_hole_punch(ev),
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
                     tracing::info!(%peer, %addr, "discovered by mDNS");

@@ -104,6 +104,8 @@ pub struct NodeProc {
     pub token: String,
     /// The node's libp2p address (with `/p2p/<peer id>`).
     pub p2p: String,
+    /// The network namespace it runs in ([`NodeProc::start_in`]).
+    netns: Option<String>,
     child: Child,
 }
 
@@ -146,6 +148,28 @@ impl NodeProc {
         for b in bootstrap {
             cmd.args(["--bootstrap", b]);
         }
+        Self::launch(cmd, home, None)
+    }
+
+    /// Starts a node on an existing home inside the network namespace
+    /// `netns`, with `args` of `merod run` (its listen addresses among
+    /// them); the test talks to its API from inside the namespace too.
+    pub fn start_in(netns: &str, home: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            netns,
+            env!("CARGO_BIN_EXE_merod"),
+            "run",
+            "--home",
+        ])
+        .arg(home)
+        .args(args);
+        Self::launch(cmd, home, Some(netns.to_owned()))
+    }
+
+    fn launch(mut cmd: Command, home: &Path, netns: Option<String>) -> Self {
         let mut child = cmd
             .env(
                 "RUST_LOG",
@@ -191,6 +215,7 @@ impl NodeProc {
             url,
             token,
             p2p,
+            netns,
             child,
         }
     }
@@ -217,6 +242,9 @@ impl NodeProc {
     /// A request with the admin token; returns (status, JSON body).
     pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, auth: bool) -> (u16, Value) {
         let url = format!("{}{path}", self.url);
+        if let Some(ns) = &self.netns {
+            return self.send_in(ns, method, &url, body, auth);
+        }
         let agent = Self::agent();
         let token = format!("Bearer {}", self.token);
         let resp = match (method, body) {
@@ -255,6 +283,48 @@ impl NodeProc {
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// [`Self::send`] from inside the namespace `ns`, with curl.
+    fn send_in(
+        &self,
+        ns: &str,
+        method: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        auth: bool,
+    ) -> (u16, Value) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, "curl", "-sS", "-m", "60", "-X", method])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "-w",
+                "\n%{http_code}",
+            ]);
+        if auth {
+            cmd.args(["-H", &format!("Authorization: Bearer {}", self.token)]);
+        }
+        if body.is_some() {
+            cmd.args(["--data-binary", "@-"]);
+        }
+        let mut child = cmd
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl");
+        if let Some(b) = body {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (text, code) = text.rsplit_once('\n').expect("the node answers");
+        (
+            code.trim().parse().expect("an HTTP status"),
+            serde_json::from_str(text).unwrap_or(Value::String(text.to_owned())),
         )
     }
 
@@ -388,6 +458,50 @@ impl NodeProc {
     pub fn sync(&self, ctx: &str) -> Value {
         self.get(&format!("/admin/contexts/{ctx}/sync"))
     }
+
+    /// `GET /admin/network`.
+    pub fn network(&self) -> Value {
+        self.get("/admin/network")
+    }
+
+    /// This node's `/admin/network` row for `peer`, while connected.
+    pub fn peer_row(&self, peer: &str) -> Option<Value> {
+        self.network()["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["peerId"] == json!(peer))
+            .cloned()
+    }
+
+    /// Waits until a relay accepted this node's first slot; returns the
+    /// circuit address peers reach it at.
+    pub fn wait_circuit(&self) -> String {
+        wait_for(Duration::from_secs(30), || {
+            let net = self.network();
+            if net["relays"][0]["accepted"] != json!(true) {
+                return None;
+            }
+            net["listenAddrs"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|s| s.contains("/p2p-circuit/"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no relay slot: {:#}", self.network()))
+    }
+
+    /// Waits until this node holds `app` (joiners fetch it from a peer).
+    pub fn wait_app(&self, app: &str) {
+        wait_for(Duration::from_secs(30), || {
+            (self
+                .send("GET", &format!("/admin/apps/{app}"), None, true)
+                .0
+                == 200)
+                .then_some(())
+        })
+        .expect("the app reaches every member");
+    }
 }
 
 /// Waits until every node has the same heads digest and state for `ctx`
@@ -414,6 +528,15 @@ pub fn wait_converged(nodes: &[&NodeProc], ctx: &str, timeout: Duration) {
     for n in &nodes[1..] {
         assert_eq!(n.state(ctx), first, "same heads but different state");
     }
+}
+
+/// A write on each of `a` and `b` reaches the other (kv-store's `set`).
+pub fn replicates_both_ways(a: &NodeProc, b: &NodeProc, ctx: &str) {
+    a.execute(ctx, "set", json!({"key": "from-a", "value": "2"}));
+    b.execute(ctx, "set", json!({"key": "from-b", "value": "3"}));
+    wait_converged(&[a, b], ctx, Duration::from_secs(30));
+    assert_eq!(b.query(ctx, "get", json!({"key": "from-a"})), json!("2"));
+    assert_eq!(a.query(ctx, "get", json!({"key": "from-b"})), json!("3"));
 }
 
 /// Starts `n` nodes on loopback, connected to the first; the first creates a
@@ -460,11 +583,7 @@ pub fn share_context(nodes: &[NodeProc], wasm: &[u8]) -> (String, String) {
     let refs: Vec<&NodeProc> = nodes.iter().collect();
     wait_converged(&refs, &ctx, Duration::from_secs(60));
     for n in nodes {
-        // Joiners fetch the app from a peer.
-        wait_for(Duration::from_secs(30), || {
-            (n.send("GET", &format!("/admin/apps/{app}"), None, true).0 == 200).then_some(())
-        })
-        .expect("the app reaches every member");
+        n.wait_app(&app);
     }
     (ctx, app)
 }
