@@ -43,7 +43,10 @@ fn a_peer_known_only_through_a_relay_is_reached_directly_and_without_it() {
     let app = a.install(&wasm);
     let ctx = a.create_context(&app);
     a.execute(&ctx, "set", json!({"key": "before", "value": "1"}));
-    let b = NodeProc::start_args(dirs[2].path(), &[], &[]);
+    // B holds a slot too: it has met R (identify) before its circuit to A
+    // opens, so the hole punch has an address of B's to offer A.
+    let b = NodeProc::start_args(dirs[2].path(), &[], &["--relay", &relay.p2p]);
+    b.wait_circuit();
     b.join(&token_with_addrs(&a.invite(&ctx), vec![circuit.clone()]));
     wait_converged(&[&a, &b], &ctx, Duration::from_secs(60));
     b.wait_app(&app);

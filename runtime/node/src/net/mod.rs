@@ -180,7 +180,9 @@ pub async fn start(
     cfg: &NetworkConfig,
 ) -> Result<NetHandle, NetError> {
     let mut swarm = behaviour::build_swarm(secret, cfg)?;
-    for addr in parse_addrs(&cfg.listen)? {
+    let listen = parse_addrs(&cfg.listen)?;
+    let loopback_only = listen.iter().all(nat::is_loopback);
+    for addr in listen {
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Transport(format!("listening on {addr}: {e}")))?;
@@ -220,6 +222,7 @@ pub async fn start(
             nat::ServiceStats::new(cfg.relay.max_circuit_bytes, cfg.relay.max_circuit_secs)
         }),
         public: cfg.public,
+        loopback_only,
     };
     if let Some(relay) = task.swarm.behaviour_mut().relay.as_mut() {
         // Offer the service now; libp2p would wait for a confirmed address.

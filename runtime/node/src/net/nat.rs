@@ -26,6 +26,9 @@ pub(super) struct Reach {
     pub service: Option<ServiceStats>,
     /// Listen addresses are reachable as they are (`network.public`).
     pub public: bool,
+    /// Every listen address is loopback (a node for local tests): then its
+    /// loopback addresses are the ones to announce.
+    pub loopback_only: bool,
 }
 
 impl Reach {
@@ -36,6 +39,7 @@ impl Reach {
             relays: Relays::new(&[], Instant::now()),
             service: None,
             public: false,
+            loopback_only: false,
         }
     }
 }
@@ -43,7 +47,10 @@ impl Reach {
 /// What this node's relay service carries now.
 pub(super) struct ServiceStats {
     reservations: HashSet<PeerId>,
-    circuits: u32,
+    /// (source, destination) pairs with an open circuit: libp2p may report
+    /// one circuit closed twice, so a plain counter would drift. Bounded by
+    /// `max_circuits` (only accepted circuits enter).
+    circuits: HashSet<(PeerId, PeerId)>,
     max_circuit_bytes: u64,
     max_circuit_secs: u64,
 }
@@ -52,7 +59,7 @@ impl ServiceStats {
     pub fn new(max_circuit_bytes: u64, max_circuit_secs: u64) -> Self {
         Self {
             reservations: HashSet::new(),
-            circuits: 0,
+            circuits: HashSet::new(),
             max_circuit_bytes,
             max_circuit_secs,
         }
@@ -61,7 +68,7 @@ impl ServiceStats {
     pub fn view(&self) -> mero_api::RelayService {
         mero_api::RelayService {
             reservations: self.reservations.len() as u32,
-            circuits: self.circuits,
+            circuits: self.circuits.len() as u32,
             max_circuit_bytes: self.max_circuit_bytes,
             max_circuit_secs: self.max_circuit_secs,
         }
@@ -96,7 +103,7 @@ impl Task {
         } else {
             // Scripts and tests read this line to learn the address.
             println!("merod p2p listening on {full}");
-            if self.reach.public && !is_unspecified(&address) {
+            if self.reach.public && announced(&address, self.reach.loopback_only) {
                 self.swarm.add_external_address(address);
             }
         }
@@ -112,6 +119,11 @@ impl Task {
 
     /// Listen addresses went away (a relay slot lost, an interface down).
     pub(super) fn not_listening_on(&mut self, gone: &[Multiaddr]) {
+        if self.reach.public {
+            for a in gone {
+                self.swarm.remove_external_address(a);
+            }
+        }
         let me = *self.swarm.local_peer_id();
         let gone: Vec<String> = gone
             .iter()
@@ -152,6 +164,14 @@ impl Task {
     }
 
     pub(super) fn on_relay_service(&mut self, ev: relay::Event) {
+        // libp2p reports a reservation closed when any connection of its
+        // holder closes; the slot lives on while another one is open.
+        let gone = |p: &PeerId| !self.swarm.is_connected(p);
+        let (closed, timed_out) = match &ev {
+            relay::Event::ReservationClosed { src_peer_id } => (gone(src_peer_id), false),
+            relay::Event::ReservationTimedOut { .. } => (false, true),
+            _ => (false, false),
+        };
         let Some(s) = self.reach.service.as_mut() else {
             return;
         };
@@ -160,11 +180,24 @@ impl Task {
                 s.reservations.insert(src_peer_id);
             }
             relay::Event::ReservationClosed { src_peer_id }
-            | relay::Event::ReservationTimedOut { src_peer_id } => {
+            | relay::Event::ReservationTimedOut { src_peer_id }
+                if closed || timed_out =>
+            {
                 s.reservations.remove(&src_peer_id);
             }
-            relay::Event::CircuitReqAccepted { .. } => s.circuits += 1,
-            relay::Event::CircuitClosed { .. } => s.circuits = s.circuits.saturating_sub(1),
+            relay::Event::CircuitReqAccepted {
+                src_peer_id,
+                dst_peer_id,
+            } => {
+                s.circuits.insert((src_peer_id, dst_peer_id));
+            }
+            relay::Event::CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            } => {
+                s.circuits.remove(&(src_peer_id, dst_peer_id));
+            }
             _ => {}
         }
     }
@@ -197,10 +230,40 @@ pub(super) fn with_peer(addr: Multiaddr, me: PeerId) -> Multiaddr {
     }
 }
 
-fn is_unspecified(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
+/// Whether a public node announces this listen address as external: not
+/// the wildcard, and loopback only on a node that listens on nothing else
+/// (listening on `0.0.0.0` also yields `127.0.0.1`, which no peer elsewhere
+/// can dial).
+fn announced(addr: &Multiaddr, loopback_only: bool) -> bool {
+    let wildcard = addr.iter().any(|p| match p {
         Protocol::Ip4(ip) => ip.is_unspecified(),
         Protocol::Ip6(ip) => ip.is_unspecified(),
         _ => false,
+    });
+    !wildcard && (loopback_only || !is_loopback(addr))
+}
+
+/// Whether `addr` is on the loopback interface.
+pub(super) fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_node_announces_what_peers_elsewhere_can_dial() {
+        let a = |s: &str| s.parse::<Multiaddr>().unwrap();
+        assert!(announced(&a("/ip4/198.51.100.1/tcp/4001"), false));
+        assert!(!announced(&a("/ip4/127.0.0.1/tcp/4001"), false));
+        assert!(!announced(&a("/ip6/::1/udp/4001/quic-v1"), false));
+        assert!(announced(&a("/ip4/127.0.0.1/tcp/4001"), true));
+        assert!(!announced(&a("/ip4/0.0.0.0/tcp/4001"), true));
+        assert!(!is_loopback(&a("/ip4/0.0.0.0/tcp/4001")));
+    }
 }

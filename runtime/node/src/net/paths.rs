@@ -15,6 +15,9 @@ use mero_api::{Connection, Direction, PathKind, PeerPath, Transport};
 struct Conn {
     peer: PeerId,
     address: Multiaddr,
+    /// From the endpoint, not the address: an inbound circuit's address
+    /// names the relay only when we dialled the relay.
+    relayed: bool,
     direction: Direction,
     since_ms: u64,
     hole_punched: bool,
@@ -24,6 +27,14 @@ struct Conn {
 impl Conn {
     fn relay(&self) -> Option<PeerId> {
         relay_of(&self.address)
+    }
+
+    fn transport(&self) -> Transport {
+        if self.relayed {
+            Transport::Other
+        } else {
+            transport(&self.address)
+        }
     }
 }
 
@@ -52,6 +63,7 @@ impl Paths {
             Conn {
                 peer,
                 address,
+                relayed: at.is_relayed(),
                 direction,
                 since_ms: now_ms,
                 hole_punched: false,
@@ -84,11 +96,11 @@ impl Paths {
     /// connection, and a relay caps what a circuit carries).
     pub fn redundant_relayed(&self, peer: &PeerId) -> Vec<ConnectionId> {
         let mine = || self.conns.iter().filter(|(_, c)| c.peer == *peer);
-        if !mine().any(|(_, c)| c.relay().is_none()) {
+        if !mine().any(|(_, c)| !c.relayed) {
             return Vec::new();
         }
         mine()
-            .filter(|(_, c)| c.relay().is_some())
+            .filter(|(_, c)| c.relayed)
             .map(|(id, _)| *id)
             .collect()
     }
@@ -100,9 +112,9 @@ impl Paths {
         mine.into_iter()
             .map(|c| Connection {
                 address: c.address.to_string(),
-                transport: transport(&c.address),
+                transport: c.transport(),
                 direction: c.direction,
-                relayed: c.relay().is_some(),
+                relayed: c.relayed,
                 relay: c.relay().map(|r| r.to_string()),
                 since_ms: c.since_ms,
                 hole_punched: c.hole_punched,
@@ -117,14 +129,15 @@ impl Paths {
             .conns
             .values()
             .filter(|c| c.peer == *peer)
-            .min_by_key(|c| (c.relay().is_some(), c.since_ms))?;
+            .min_by_key(|c| (c.relayed, c.since_ms))?;
         let path = PeerPath {
-            kind: match best.relay() {
-                Some(_) => PathKind::Relayed,
-                None => PathKind::Direct,
+            kind: if best.relayed {
+                PathKind::Relayed
+            } else {
+                PathKind::Direct
             },
             via: best.relay().map(|r| r.to_string()),
-            transport: transport(&best.address),
+            transport: best.transport(),
         };
         Some((path, best.rtt.map(|d| d.as_secs_f64() * 1e3)))
     }
@@ -202,6 +215,20 @@ mod tests {
         paths.closed(relayed);
         paths.closed(direct);
         assert!(paths.path(&peer).is_none());
+    }
+
+    #[test]
+    fn an_inbound_circuit_is_relayed_even_when_its_address_names_no_relay() {
+        let peer = PeerId::random();
+        let mut paths = Paths::default();
+        let at = ConnectedPoint::Listener {
+            local_addr: "/ip4/192.0.2.1/tcp/4001/p2p-circuit".parse().unwrap(),
+            send_back_addr: format!("/p2p/{peer}").parse().unwrap(),
+        };
+        paths.opened(ConnectionId::new_unchecked(1), peer, &at, 1);
+        let (path, _) = paths.path(&peer).unwrap();
+        assert_eq!((path.kind, path.via), (PathKind::Relayed, None));
+        assert!(paths.connections(&peer)[0].relayed);
     }
 
     #[test]

@@ -37,13 +37,18 @@ pub(super) struct Relays {
 
 impl Relays {
     /// Relays named by address with `/p2p/<peer id>`; other addresses are
-    /// refused by the config check before this.
+    /// refused by the config check before this. One slot per relay: the
+    /// first address of each counts (libp2p reserves every listener of
+    /// one relay on the same connection, and a new reservation there ends
+    /// the one before, so two slots on one relay would end each other).
     pub fn new(relays: &[Multiaddr], now: Instant) -> Self {
+        let mut seen = std::collections::HashSet::new();
         let slots = relays
             .iter()
             .filter_map(|a| {
+                let peer = peer_of(a).filter(|p| seen.insert(*p))?;
                 Some(Slot {
-                    peer: peer_of(a)?,
+                    peer,
                     relay: a.clone(),
                     listener: None,
                     circuit: None,
@@ -155,9 +160,13 @@ mod tests {
             .parse()
             .unwrap();
         let t0 = Instant::now();
-        let mut relays = Relays::new(&[addr.clone(), "/ip4/192.0.2.2/tcp/1".parse().unwrap()], t0);
+        let again: Multiaddr = format!("/ip4/192.0.2.1/udp/4001/quic-v1/p2p/{relay}")
+            .parse()
+            .unwrap();
+        let none: Multiaddr = "/ip4/192.0.2.2/tcp/1".parse().unwrap();
+        let mut relays = Relays::new(&[addr.clone(), again, none], t0);
         let due = relays.due(t0);
-        assert_eq!(due.len(), 1, "an address without a peer id is no relay");
+        assert_eq!(due.len(), 1, "one slot per relay; no peer id, no relay");
         assert_eq!(due[0].1, addr.clone().with(Protocol::P2pCircuit));
 
         let l = ListenerId::next();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod member;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
