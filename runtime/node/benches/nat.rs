@@ -15,52 +15,22 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::net::TcpStream;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use mero_sync::InvitationToken;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::events::{Socket, await_key, connect, percentile, ws_url};
 use support::netns::{Net, PUBLIC_IP};
 use support::{NodeProc, build_app, init_home, wait_converged};
-use tungstenite::stream::MaybeTlsStream;
-
-type Socket = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 
 const N: usize = 300;
 const PARTITION: Duration = Duration::from_secs(30);
 
 /// A WebSocket to `node` (inside `host`'s namespace) subscribed to `ctx`.
 fn subscribe(net: &Net, host: &str, node: &NodeProc, ctx: &str) -> Socket {
-    let url = format!(
-        "{}/ws?token={}&context={ctx}",
-        node.url.replace("http://", "ws://"),
-        node.token
-    );
-    net.inside(host, move || {
-        let (socket, _) = tungstenite::connect(&url).expect("websocket connects");
-        if let MaybeTlsStream::Plain(s) = socket.get_ref() {
-            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        }
-        socket
-    })
-}
-
-/// Reads events until one for `key` arrives; returns when it did.
-fn await_key(socket: &mut Socket, key: &str) -> Instant {
-    loop {
-        let msg = socket.read().expect("the event arrives");
-        if let tungstenite::Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["params"]["data"]["key"] == json!(key) {
-                return Instant::now();
-            }
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    let url = ws_url(node, ctx);
+    net.inside(host, move || connect(&url, Duration::from_secs(60)))
 }
 
 fn main() {

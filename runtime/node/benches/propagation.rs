@@ -14,48 +14,15 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::events::{Socket, await_key, connect, percentile, ws_url};
 use support::{NodeProc, build_app, cluster, wait_converged};
-use tungstenite::stream::MaybeTlsStream;
-
-type Socket = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket to `node`, subscribed to `ctx` unless it is empty.
 fn subscribe(node: &NodeProc, ctx: &str) -> Socket {
-    let mut url = format!(
-        "{}/ws?token={}",
-        node.url.replace("http://", "ws://"),
-        node.token
-    );
-    if !ctx.is_empty() {
-        url.push_str(&format!("&context={ctx}"));
-    }
-    let (socket, _) = tungstenite::connect(&url).expect("websocket connects");
-    if let MaybeTlsStream::Plain(s) = socket.get_ref() {
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-    }
-    socket
-}
-
-/// Reads events until one for `key` arrives; returns when it did.
-fn await_key(socket: &mut Socket, key: &str) -> Instant {
-    loop {
-        let msg = socket.read().expect("the event arrives");
-        if let tungstenite::Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["params"]["data"]["key"] == json!(key) {
-                return Instant::now();
-            }
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    connect(&ws_url(node, ctx), Duration::from_secs(10))
 }
 
 fn rpc_body(ctx: &str, key: &str) -> String {

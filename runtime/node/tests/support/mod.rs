@@ -2,6 +2,7 @@
 //! `merod` processes on OS-picked loopback ports, talk HTTP to them.
 #![allow(dead_code)]
 
+pub mod events;
 pub mod member;
 pub mod netns;
 
