@@ -309,18 +309,13 @@ async fn events(State(s): State<Shared>, Query(q): Query<HashMap<String, String>
         return unauthorized();
     }
     let rx = s.events.subscribe();
+    // A reader that fell behind (`Lagged`) has missed events: the stream
+    // ends, so the page reconnects and reloads the whole view, as after any
+    // broken stream.
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    let data = serde_json::to_string(&ev).unwrap_or_default();
-                    return Some((Ok::<_, Infallible>(Event::default().data(data)), rx));
-                }
-                // A slow reader misses events; the view has the latest.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        let ev = rx.recv().await.ok()?;
+        let data = serde_json::to_string(&ev).unwrap_or_default();
+        Some((Ok::<_, Infallible>(Event::default().data(data)), rx))
     });
     Sse::new(stream)
         .keep_alive(

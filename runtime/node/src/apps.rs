@@ -68,10 +68,8 @@ impl Node {
         let users: Vec<String> = self
             .runtimes()
             .iter()
-            .filter_map(|c| {
-                let c = c.inspect();
-                (c.meta.app == *hash).then(|| c.id.to_string())
-            })
+            .filter(|c| c.inspect().meta().app == *hash)
+            .map(|c| c.id().to_string())
             .collect();
         if !users.is_empty() {
             return Err(NodeError::Conflict(format!(

@@ -10,10 +10,10 @@
 //! work queued after it, so no caller is held up by a steady stream of others.
 //!
 //! This module must not hold a context's lock while effects run (publishing,
-//! handlers: see [`Node::finish`]) or answer a call before it is persisted.
+//! handlers: see [`Node::finish`]; only stream items are announced under it,
+//! to keep their order) or answer a call before it is persisted.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use mero_abi::{CallError, CallErrorKind};
@@ -27,33 +27,15 @@ use crate::error::NodeError;
 use crate::host::AppModule;
 use crate::ids::ContextId;
 use crate::node::{CallKind, CallOutput, Node, now_nanos};
+use crate::slot::ContextSlot;
 use crate::store::Batch;
 use crate::xcall::Link;
 
 type Answer = Result<CallOutput, NodeError>;
 
-/// One context on this node: its replica behind a lock, and the mutating
-/// calls waiting for it.
-pub(crate) struct ContextSlot {
-    id: ContextId,
-    /// This node's member key in the context (never changes): readable
-    /// without the lock, by async handlers.
-    pub member: crate::ids::MemberKey,
-    rt: Mutex<ContextRuntime>,
-    queue: Mutex<Queue>,
-    /// Why the replica was set aside, once it was.
-    quarantine: OnceLock<String>,
-    /// The context is being deleted: every later use finds it unknown.
-    gone: AtomicBool,
-    /// The call whose cross-context change this context holds until the
-    /// caller's write ([`crate::xcall`]): every other use waits.
-    reserved: Mutex<Option<u64>>,
-    /// Signalled when the reservation ends.
-    released: Condvar,
-}
-
+/// The calls waiting for a context (see [`Node::execute`]).
 #[derive(Default)]
-struct Queue {
+pub(crate) struct Queue {
     calls: Vec<Queued>,
     /// A runner on the blocking pool is working through the queue
     /// ([`Node::execute`]); it clears this, under this lock, when it finds
@@ -61,179 +43,19 @@ struct Queue {
     runner: bool,
 }
 
+impl Queue {
+    /// Nothing is queued and no runner is active.
+    pub(crate) fn idle(&self) -> bool {
+        self.calls.is_empty() && !self.runner
+    }
+}
+
 impl ContextSlot {
-    pub fn new(rt: ContextRuntime) -> Self {
-        Self {
-            id: rt.id,
-            member: rt.meta.member,
-            rt: Mutex::new(rt),
-            queue: Mutex::default(),
-            quarantine: OnceLock::new(),
-            gone: AtomicBool::new(false),
-            reserved: Mutex::new(None),
-            released: Condvar::new(),
-        }
-    }
-
-    /// The context's id.
-    pub fn id(&self) -> ContextId {
-        self.id
-    }
-
-    /// Marks the context deleted (or, if deleting failed, not).
-    pub fn retire(&self, gone: bool) {
-        self.gone.store(gone, Ordering::SeqCst);
-    }
-
     /// Queues a call; `true` if the caller should start a runner.
     fn push(&self, call: Queued, start_runner: bool) -> bool {
         let mut q = self.queue.lock().unwrap();
         q.calls.push(call);
         start_runner && !std::mem::replace(&mut q.runner, true)
-    }
-
-    /// Locks the replica, unless it is quarantined: a panic while it was
-    /// locked (the lock is poisoned), or a failure that left its state
-    /// untrustworthy. Then every use fails with [`NodeError::Quarantined`]
-    /// until the node restarts and reloads the context from its store.
-    /// Waits while a cross-context call holds the context.
-    pub fn lock(&self) -> Result<MutexGuard<'_, ContextRuntime>, NodeError> {
-        self.lock_for(None)
-    }
-
-    /// [`lock`](Self::lock), passing the reservation of call `holder`.
-    pub(crate) fn lock_for(
-        &self,
-        holder: Option<u64>,
-    ) -> Result<MutexGuard<'_, ContextRuntime>, NodeError> {
-        loop {
-            self.wait_released(holder, None);
-            let guard = self.rt.lock();
-            // A reservation is only taken under the replica's lock: once
-            // the lock is held and none is seen, none appears.
-            if self.free_for(holder) {
-                return self.admit(guard);
-            }
-        }
-    }
-
-    /// [`lock_for`](Self::lock_for) that gives up at `deadline` (`None`):
-    /// for a cross-context call, whose own caller holds another context.
-    pub(crate) fn try_lock_for(
-        &self,
-        holder: u64,
-        deadline: Instant,
-    ) -> Result<Option<MutexGuard<'_, ContextRuntime>>, NodeError> {
-        loop {
-            if !self.wait_released(Some(holder), Some(deadline)) {
-                return Ok(None);
-            }
-            match self.rt.try_lock() {
-                Ok(guard) if self.free_for(Some(holder)) => return self.admit(Ok(guard)).map(Some),
-                Ok(_) => {}
-                Err(std::sync::TryLockError::Poisoned(p)) => return self.admit(Err(p)).map(Some),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    if Instant::now() >= deadline {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(std::time::Duration::from_micros(200));
-                }
-            }
-        }
-    }
-
-    /// Holds the context for call `holder` until [`release`](Self::release);
-    /// the caller holds its lock.
-    pub(crate) fn reserve(&self, holder: u64) {
-        *self.reserved.lock().unwrap_or_else(PoisonError::into_inner) = Some(holder);
-    }
-
-    /// Ends `holder`'s reservation, if it holds one.
-    pub(crate) fn release(&self, holder: u64) {
-        let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-        if *r == Some(holder) {
-            *r = None;
-            self.released.notify_all();
-        }
-    }
-
-    fn free_for(&self, holder: Option<u64>) -> bool {
-        let r = *self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-        r.is_none() || r == holder
-    }
-
-    /// Waits until no call but `holder` holds the context; `false` if
-    /// `deadline` came first.
-    fn wait_released(&self, holder: Option<u64>, deadline: Option<Instant>) -> bool {
-        let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-        while r.is_some() && *r != holder {
-            r = match deadline {
-                None => self
-                    .released
-                    .wait(r)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    self.released
-                        .wait_timeout(r, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-        true
-    }
-
-    fn admit<'a>(
-        &self,
-        locked: Result<MutexGuard<'a, ContextRuntime>, PoisonError<MutexGuard<'a, ContextRuntime>>>,
-    ) -> Result<MutexGuard<'a, ContextRuntime>, NodeError> {
-        if let Some(why) = self.quarantine.get() {
-            return Err(NodeError::Quarantined(self.id, why.clone()));
-        }
-        let guard =
-            locked.map_err(|_| self.set_aside("a panic while it was being changed".into()))?;
-        if self.gone.load(Ordering::SeqCst) {
-            return Err(NodeError::UnknownContext(self.id));
-        }
-        if let Some(why) = guard.failure() {
-            return Err(self.set_aside(why.to_owned()));
-        }
-        Ok(guard)
-    }
-
-    /// Quarantines the context (the first reason sticks) and returns the
-    /// error its users get.
-    pub fn set_aside(&self, why: String) -> NodeError {
-        if self.quarantine.set(why.clone()).is_ok() {
-            tracing::error!(context = %self.id, "context quarantined: {why}");
-        }
-        NodeError::Quarantined(self.id, self.quarantine.get().cloned().unwrap_or(why))
-    }
-
-    /// Why the context is quarantined, if it is.
-    pub fn quarantined(&self) -> Option<&str> {
-        self.quarantine.get().map(String::as_str)
-    }
-
-    /// The replica, quarantined or not, once no cross-context call holds
-    /// it: for deleting it.
-    pub fn inspect_unreserved(&self) -> MutexGuard<'_, ContextRuntime> {
-        loop {
-            self.wait_released(None, None);
-            let guard = self.inspect();
-            if self.free_for(None) {
-                return guard;
-            }
-        }
-    }
-
-    /// The replica for reading what it reports, quarantined or not.
-    pub fn inspect(&self) -> MutexGuard<'_, ContextRuntime> {
-        self.rt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -480,6 +302,7 @@ impl Node {
         if let Some(why) = rt.state.broken() {
             slot.set_aside(why.to_owned());
         }
+        self.announce(*ctx, &mut fx);
         drop(rt);
         self.finish(*ctx, fx, None);
         for (q, answer) in calls.into_iter().zip(answers) {

@@ -253,12 +253,17 @@ pub struct StoreConfig {
     /// add up to a few times the size of the previous snapshot (so snapshots
     /// get rarer as the state grows, and their cost per delta stays flat).
     pub snapshot_every: u64,
+    /// Set a context's replica aside ("cold": a few KiB stay in memory)
+    /// once it has not been used for this many seconds; it loads again on
+    /// its next use. 0 keeps every replica loaded.
+    pub idle_evict_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             snapshot_every: 1000,
+            idle_evict_secs: 60,
         }
     }
 }

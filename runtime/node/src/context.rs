@@ -127,6 +127,9 @@ pub struct ReceiveReport {
     pub rejected: usize,
     /// Deltas buffered for missing parents.
     pub buffered: usize,
+    /// Those still waiting for parents when the call returned.
+    #[serde(skip)]
+    pub waiting: Vec<DeltaId>,
     /// Why each refused delta was refused.
     #[serde(skip)]
     pub reasons: Vec<&'static str>,
@@ -481,11 +484,12 @@ impl ContextRuntime {
                 .role(&member)
                 .is_some_and(Role::writes);
         let first = self.dag().len() as u64;
-        let out = self.replica.receive(deltas, &mut self.state);
+        let mut out = self.replica.receive(deltas, &mut self.state);
         let mut report = ReceiveReport {
             applied: out.applied.len(),
             rejected: out.rejected.len(),
             buffered: out.buffered,
+            waiting: std::mem::take(&mut out.waiting),
             reasons: Vec::new(),
             garbage: Vec::new(),
         };

@@ -161,6 +161,7 @@ impl Node {
         let id = self.author_control(&mut rt, op, &mut fx)?;
         self.after_change(&mut rt, &mut fx);
         let out = then(&rt, id);
+        self.announce(*ctx, &mut fx);
         drop(rt);
         self.finish(*ctx, fx, None);
         Ok(out)
@@ -264,6 +265,13 @@ impl Node {
             net.app_arrived(*app);
         }
         for slot in self.runtimes() {
+            // Only the contexts that wait for it are loaded.
+            let waits = slot
+                .peek()
+                .is_ok_and(|r| r.chosen_app() == Some(*app) && r.meta().app != *app);
+            if !waits {
+                continue;
+            }
             let Ok(mut rt) = slot.lock() else {
                 continue;
             };
@@ -309,6 +317,7 @@ impl Node {
         let mut fx = Effects::default();
         rt.commit(self.db(), batch, self.policy(), &mut fx)?;
         self.complete_join(&mut rt, &mut fx);
+        self.announce(id, &mut fx);
         let info = self.register(rt);
         if let Some(net) = self.net() {
             net.dial(&token.addrs);
@@ -362,7 +371,7 @@ impl Node {
     /// The members of a context, as this node's replica knows them.
     pub fn members(&self, ctx: &ContextId) -> Result<Vec<MemberInfo>, NodeError> {
         let rt = self.context(ctx)?;
-        let rt = rt.inspect();
+        let rt = rt.inspect_loaded()?;
         let access = rt.replica.access();
         Ok(access
             .members()
@@ -388,6 +397,7 @@ impl Node {
         if rt.meta.joining.is_none() {
             self.author_control(&mut rt, Op::Leave, &mut fx)?;
         }
+        self.announce(*ctx, &mut fx);
         drop(rt);
         self.finish(*ctx, fx, None);
         self.forget_context(ctx)?;

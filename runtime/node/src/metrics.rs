@@ -178,6 +178,9 @@ pub struct Metrics {
     gossip_invalid: Counter,
     peers_banned: Counter,
     quarantined: Gauge,
+    resident: Gauge,
+    loads: Counter,
+    evictions: Counter,
     peers: Gauge,
     contexts: Gauge,
     subscribers: Gauge,
@@ -221,6 +224,9 @@ impl Metrics {
             gossip_invalid: Counter::default(),
             peers_banned: Counter::default(),
             quarantined: Gauge::default(),
+            resident: Gauge::default(),
+            loads: Counter::default(),
+            evictions: Counter::default(),
             peers: Gauge::default(),
             contexts: Gauge::default(),
             subscribers: Gauge::default(),
@@ -300,6 +306,21 @@ impl Metrics {
             "contexts_quarantined",
             "Contexts whose replica failed and whose calls and deltas are refused until restart",
             m.quarantined.clone(),
+        );
+        r.register(
+            "contexts_resident",
+            "Contexts whose replica is in memory (the others are cold: loaded on use)",
+            m.resident.clone(),
+        );
+        r.register(
+            "context_loads",
+            "Cold contexts loaded back into memory",
+            m.loads.clone(),
+        );
+        r.register(
+            "context_evictions",
+            "Idle contexts made cold",
+            m.evictions.clone(),
         );
         r.register("peers", "Connected peers", m.peers.clone());
         r.register("contexts", "Contexts on this node", m.contexts.clone());
@@ -435,6 +456,16 @@ impl Metrics {
     ) {
         self.sync
             .set(contexts, connected, per_peer, dev, crate::node::now_ms());
+    }
+
+    /// The counters of cold contexts loaded and of idle ones made cold.
+    pub fn residency(&self) -> (Counter, Counter) {
+        (self.loads.clone(), self.evictions.clone())
+    }
+
+    /// Sets how many contexts are in memory (at scrape time).
+    pub fn set_resident(&self, resident: usize) {
+        self.resident.set(resident as i64);
     }
 
     /// Encodes everything, after setting the scrape-time gauges:

@@ -15,7 +15,6 @@ use mero_sync::delta::GENESIS_EPOCH;
 use mero_sync::{ContextKey, MemberSecret};
 use tokio::sync::broadcast;
 
-use crate::calls::ContextSlot;
 use crate::config::NodeConfig;
 use crate::context::{CommitPolicy, ContextRuntime, Effects};
 use crate::error::NodeError;
@@ -24,6 +23,7 @@ use crate::host::{AppModule, WasmHost};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, random32};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
+use crate::slot::ContextSlot;
 use crate::store::{ContextMeta, Store};
 use crate::tokens::Tokens;
 
@@ -116,6 +116,8 @@ pub struct Node {
     pub(crate) trusted: RwLock<HashSet<AppHash>>,
     /// When the node opened (ms since the epoch).
     started_ms: u64,
+    /// Where cold replicas load from ([`crate::cold`]).
+    pub(crate) residency: Arc<crate::cold::Residency>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -160,7 +162,13 @@ impl Node {
             config.blobs,
             metrics.blobs().clone(),
         ));
+        let residency = Arc::new(crate::cold::Residency::new(
+            db.clone(),
+            config.replica.limits(),
+            metrics.residency(),
+        ));
         let node = Self {
+            residency,
             config,
             identity,
             transport,
@@ -184,9 +192,16 @@ impl Node {
             node.apps.write().unwrap().insert(hash, Arc::new(module));
         }
         for (id, meta) in node.db.contexts()? {
+            // A context left cold with a current summary starts cold: its
+            // log is read when it is first used.
+            if let Some(cold) = node.residency.at_start(id, &meta) {
+                let slot = ContextSlot::cold(id, cold, node.residency.clone());
+                node.contexts.write().unwrap().insert(id, Arc::new(slot));
+                continue;
+            }
             let slot =
                 match ContextRuntime::restore(&node.db, id, meta.clone(), node.replica_limits()) {
-                    Ok(rt) => ContextSlot::new(rt),
+                    Ok(rt) => ContextSlot::new(rt, node.residency.clone()),
                     // One context that does not load must not keep the node
                     // (and every other context) down: it is quarantined, shown
                     // by /admin/contexts, and can be deleted.
@@ -194,10 +209,12 @@ impl Node {
                 };
             node.contexts.write().unwrap().insert(id, Arc::new(slot));
         }
-        Ok(Arc::new_cyclic(|me| Self {
+        let node = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             ..node
-        }))
+        });
+        node.start_evictor();
+        Ok(node)
     }
 
     /// This node, shared: what a call's link to other contexts holds.
@@ -220,7 +237,7 @@ impl Node {
             None,
             self.replica_limits(),
         );
-        let slot = ContextSlot::new(rt);
+        let slot = ContextSlot::new(rt, self.residency.clone());
         slot.set_aside(format!("it could not be loaded from the store: {e}"));
         slot
     }
@@ -324,12 +341,9 @@ impl Node {
     pub fn peer_records(&self) -> Vec<crate::metrics::ContextPeers> {
         self.runtimes()
             .iter()
-            .map(|c| {
-                let c = c.inspect();
-                crate::metrics::ContextPeers {
-                    context: c.id,
-                    peers: c.peers.snapshot(),
-                }
+            .map(|c| crate::metrics::ContextPeers {
+                context: c.id(),
+                peers: c.inspect().peers().snapshot(),
             })
             .collect()
     }
@@ -338,10 +352,7 @@ impl Node {
     pub fn buffered(&self) -> Vec<(ContextId, usize)> {
         self.runtimes()
             .iter()
-            .map(|c| {
-                let c = c.inspect();
-                (c.id, c.dag().pending_len())
-            })
+            .map(|c| (c.id(), c.inspect().pending_len()))
             .collect()
     }
 
@@ -413,6 +424,8 @@ impl Node {
         let call = crate::calls::Call::new(&module, &init, args, mode, kind);
         self.run_call(&mut rt, call, Some(&mut batch), &mut fx)?;
         rt.commit(&self.db, batch, self.policy(), &mut fx)?;
+        // Before anyone else can change it.
+        self.announce(id, &mut fx);
         let info = self.register(rt);
         self.finish(id, fx, None);
         tracing::info!(context = %id, app = %app, "created context");
@@ -428,7 +441,7 @@ impl Node {
         self.contexts
             .write()
             .unwrap()
-            .insert(id, Arc::new(ContextSlot::new(rt)));
+            .insert(id, Arc::new(ContextSlot::new(rt, self.residency.clone())));
         if let Some(net) = self.net() {
             net.follow(id, topic);
         }
@@ -464,26 +477,35 @@ impl Node {
         Ok(self.context(id)?.lock()?.state.to_json())
     }
 
+    /// Tells subscribers about a change's stream items. Call it while
+    /// still holding the context's lock: items are numbered under it, and
+    /// a subscriber skips any item numbered below one it already got, so
+    /// two changes announced out of order would lose the first one's items
+    /// (the broadcast never waits).
+    pub(crate) fn announce(&self, ctx: ContextId, fx: &mut Effects) {
+        if !fx.stream.is_empty() {
+            self.metrics.stream_items(&ctx, fx.stream.len());
+        }
+        for item in fx.stream.drain(..) {
+            // No subscribers is fine.
+            let _ = self.events.send(item);
+        }
+    }
+
     /// Carries out what a change asked for, outside the context lock:
-    /// publish, notify subscribers, fetch apps, ask for missing deltas, run
-    /// event handlers.
-    pub(crate) fn finish(&self, ctx: ContextId, fx: Effects, from: Option<String>) {
+    /// publish, notify subscribers (of what [`announce`](Self::announce)
+    /// did not), fetch apps, ask for missing deltas, run event handlers.
+    pub(crate) fn finish(&self, ctx: ContextId, mut fx: Effects, from: Option<String>) {
         let net = self.net();
         if !fx.publish.is_empty() {
             self.metrics.sent(&ctx, fx.publish.len());
         }
-        for d in fx.publish {
+        for d in std::mem::take(&mut fx.publish) {
             if let Some(net) = net {
                 net.publish(d);
             }
         }
-        if !fx.stream.is_empty() {
-            self.metrics.stream_items(&ctx, fx.stream.len());
-        }
-        for item in fx.stream {
-            // No subscribers is fine.
-            let _ = self.events.send(item);
-        }
+        self.announce(ctx, &mut fx);
         let Some(net) = net else {
             return self.run_handlers(ctx, fx.handlers);
         };
@@ -570,6 +592,6 @@ pub(crate) fn context_info(rt: &ContextRuntime) -> ContextInfo {
 fn slot_info(slot: &ContextSlot) -> ContextInfo {
     ContextInfo {
         quarantined: slot.quarantined().map(str::to_owned),
-        ..context_info(&slot.inspect())
+        ..slot.inspect().info(slot.id())
     }
 }

@@ -25,10 +25,20 @@ const CF_PRIVATE: &str = "private";
 const CF_SECRETS: &str = "secrets";
 const CF_EVENTS: &str = "events";
 const CF_REVOKED: &str = "revoked";
+/// Context id → what answers for it while its replica is not loaded
+/// ([`crate::cold::Summary`], postcard).
+const CF_COLD: &str = "cold";
 /// Apps this node's operator installed (not fetched from peers): the ones
 /// whose contexts may call other contexts.
 const CF_TRUSTED: &str = "trusted_apps";
-const ALL_CFS: [&str; 10] = [
+/// What a start may have to replay after a crash, at most (about).
+const MAX_WAL_BYTES: u64 = 64 << 20;
+/// Memtables of all column families together.
+const MEMTABLE_BYTES: usize = 64 << 20;
+/// The block cache all column families share.
+const BLOCK_CACHE_BYTES: usize = 8 << 20;
+
+const ALL_CFS: [&str; 11] = [
     CF_TRUSTED,
     CF_APPS,
     CF_MODULES,
@@ -39,6 +49,7 @@ const ALL_CFS: [&str; 10] = [
     CF_SECRETS,
     CF_EVENTS,
     CF_REVOKED,
+    CF_COLD,
 ];
 
 /// What the node keeps about a context besides its deltas. Written in the
@@ -163,9 +174,19 @@ impl Store {
     /// it: syncs the write-ahead log and stops RocksDB's background work
     /// (left to exit-time destructors, it is torn down under its own
     /// threads). Writes after this may fail.
+    ///
+    /// It also flushes every memtable, so the next start has no log to
+    /// replay (hundreds of MB after a busy run: seconds of start-up).
     pub fn close(&self) {
         if let Err(e) = self.db.flush_wal(true) {
             tracing::warn!("syncing the write-ahead log at shutdown: {e}");
+        }
+        let cfs: Vec<_> = ALL_CFS.iter().map(|n| self.cf(n)).collect();
+        if let Err(e) = self
+            .db
+            .flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
+        {
+            tracing::warn!("flushing the store at shutdown (the next start replays its log): {e}");
         }
         self.db.cancel_all_background_work(true);
     }
@@ -179,9 +200,24 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
+        // Column families written rarely (metadata, secrets) would keep
+        // old log files alive, and a start replays all of them: past this
+        // size RocksDB flushes the families that hold the oldest log.
+        opts.set_max_total_wal_size(MAX_WAL_BYTES);
+        // One memory budget for the whole store, however many contexts it
+        // holds: memtables of every family together, and one block cache
+        // (index blocks included) instead of RocksDB's 32 MiB per family.
+        opts.set_db_write_buffer_size(MEMTABLE_BYTES);
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        let mut family = Options::default();
+        family.set_block_based_table_factory(&table);
         let cfs = ALL_CFS
             .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+            .map(|n| ColumnFamilyDescriptor::new(*n, family.clone()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self { db })
     }
@@ -272,6 +308,12 @@ impl Store {
             .get_cf(self.cf(CF_SECRETS), ctx.0)?
             .ok_or_else(|| corrupt("secrets", format!("none stored for context {ctx}")))?;
         postcard::from_bytes(&v).map_err(|e| corrupt("secrets", e))
+    }
+
+    /// The summary a context's replica left when it was last made cold
+    /// (raw bytes; [`crate::cold`] decodes them).
+    pub fn cold_summary(&self, ctx: &ContextId) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.db.get_cf(self.cf(CF_COLD), ctx.0)?)
     }
 
     /// The delta at log position `pos` of a context.
@@ -449,6 +491,12 @@ impl Batch {
     }
 
     /// Records a context's metadata.
+    /// Stores a context's cold summary ([`Store::cold_summary`]).
+    pub fn put_cold_summary(&mut self, store: &Store, ctx: &ContextId, bytes: &[u8]) {
+        self.0.put_cf(store.cf(CF_COLD), ctx.0, bytes);
+    }
+
+    /// Stores a context's metadata.
     pub fn put_context(&mut self, store: &Store, ctx: &ContextId, meta: &ContextMeta) {
         let v = postcard::to_allocvec(meta).expect("metadata serializes");
         self.0.put_cf(store.cf(CF_CONTEXTS), ctx.0, v);
@@ -483,7 +531,7 @@ impl Batch {
         for cf in [CF_DELTAS, CF_PRIVATE, CF_EVENTS] {
             self.0.delete_range_cf(store.cf(cf), ctx.0, end);
         }
-        for cf in [CF_CONTEXTS, CF_SECRETS, CF_SNAPSHOTS] {
+        for cf in [CF_CONTEXTS, CF_SECRETS, CF_SNAPSHOTS, CF_COLD] {
             self.0.delete_cf(store.cf(cf), ctx.0);
         }
     }

@@ -13,11 +13,13 @@ use mero_sync::gate;
 use mero_sync::progress;
 use mero_sync::protocol::{self, Envelope, Request, Response};
 
+use crate::cold::Cold;
 use crate::context::{Effects, ReceiveReport};
 use crate::error::NodeError;
 use crate::ids::{ContextId, DeltaId, sha256};
 use crate::node::{Node, now_ms};
 use crate::peer_sync::PeerRecord;
+use crate::slot::Resident;
 
 /// One log entry without its payload: position, id, header.
 pub type DagRow = (u64, DeltaId, mero_sync::delta::DeltaHeader);
@@ -75,6 +77,7 @@ impl Node {
         if report.applied > 0 {
             self.after_change(&mut rt, &mut fx);
         }
+        self.announce(*ctx, &mut fx);
         drop(rt);
         self.finish(*ctx, fx, from);
         Ok(report)
@@ -95,7 +98,24 @@ impl Node {
             return refused;
         };
         refused.known = true;
-        let Ok(mut rt) = slot.lock() else {
+        let Ok(mut resident) = slot.peek() else {
+            return refused;
+        };
+        // A cold replica admits by its gate and answers an equal digest;
+        // anything else loads it, but only for an admitted peer.
+        if let Resident::Cold(cold) = &mut *resident
+            && let Some(answer) = self.answer_cold(cold, peer, env)
+        {
+            return answer.unwrap_or(refused);
+        }
+        // A digest round does not count as a use of the context.
+        let locked = if matches!(env.request, Request::Digest { .. }) {
+            slot.promote(resident)
+        } else {
+            drop(resident);
+            slot.lock()
+        };
+        let Ok(mut rt) = locked else {
             return refused;
         };
         if let Err(why) = gate::admit(rt.replica.access(), &ctx, &env.proof, peer, now_ms()) {
@@ -149,6 +169,32 @@ impl Node {
         }
     }
 
+    /// What a cold replica answers without loading: `Some(None)` refuses
+    /// the requester, `Some(Some(_))` answers an equal digest; `None`
+    /// needs the replica.
+    fn answer_cold(&self, cold: &mut Cold, peer: &[u8], env: &Envelope) -> Option<Option<Answer>> {
+        let ctx = env.request.context();
+        if let Err(why) = cold.admit(&ctx, &env.proof, peer) {
+            tracing::debug!(context = %ctx, "request refused: {why}");
+            self.metrics().request_refused(&ctx);
+            return Some(None);
+        }
+        let Request::Digest { digest, .. } = &env.request else {
+            return None;
+        };
+        let response = protocol::answer_in_sync(&cold.digest(), digest)?;
+        if let Ok(id) = libp2p::PeerId::from_bytes(peer) {
+            cold.peers_mut()
+                .saw(&id.to_string(), progress::PeerView::InSync, now_ms());
+        }
+        Some(Some(Answer {
+            response,
+            differ: false,
+            admitted: true,
+            known: true,
+        }))
+    }
+
     /// `request` with this node's proof that it belongs to the context.
     pub fn envelope(&self, request: Request) -> Option<Envelope> {
         let rt = self.context(&request.context()).ok()?;
@@ -160,13 +206,16 @@ impl Node {
     /// The request that opens a catch-up round for `ctx` (one lock for the
     /// digest and the proof).
     pub fn digest_request(&self, ctx: &ContextId) -> Option<Envelope> {
-        let rt = self.context(ctx).ok()?;
-        let rt = rt.lock().ok()?;
+        let slot = self.context(ctx).ok()?;
+        let resident = slot.peek().ok()?;
+        let (digest, proof) = match &*resident {
+            Resident::Loaded(rt) => (rt.dag().digest(), rt.proof(self.transport_id())),
+            Resident::Cold(cold) => (cold.digest(), cold.proof(ctx, self.transport_id())),
+        };
         let request = Request::Digest {
             context: *ctx,
-            digest: rt.dag().digest(),
+            digest,
         };
-        let proof = rt.proof(self.transport_id());
         Some(Envelope { request, proof })
     }
 
@@ -210,10 +259,19 @@ impl Node {
                 tracing::debug!(peer = from, "peer answered: {message}");
                 None
             }
-            Response::Digest { .. } => {
+            Response::Digest { in_sync, .. } => {
                 let ctx = req.context();
-                let rt = self.context(&ctx).ok()?;
-                let mut rt = rt.lock().ok()?;
+                let slot = self.context(&ctx).ok()?;
+                let mut resident = slot.peek().ok()?;
+                // In sync with a cold replica: nothing to load for.
+                if let Resident::Cold(cold) = &mut *resident
+                    && in_sync
+                {
+                    cold.peers_mut()
+                        .saw(from, progress::PeerView::InSync, now_ms());
+                    return None;
+                }
+                let mut rt = slot.promote(resident).ok()?;
                 if let Some(view) = progress::view_of_digest(rt.dag(), &resp) {
                     rt.peers.saw(from, view, now_ms());
                 }
@@ -295,20 +353,7 @@ impl Node {
     /// A context's replication state.
     pub fn sync_status(&self, ctx: &ContextId) -> Result<SyncStatus, NodeError> {
         let slot = self.context(ctx)?;
-        let rt = slot.inspect();
-        Ok(SyncStatus {
-            context: *ctx,
-            deltas: rt.dag().len() as u64,
-            heads: rt.dag().heads(),
-            digest: hex::encode(rt.dag().digest()),
-            vector: rt.dag().vector(),
-            pending: rt.dag().pending_len(),
-            rejected: rt.rejected.clone(),
-            joining: rt.meta.joining.is_some(),
-            forks: rt.dag().forks().len(),
-            heads_changed_ms: rt.heads_changed_ms,
-            peers: rt.peers.snapshot(),
-        })
+        Ok(slot.inspect().sync_status(*ctx))
     }
 }
 
@@ -342,10 +387,8 @@ impl crate::net::Replication for Node {
         self.runtimes()
             .iter()
             .filter_map(|slot| {
-                let mut rt = slot.lock().ok()?;
-                let topic = rt.topic();
-                rt.announced = topic.clone();
-                Some((rt.id, topic))
+                let topic = slot.peek().ok()?.follow();
+                Some((slot.id(), topic))
             })
             .collect()
     }

@@ -59,6 +59,7 @@ impl Node {
         }
         self.after_change(&mut rt, &mut fx);
         let info = context_info(&rt);
+        self.announce(*ctx, &mut fx);
         drop(rt);
         self.finish(*ctx, fx, None);
         tracing::info!(context = %ctx, app = %app, migrated, schema = ?diff.lines(), "upgraded context");

@@ -46,11 +46,11 @@ use mero_engine::policy::CallKind;
 use mero_engine::{CallMark, CallMode, CrossContext, DeltaPayload};
 use mero_sync::Op;
 
-use crate::calls::ContextSlot;
 use crate::context::{Effects, Staged};
 use crate::error::NodeError;
 use crate::ids::{AppHash, ContextId};
 use crate::node::Node;
+use crate::slot::ContextSlot;
 use crate::store::{Batch, Store};
 
 /// A fresh id for one call: what its reservations are held under.

@@ -17,6 +17,8 @@
 //! name is no secret, but a peer without the key reads nothing of what
 //! flows there, headers included.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
@@ -163,30 +165,137 @@ pub fn admit(
     peer: &[u8],
     now_ms: u64,
 ) -> Result<(), Refusal> {
+    let member = |key: &MemberKey| {
+        access
+            .member(key)
+            .is_some_and(|m| m.active() && !access.flagged().contains_key(key))
+    };
+    let invite = |id: &DeltaId| {
+        access
+            .invites()
+            .get(id)
+            .map(|state| GateInvite::of(access, state))
+    };
+    admit_by(member, invite, context, proof, peer, now_ms)
+}
+
+/// [`admit`] judged by a [`Gate`] of the access instead of the access
+/// itself: the same decision for every proof, peer and time.
+///
+/// ```
+/// use mero_sync::gate::{Gate, Proof, admit_gate};
+/// use mero_sync::{Access, MemberSecret};
+/// use mero_sync::ids::ContextId;
+/// let me = MemberSecret::generate();
+/// let ctx = ContextId([1; 32]);
+/// let gate = Gate::of(&Access::genesis(ctx, me.public()));
+/// let proof = Proof::member(&me, &ctx, b"peer-a");
+/// assert!(admit_gate(&gate, &ctx, &proof, b"peer-a", 0).is_ok());
+/// assert!(admit_gate(&gate, &ctx, &proof, b"peer-b", 0).is_err());
+/// ```
+pub fn admit_gate(
+    gate: &Gate,
+    context: &ContextId,
+    proof: &Proof,
+    peer: &[u8],
+    now_ms: u64,
+) -> Result<(), Refusal> {
+    let member = |key: &MemberKey| gate.members.contains(key);
+    let invite = |id: &DeltaId| gate.invites.get(id).cloned();
+    admit_by(member, invite, context, proof, peer, now_ms)
+}
+
+/// The one admission rule, over how the caller looks up members and
+/// invitations.
+fn admit_by(
+    admitted_member: impl Fn(&MemberKey) -> bool,
+    invite: impl Fn(&DeltaId) -> Option<GateInvite>,
+    context: &ContextId,
+    proof: &Proof,
+    peer: &[u8],
+    now_ms: u64,
+) -> Result<(), Refusal> {
     let (key, signature) = match proof {
         Proof::Member { key, signature } => {
-            let member = access.member(key).ok_or(Refusal::NotMember)?;
-            if !member.active() || access.flagged().contains_key(key) {
+            if !admitted_member(key) {
                 return Err(Refusal::NotMember);
             }
             (*key, signature)
         }
-        Proof::Invite { invite, signature } => {
-            let state = access.invites().get(invite).ok_or(Refusal::InviteClosed)?;
+        Proof::Invite {
+            invite: id,
+            signature,
+        } => {
+            let state = invite(id).ok_or(Refusal::InviteClosed)?;
             // A joiner may still be catching up when its token expires (its
             // join is dated at most at the expiry): a grace period.
-            let expired = state.invite.expires_at_ms.saturating_add(JOIN_GRACE_MS) <= now_ms;
-            let inviter_admin = access.role(&state.by) == Some(crate::Role::Admin);
-            if !state.open() || expired || !inviter_admin {
+            let expired = state.expires_at_ms.saturating_add(JOIN_GRACE_MS) <= now_ms;
+            if !state.open || expired || !state.by_admin {
                 return Err(Refusal::InviteClosed);
             }
-            (state.invite.key, signature)
+            (state.key, signature)
         }
     };
     if verify(&key, PROOF_DOMAIN, &message(context, peer), signature) {
         Ok(())
     } else {
         Err(Refusal::BadSignature)
+    }
+}
+
+/// What [`admit`] reads of an [`Access`]: the members it admits and the
+/// invitations. A node keeps it for a context whose replica is not loaded,
+/// to answer requests without loading it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Active, unflagged members.
+    members: BTreeSet<MemberKey>,
+    /// Every invitation, by its delta.
+    invites: BTreeMap<DeltaId, GateInvite>,
+}
+
+/// One invitation, as [`Gate`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GateInvite {
+    /// The key its joiner signs with.
+    key: MemberKey,
+    expires_at_ms: u64,
+    /// Neither revoked nor used up.
+    open: bool,
+    /// Made by a member who is an admin now.
+    by_admin: bool,
+}
+
+impl GateInvite {
+    fn of(access: &Access, state: &crate::access::InviteState) -> Self {
+        Self {
+            key: state.invite.key,
+            expires_at_ms: state.invite.expires_at_ms,
+            open: state.open(),
+            by_admin: access.role(&state.by) == Some(crate::Role::Admin),
+        }
+    }
+}
+
+impl Gate {
+    /// The gate of `access` as it is now.
+    pub fn of(access: &Access) -> Self {
+        let members = access
+            .members()
+            .filter(|(k, m)| m.active() && !access.flagged().contains_key(*k))
+            .map(|(k, _)| *k)
+            .collect();
+        let invites = access
+            .invites()
+            .iter()
+            .map(|(id, state)| (*id, GateInvite::of(access, state)))
+            .collect();
+        Self { members, invites }
+    }
+
+    /// How many members it admits.
+    pub fn members(&self) -> usize {
+        self.members.len()
     }
 }
 
@@ -215,6 +324,30 @@ mod tests {
     use crate::access::Invite;
     use crate::delta::{Draft, GENESIS_EPOCH};
     use crate::{Op, Role, SignedDelta};
+
+    /// [`admit`], checked against [`admit_gate`] of the same access.
+    fn judge(
+        access: &Access,
+        ctx: &ContextId,
+        proof: &Proof,
+        peer: &[u8],
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
+        let by_access = admit(access, ctx, proof, peer, now_ms);
+        let by_gate = admit_gate(&Gate::of(access), ctx, proof, peer, now_ms);
+        assert_eq!(by_access, by_gate, "a gate decides as its access does");
+        by_access
+    }
+
+    #[test]
+    fn a_used_up_invitation_admits_nobody() {
+        let (access, ctx, one_time, invite) = invited(0, u64::MAX);
+        let p = Proof::invite(&one_time, invite, &ctx, b"joiner");
+        assert_eq!(
+            judge(&access, &ctx, &p, b"joiner", 0),
+            Err(Refusal::InviteClosed)
+        );
+    }
 
     fn invited(uses: u32, expires_at_ms: u64) -> (Access, ContextId, MemberSecret, DeltaId) {
         let admin = MemberSecret::generate();
@@ -247,7 +380,7 @@ mod tests {
         let access = Access::genesis(ctx, me.public());
         let stranger = MemberSecret::generate();
         let p = Proof::member(&stranger, &ctx, b"p");
-        assert_eq!(admit(&access, &ctx, &p, b"p", 0), Err(Refusal::NotMember));
+        assert_eq!(judge(&access, &ctx, &p, b"p", 0), Err(Refusal::NotMember));
         // A member's key with someone else's signature.
         let Proof::Member { signature, .. } = p else {
             unreachable!()
@@ -257,13 +390,13 @@ mod tests {
             signature,
         };
         assert_eq!(
-            admit(&access, &ctx, &forged, b"p", 0),
+            judge(&access, &ctx, &forged, b"p", 0),
             Err(Refusal::BadSignature)
         );
         // Signed for another context.
         let other = Proof::member(&me, &ContextId([2; 32]), b"p");
         assert_eq!(
-            admit(&access, &ctx, &other, b"p", 0),
+            judge(&access, &ctx, &other, b"p", 0),
             Err(Refusal::BadSignature)
         );
     }
@@ -272,24 +405,24 @@ mod tests {
     fn an_open_invitation_admits_until_it_expires() {
         let (access, ctx, one_time, invite) = invited(1, 1_000);
         let p = Proof::invite(&one_time, invite, &ctx, b"joiner");
-        assert_eq!(admit(&access, &ctx, &p, b"joiner", 999), Ok(()));
+        assert_eq!(judge(&access, &ctx, &p, b"joiner", 999), Ok(()));
         // A joiner still catching up at the expiry gets a grace period.
         assert_eq!(
-            admit(&access, &ctx, &p, b"joiner", 1_000 + JOIN_GRACE_MS - 1),
+            judge(&access, &ctx, &p, b"joiner", 1_000 + JOIN_GRACE_MS - 1),
             Ok(())
         );
         assert_eq!(
-            admit(&access, &ctx, &p, b"joiner", 1_000 + JOIN_GRACE_MS),
+            judge(&access, &ctx, &p, b"joiner", 1_000 + JOIN_GRACE_MS),
             Err(Refusal::InviteClosed)
         );
         let wrong = Proof::invite(&MemberSecret::generate(), invite, &ctx, b"joiner");
         assert_eq!(
-            admit(&access, &ctx, &wrong, b"joiner", 0),
+            judge(&access, &ctx, &wrong, b"joiner", 0),
             Err(Refusal::BadSignature)
         );
         let unknown = Proof::invite(&one_time, DeltaId([9; 32]), &ctx, b"joiner");
         assert_eq!(
-            admit(&access, &ctx, &unknown, b"joiner", 0),
+            judge(&access, &ctx, &unknown, b"joiner", 0),
             Err(Refusal::InviteClosed)
         );
     }

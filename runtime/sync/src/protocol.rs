@@ -167,26 +167,38 @@ impl<F: Fn(&DeltaId) -> Option<SignedDelta>> DeltaSource for F {
     }
 }
 
+/// The answer to a digest request when the requester's digest `theirs`
+/// equals `ours`; `None` when they differ (then [`answer`] needs the DAG).
+///
+/// ```
+/// use mero_sync::protocol::{Response, answer_in_sync};
+/// assert!(matches!(answer_in_sync(&[1; 32], &[1; 32]), Some(Response::Digest { in_sync: true, .. })));
+/// assert!(answer_in_sync(&[1; 32], &[2; 32]).is_none());
+/// ```
+pub fn answer_in_sync(ours: &[u8; 32], theirs: &[u8; 32]) -> Option<Response> {
+    (ours == theirs).then(|| Response::Digest {
+        in_sync: true,
+        vector: None,
+        heads: Vec::new(),
+    })
+}
+
 /// Answers a context request from `dag` and `source`. Returns also whether
 /// the requester's digest differed, in which case the answering node should
 /// start its own round towards the requester.
 pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response, bool) {
     match req {
-        Request::Digest { digest, .. } => {
-            let in_sync = *digest == dag.digest();
-            let vector = (!in_sync).then(|| dag.vector());
-            let heads = if in_sync {
-                Vec::new()
-            } else {
-                dag.heads().into_iter().take(HEADS_LIMIT).collect()
-            };
-            let resp = Response::Digest {
-                in_sync,
-                vector,
-                heads,
-            };
-            (resp, !in_sync)
-        }
+        Request::Digest { digest, .. } => match answer_in_sync(&dag.digest(), digest) {
+            Some(resp) => (resp, false),
+            None => {
+                let resp = Response::Digest {
+                    in_sync: false,
+                    vector: Some(dag.vector()),
+                    heads: dag.heads().into_iter().take(HEADS_LIMIT).collect(),
+                };
+                (resp, true)
+            }
+        },
         Request::Page { since, limit, .. } => {
             let limit = (*limit as usize).clamp(1, PAGE_LIMIT);
             let (ids, more) = dag.missing_for(since, limit);

@@ -92,6 +92,9 @@ pub struct Outcome {
     pub rejected: Vec<(DeltaId, Reject)>,
     /// How many went into the buffer to wait for parents.
     pub buffered: usize,
+    /// Those of them still waiting at the end (the others' parents came
+    /// later in the same call).
+    pub waiting: Vec<DeltaId>,
     /// Epoch keys this node learned (to persist).
     pub keys: Vec<(DeltaId, ContextKey)>,
     /// Equivocations newly applied: (the delta first applied, the other).
@@ -303,10 +306,14 @@ impl Replica {
                 Ok(notes)
             });
             self.dag = dag;
+            if r.buffered {
+                out.waiting.push(id);
+            }
             out.buffered += usize::from(r.buffered);
             out.rejected.extend(r.rejected);
             out.applied.extend(applied);
         }
+        out.waiting.retain(|id| !self.dag.contains(id));
         out.forks = self.dag.forks()[forks_before..].to_vec();
         for (a, _) in &out.forks {
             if let Some((author, _)) = self.dag.author_seq(a) {

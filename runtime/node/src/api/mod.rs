@@ -269,6 +269,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
     let (buffered, quarantined, records) = {
         let node = node.clone();
         tokio::task::spawn_blocking(move || {
+            node.metrics().set_resident(node.resident());
             (node.buffered(), node.quarantined(), node.peer_records())
         })
         .await

@@ -2,7 +2,7 @@
 //! lock and one write batch per context per batch) and tells the swarm
 //! task, per message, whether to forward it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -98,10 +98,12 @@ fn run(node: Arc<dyn Replication>, rx: Receiver<Message>, back: mpsc::Sender<Com
 }
 
 /// Applies one context's messages. A message with garbage is rejected
-/// (not forwarded, and counted against its sender); one whose deltas all
-/// applied is accepted (forwarded); the rest are ignored: a delta that
-/// waits for parents here may be judged garbage by a node that has them,
-/// so forwarding it would get this node scored. A context that is gone or
+/// (not forwarded, and counted against its sender); one with a delta still
+/// waiting for parents is ignored: a node that has them may judge it
+/// garbage, so forwarding it would get this node scored. The others are
+/// accepted (forwarded), each message judged by its own deltas: with many
+/// writers, a batch of messages often holds one that waits, and ignoring
+/// the whole batch left the rest to catch-up rounds, seconds later. A context that is gone or
 /// quarantined, or a panic, ignores them all.
 fn apply(
     node: &dyn Replication,
@@ -138,9 +140,12 @@ fn apply(
         deltas.extend(m.deltas);
         heads.push((m.id, m.peer));
     }
-    let outcome: Option<(HashMap<DeltaId, bool>, bool)> =
+    let outcome: Option<(HashMap<DeltaId, bool>, HashSet<DeltaId>)> =
         match catch_unwind(AssertUnwindSafe(|| node.gossip(ctx, deltas, &from))) {
-            Ok(Ok(report)) => Some((report.garbage.into_iter().collect(), report.buffered > 0)),
+            Ok(Ok(report)) => Some((
+                report.garbage.into_iter().collect(),
+                report.waiting.into_iter().collect(),
+            )),
             Ok(Err(e)) => {
                 tracing::debug!(context = %ctx, "gossip not applied: {e}");
                 None
@@ -156,7 +161,7 @@ fn apply(
         .map(|((id, peer), marks)| {
             let verdict = match &outcome {
                 None => MessageAcceptance::Ignore,
-                Some((garbage, buffered)) => {
+                Some((garbage, waiting)) => {
                     let bad = marks.iter().any(|(i, bare)| match garbage.get(i) {
                         // Bad signature: garbage only if this copy's fails.
                         Some(true) => !bare.verify_id(i),
@@ -165,7 +170,7 @@ fn apply(
                     });
                     if bad {
                         MessageAcceptance::Reject
-                    } else if *buffered {
+                    } else if marks.iter().any(|(i, _)| waiting.contains(i)) {
                         MessageAcceptance::Ignore
                     } else {
                         MessageAcceptance::Accept

@@ -16,7 +16,9 @@ export async function send(command) {
     const answer = await control(store.key, command);
     msg.className = answer.ok ? "ok" : "error";
     msg.textContent = answer.message || (answer.ok ? "done" : "refused");
-    if (command.command === "heal" && answer.ok) waiting();
+    // The banner follows the `healed` and `converged` events alone: after
+    // a heal among nodes that never diverged, `converged` can arrive before
+    // this answer does.
     return answer;
   } catch (e) {
     msg.className = "error";
