@@ -47,6 +47,8 @@ pub(crate) struct Summary {
     deltas: u64,
     /// This node's member's delta count.
     seq: u64,
+    /// Active members (as a loaded context lists them: flagged ones too).
+    members: u64,
     /// The heads digest.
     digest: [u8; 32],
     /// The current key epoch (its key, in the secrets, names the topic).
@@ -66,6 +68,7 @@ impl Summary {
             log_len: rt.meta.log_len,
             deltas: rt.dag().len() as u64,
             seq: rt.dag().seq_of(&rt.meta.member),
+            members: access.members().filter(|(_, m)| m.active()).count() as u64,
             digest: rt.dag().digest(),
             epoch: access.epoch(),
             gate: Gate::of(access),
@@ -240,7 +243,7 @@ impl Resident {
                 seq: c.summary.seq,
                 deltas: c.summary.deltas,
                 heads: c.meta.heads.clone(),
-                members: c.summary.gate.members(),
+                members: c.summary.members as usize,
                 joining: false,
                 pending_app: c.summary.app.filter(|a| *a != c.meta.app),
                 quarantined: None,
@@ -348,6 +351,12 @@ impl Node {
         if let Err(e) = spawned {
             tracing::warn!("idle contexts will stay loaded: cannot start the eviction thread: {e}");
         }
+    }
+
+    /// Whether `ctx`'s replica is cold (not in memory).
+    pub fn is_cold(&self, ctx: &ContextId) -> bool {
+        self.context(ctx)
+            .is_ok_and(|slot| !slot.inspect().is_loaded())
     }
 
     /// How many replicas are in memory.

@@ -313,22 +313,18 @@ impl ContextSlot {
     /// since the epoch) and nothing is under way in it; never waits for a
     /// lock. Returns whether it did.
     pub(crate) fn evict_if_idle(&self, idle_before: u64) -> bool {
-        if self.quarantine.get().is_some()
-            || self.gone.load(Ordering::SeqCst)
-            || self.last_used.load(Ordering::Relaxed) > idle_before
-            || !self.free_for(None)
-        {
-            return false;
-        }
-        let Ok(queue) = self.queue.try_lock() else {
-            return false;
-        };
-        if !queue.idle() {
+        if !self.idle_since(idle_before) || !self.queue.try_lock().is_ok_and(|q| q.idle()) {
             return false;
         }
         let Ok(mut guard) = self.rt.try_lock() else {
             return false;
         };
+        // Again under the replica's lock, which every use, reservation and
+        // deletion takes: one may have begun since the first look. A call
+        // queued meanwhile waits for this lock and loads the replica again.
+        if !self.idle_since(idle_before) {
+            return false;
+        }
         let Resident::Loaded(rt) = &mut *guard else {
             return false;
         };
@@ -339,5 +335,14 @@ impl ContextSlot {
             }
             None => false,
         }
+    }
+
+    /// Not used since `idle_before`, not held by a cross-context call, not
+    /// quarantined or deleted.
+    fn idle_since(&self, idle_before: u64) -> bool {
+        self.quarantine.get().is_none()
+            && !self.gone.load(Ordering::SeqCst)
+            && self.last_used.load(Ordering::Relaxed) <= idle_before
+            && self.free_for(None)
     }
 }

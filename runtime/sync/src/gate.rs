@@ -292,11 +292,6 @@ impl Gate {
             .collect();
         Self { members, invites }
     }
-
-    /// How many members it admits.
-    pub fn members(&self) -> usize {
-        self.members.len()
-    }
 }
 
 /// The gossip topic of a context in a key epoch: derived from the epoch

@@ -4,7 +4,8 @@
 //! blob is deleted once its grace period (`[blobs] gc_grace_secs`, counted
 //! from its upload, arrival or last re-upload) is over. Blobs of contexts
 //! this node no longer has go at once; blobs in use (a download, a fetch,
-//! an upload) wait for the next round.
+//! an upload) wait for the next round. A cold context is not loaded to be
+//! collected: its unreferenced blobs wait until it is used again.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -53,10 +54,11 @@ pub(crate) fn collect(node: &Node) -> usize {
 }
 
 /// The blobs the current state of `ctx` refers to; `None` when the state
-/// cannot be read (quarantined) or is not whole yet (joining): then
-/// nothing is collected.
+/// cannot be read (quarantined), is not whole yet (joining) or is not in
+/// memory (a cold context is not loaded for this: its blobs wait until it
+/// is used again): then nothing is collected.
 fn referenced(node: &Node, ctx: &ContextId) -> Option<HashSet<BlobId>> {
-    if node.context_info(ctx).ok()?.joining {
+    if node.is_cold(ctx) || node.context_info(ctx).ok()?.joining {
         return None;
     }
     let state = node.state_json(ctx).ok()?.to_string();
