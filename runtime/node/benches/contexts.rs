@@ -31,7 +31,7 @@ use serde_json::json;
 use support::{NodeProc, build_app, init_home, merod_config, rss_kib, wait_converged, wait_for};
 
 /// Bumped whenever the home's format or contents change.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -40,11 +40,10 @@ use crate::sync::SyncStatus;
 /// What a cold context answers from, stored when it goes cold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Summary {
-    /// The log length this describes: a summary whose length is not the
+    /// The log length this describes (every applied delta is logged, so
+    /// also the DAG's length): a summary whose length is not the
     /// metadata's is stale.
     log_len: u64,
-    /// Deltas applied (the DAG's length).
-    deltas: u64,
     /// This node's member's delta count.
     seq: u64,
     /// Active members (as a loaded context lists them: flagged ones too).
@@ -66,7 +65,6 @@ impl Summary {
         let access = rt.replica.access();
         Self {
             log_len: rt.meta.log_len,
-            deltas: rt.dag().len() as u64,
             seq: rt.dag().seq_of(&rt.meta.member),
             members: access.members().filter(|(_, m)| m.active()).count() as u64,
             digest: rt.dag().digest(),
@@ -241,7 +239,7 @@ impl Resident {
                 app: c.meta.app,
                 member: c.meta.member,
                 seq: c.summary.seq,
-                deltas: c.summary.deltas,
+                deltas: c.summary.log_len,
                 heads: c.meta.heads.clone(),
                 members: c.summary.members as usize,
                 joining: false,
@@ -298,7 +296,7 @@ impl Resident {
             },
             Resident::Cold(c) => SyncStatus {
                 context: ctx,
-                deltas: c.summary.deltas,
+                deltas: c.summary.log_len,
                 heads: c.meta.heads.clone(),
                 digest: hex::encode(c.summary.digest),
                 vector: c.meta.vector.clone(),

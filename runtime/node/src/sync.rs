@@ -119,8 +119,7 @@ impl Node {
             return refused;
         };
         if let Err(why) = gate::admit(rt.replica.access(), &ctx, &env.proof, peer, now_ms()) {
-            tracing::debug!(context = %ctx, "request refused: {why}");
-            self.metrics().request_refused(&ctx);
+            self.refused(&ctx, why);
             return refused;
         }
         if matches!(
@@ -169,14 +168,19 @@ impl Node {
         }
     }
 
+    /// Notes a request the gate refused.
+    fn refused(&self, ctx: &ContextId, why: gate::Refusal) {
+        tracing::debug!(context = %ctx, "request refused: {why}");
+        self.metrics().request_refused(ctx);
+    }
+
     /// What a cold replica answers without loading: `Some(None)` refuses
     /// the requester, `Some(Some(_))` answers an equal digest; `None`
     /// needs the replica.
     fn answer_cold(&self, cold: &mut Cold, peer: &[u8], env: &Envelope) -> Option<Option<Answer>> {
         let ctx = env.request.context();
         if let Err(why) = cold.admit(&ctx, &env.proof, peer) {
-            tracing::debug!(context = %ctx, "request refused: {why}");
-            self.metrics().request_refused(&ctx);
+            self.refused(&ctx, why);
             return Some(None);
         }
         let Request::Digest { digest, .. } = &env.request else {
