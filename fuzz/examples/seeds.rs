@@ -163,6 +163,11 @@ fn main() {
     token.check(0).expect("the seed token checks out");
     write(&root, "invitation", "token", token.to_string().as_bytes());
 
+    // The snapshot the creator serves a joiner; it must install as is.
+    let snapshot = mero_fuzz::snapshot_of(h);
+    mero_fuzz::install_signed(&snapshot).expect("the seed snapshot installs");
+    write(&root, "snapshot", "history", &postcard(&snapshot));
+
     host_requests(&root);
     jsonrpc(&root, &context().to_string());
     app_abi(&root);

@@ -387,3 +387,54 @@ pub fn base_snapshot() -> Vec<u8> {
     state.finish(s, None).result.expect("the call succeeds");
     state.snapshot().expect("snapshot")
 }
+
+/// The snapshot the creator's node of `h` serves a joiner
+/// (`mero_sync::snapshot`): checkpoint, control deltas, signed frontier
+/// and state.
+pub fn snapshot_of(h: &History) -> mero_sync::snapshot::Snapshot {
+    let r = &h.node.replica;
+    let checkpoint = r.checkpoint();
+    let control = checkpoint
+        .control
+        .iter()
+        .map(|pos| h.deltas[*pos as usize].clone())
+        .collect();
+    let frontier = mero_sync::snapshot::frontier_ids(r.dag())
+        .iter()
+        .map(|id| mero_sync::delta::SignedHeader::of(&h.node.stored[id]))
+        .collect();
+    mero_sync::snapshot::Snapshot {
+        checkpoint,
+        control,
+        frontier,
+        state: h.node.state.snapshot().expect("the state exports"),
+    }
+}
+
+/// Installs `s`, cut and signed by the creator, as a node holding the
+/// first epoch's key and the invitation would (no invitation heads).
+pub fn install_signed(
+    s: &mero_sync::snapshot::Snapshot,
+) -> Result<mero_sync::snapshot::Installed, mero_sync::snapshot::SnapshotError> {
+    use mero_sync::snapshot::{self, SnapshotLimits, Target};
+    let (manifest, parts) = snapshot::build(s, &creator());
+    let target = Target {
+        context: context(),
+        creator: creator().public(),
+        heads: Vec::new(),
+    };
+    let limits = SnapshotLimits {
+        max_bytes: 64 << 20,
+        replica: mero_sync::replica::Limits::default(),
+    };
+    let mut state = state_of(&receiver().public());
+    snapshot::install(
+        &target,
+        &manifest,
+        &parts,
+        [(GENESIS_EPOCH, epoch_key())],
+        vec![receiver(), invite_secret()],
+        &limits,
+        &mut state,
+    )
+}

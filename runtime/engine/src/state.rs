@@ -303,6 +303,17 @@ impl ContextState {
         Ok(Self::with_doc(doc, peer))
     }
 
+    /// Whether the doc holds own ops no delta published yet (a failed
+    /// call's, and their reversal): a snapshot of it is not what peers have.
+    pub fn has_unpublished(&self) -> bool {
+        self.unpublished_from.is_some()
+    }
+
+    /// Whether the doc leaves out history (a shallow snapshot).
+    pub fn is_shallow(&self) -> bool {
+        self.doc.is_shallow()
+    }
+
     /// Derives a Loro peer id from a member key: stable per member, distinct
     /// across members with overwhelming probability.
     pub fn peer_id_for(member_key: &[u8; 32]) -> u64 {

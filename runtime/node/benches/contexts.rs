@@ -22,23 +22,16 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mero_node::config::NodeConfig;
 use mero_node::{CallKind, CallRequest, Node};
 use serde_json::json;
+use support::bench::{self, copy_dir, env_or};
 use support::{NodeProc, build_app, init_home, merod_config, rss_kib, wait_converged, wait_for};
 
 /// Bumped whenever the home's format or contents change.
-const FORMAT: u32 = 4;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+const FORMAT: u32 = 5;
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
@@ -147,24 +140,10 @@ fn context_ids(home: &Path) -> Vec<String> {
 
 /// The generated home for these sizes, made now if it is not cached.
 fn cached_home(wasm: &[u8], contexts: usize, deltas: usize) -> PathBuf {
-    let root = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/mero/bench");
-    let home = root.join(format!("contexts-v{FORMAT}-{contexts}x{deltas}"));
-    if home.join("contexts.txt").exists() {
-        return home;
-    }
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&root).unwrap();
-    let partial = root.join(format!("contexts-partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    let started = Instant::now();
-    generate(&partial, wasm, contexts, deltas);
-    std::fs::rename(&partial, &home).unwrap();
-    println!(
-        "generated {contexts} contexts x {deltas} deltas in {:.1?} ({})",
-        started.elapsed(),
-        home.display()
-    );
-    home
+    let name = format!("contexts-v{FORMAT}-{contexts}x{deltas}");
+    bench::cached_home(&name, "contexts.txt", |home| {
+        generate(home, wasm, contexts, deltas)
+    })
 }
 
 /// Writes a merod home with `contexts` contexts of `deltas` deltas each,
@@ -200,14 +179,4 @@ fn generate(home: &Path, wasm: &[u8], contexts: usize, deltas: usize) {
     node.close();
     drop(node);
     std::fs::write(home.join("contexts.txt"), ids.join("\n")).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success(), "copying {} failed", from.display());
 }

@@ -161,6 +161,12 @@ impl Residency {
             batch.put_snapshot(&self.db, &rt.id, meta.log_len, &snapshot);
             meta.snapshot_pos = meta.log_len;
             batch.put_context(&self.db, &rt.id, &meta);
+            // The next load reads this and no log at all.
+            let checkpoint = crate::store::StoredCheckpoint {
+                base: meta.log_len,
+                checkpoint: rt.replica.checkpoint(),
+            };
+            batch.put_checkpoint(&self.db, &rt.id, &checkpoint);
         }
         if let Err(e) = self.db.write(batch) {
             tracing::warn!(context = %rt.id, "could not store a cold summary; keeping it loaded: {e}");

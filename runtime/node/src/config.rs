@@ -100,6 +100,11 @@ pub struct ReplicaConfig {
     pub max_pending_bytes: usize,
     /// Deltas of one author waiting for missing parents.
     pub max_pending_per_author: usize,
+    /// A joiner asks for a snapshot instead of replaying every delta when
+    /// the history holds at least this many deltas (0: always replays).
+    pub snapshot_join_min: u64,
+    /// Largest snapshot a joiner accepts, in bytes.
+    pub max_snapshot_bytes: u64,
 }
 
 impl Default for ReplicaConfig {
@@ -111,6 +116,8 @@ impl Default for ReplicaConfig {
             max_pending: l.max_pending,
             max_pending_bytes: l.max_pending_bytes,
             max_pending_per_author: l.max_pending_per_author,
+            snapshot_join_min: 10_000,
+            max_snapshot_bytes: mero_sync::snapshot::DEFAULT_MAX_SNAPSHOT_BYTES,
         }
     }
 }

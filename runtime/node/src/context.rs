@@ -7,7 +7,7 @@
 //! Callers hold the context's lock for the whole of a change and run the
 //! returned [`Effects`] (publishing, events, handlers) after releasing it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use mero_engine::{ContextState, EmittedEvent, PrivateStorage};
@@ -281,52 +281,154 @@ impl ContextRuntime {
     }
 
     /// Rebuilds a replica from the store: the DAG and access views from the
-    /// whole log, the state from the latest snapshot plus the deltas after it.
+    /// checkpoint (if one is stored) and the log after it, the state from
+    /// the latest snapshot plus the deltas after it.
     pub fn restore(
         db: &Arc<Store>,
         id: ContextId,
         meta: ContextMeta,
         limits: Limits,
     ) -> Result<Self, NodeError> {
+        let corrupt = |e: String| NodeError::Corrupt(format!("context {id}: {e}"));
         let secrets = db.secrets(&id)?;
-        let log = db.log(&id)?;
-        if log.len() as u64 != meta.log_len {
-            return Err(NodeError::Corrupt(format!(
-                "context {id}: {} deltas stored, metadata says {}",
-                log.len(),
-                meta.log_len
-            )));
-        }
-        let keys = secrets
+        let keys: Vec<_> = secrets
             .keys
             .iter()
             .map(|(e, k)| (*e, ContextKey(*k)))
             .collect();
         let invite = secrets.invite.as_ref().map(MemberSecret::from_bytes);
         let member = MemberSecret::from_bytes(&secrets.member);
-        let mut rt = Self::fresh(db, id, meta, member, keys, invite, limits);
+        let mut rt = Self::fresh(db, id, meta, member, keys.clone(), invite, limits);
+        // A checkpoint that does not load leaves the whole log to read,
+        // which only a context joined from a snapshot lacks.
+        let stored = match db.checkpoint(&id) {
+            Ok(c) => c.filter(|c| c.base <= rt.meta.log_len),
+            Err(e) => {
+                tracing::warn!(context = %id, "the stored checkpoint does not decode; reading the whole log: {e}");
+                None
+            }
+        };
+        let stored = stored.and_then(|c| match rt.replica_at(db, &c.checkpoint, keys) {
+            Ok(replica) => {
+                rt.replica = replica;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(context = %id, "the stored checkpoint does not load; reading the whole log: {e}");
+                None
+            }
+        });
+        let base = stored.as_ref().map_or(0, |c| c.base);
+        let log = db.log_from(&id, base)?;
+        if base + log.len() as u64 != rt.meta.log_len {
+            return Err(corrupt(format!(
+                "{} deltas stored after position {base}, metadata says {} in all",
+                log.len(),
+                rt.meta.log_len
+            )));
+        }
         rt.event_seq = db.last_event_id(&id)?;
         let peer = rt.state.peer();
         let from = match db.snapshot(&id)? {
-            Some((pos, bytes)) if pos <= rt.meta.log_len => {
+            Some((pos, bytes)) if pos <= rt.meta.log_len && pos >= base => {
                 rt.state = ContextState::from_snapshot(&bytes, peer)?;
                 rt.snapshot_len = bytes.len();
-                pos
+                pos - base
             }
+            _ if base > 0 => return Err(corrupt("no snapshot at or after its checkpoint".into())),
             _ => 0,
         };
         rt.unsnapshotted = log[from as usize..]
             .iter()
             .map(|d| d.body.payload.len())
             .sum();
+        // Deltas below the checkpoint, by id, for a canonical rebuild.
+        let below = std::cell::OnceCell::new();
+        let older = |d: &DeltaId| {
+            let c = stored.as_ref()?;
+            let index: &HashMap<DeltaId, u64> = below.get_or_init(|| {
+                c.checkpoint
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.id, i as u64))
+                    .collect()
+            });
+            db.delta(&id, *index.get(d)?).ok().flatten()
+        };
         rt.replica
-            .restore(&log, from as usize, &mut rt.state)
-            .map_err(|e| NodeError::Corrupt(format!("context {id}: {e}")))?;
+            .restore(&log, from as usize, &mut rt.state, &older)
+            .map_err(corrupt)?;
         // A snapshot may hold a failed call's reverted ops: they go out
         // with this node's next delta.
         let clock = rt.replica.clock_of(&rt.meta.member);
         rt.state.set_published(clock);
         Ok(rt)
+    }
+
+    /// The replica `cp` and the control deltas stored at its positions make.
+    fn replica_at(
+        &self,
+        db: &Store,
+        cp: &mero_sync::checkpoint::Checkpoint,
+        keys: Vec<(DeltaId, ContextKey)>,
+    ) -> Result<Replica, String> {
+        let controls = cp
+            .control
+            .iter()
+            .map(|pos| match db.delta(&self.id, *pos) {
+                Ok(Some(d)) => Ok(d),
+                Ok(None) => Err(format!("control delta {pos} is not stored")),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut openers = vec![self.secret.clone()];
+        openers.extend(self.invite.clone());
+        let (replica, _) =
+            Replica::from_checkpoint(cp, &controls, self.meta.creator, keys, openers, self.limits)
+                .map_err(|e| e.to_string())?;
+        Ok(replica)
+    }
+
+    /// Makes a checked snapshot ([`mero_sync::snapshot::install`]) this
+    /// empty joiner's replica and state, storing in one write its control
+    /// deltas at their log positions, the checkpoint, the state as this
+    /// replica's snapshot, the keys and the sender's manifest (evidence).
+    pub fn install(
+        &mut self,
+        db: &Arc<Store>,
+        snap: mero_sync::snapshot::Installed,
+        state: ContextState,
+        manifest: &mero_sync::snapshot::Manifest,
+        policy: CommitPolicy,
+        fx: &mut Effects,
+    ) -> Result<(), NodeError> {
+        let mero_sync::snapshot::Installed {
+            replica, snapshot, ..
+        } = snap;
+        let len = replica.dag().len() as u64;
+        let mut batch = db.batch();
+        for (pos, d) in snapshot.checkpoint.control.iter().zip(&snapshot.control) {
+            batch.put_delta(db, *pos, d);
+        }
+        batch.put_snapshot(db, &self.id, len, &snapshot.state);
+        let checkpoint = crate::store::StoredCheckpoint {
+            base: len,
+            checkpoint: snapshot.checkpoint,
+        };
+        batch.put_checkpoint(db, &self.id, &checkpoint);
+        batch.put_received(db, &self.id, manifest);
+        self.replica = replica;
+        self.state = state;
+        self.meta.snapshot_pos = len;
+        self.snapshot_len = snapshot.state.len();
+        self.unsnapshotted = 0;
+        self.stage_secrets(db, &mut batch);
+        let bytes = batch.size_in_bytes();
+        let writing = std::time::Instant::now();
+        let r = self.commit(db, batch, policy, fx);
+        tracing::debug!(context = %self.id, bytes, ms = writing.elapsed().as_millis() as u64, "wrote a snapshot join");
+        r
     }
 
     /// Makes a delta of `op` by this node, records it in the replica and
@@ -357,9 +459,9 @@ impl ContextRuntime {
     /// least [`SNAPSHOT_GROWTH`] times its size in bytes. A snapshot costs
     /// time in proportion to the whole state, so a fixed count alone would
     /// make every write slower as the state grows; this way the cost per
-    /// delta stays proportional to the delta. A restart reads the whole log
-    /// anyway (to rebuild the DAG), so replaying a few snapshots' worth of it
-    /// adds at most a constant factor.
+    /// delta stays proportional to the delta. Each snapshot comes with a
+    /// checkpoint of the DAG, so a load reads both and the log after them:
+    /// at most a few snapshots' worth of deltas.
     fn snapshot_due(&self, policy: CommitPolicy) -> bool {
         self.meta.log_len - self.meta.snapshot_pos >= policy.snapshot_every
             && self.unsnapshotted >= SNAPSHOT_GROWTH * self.snapshot_len
@@ -408,6 +510,11 @@ impl ContextRuntime {
         if self.snapshot_due(policy) && self.failure().is_none() {
             let snapshot = self.state.snapshot()?;
             batch.put_snapshot(db, &self.id, self.meta.log_len, &snapshot);
+            let checkpoint = crate::store::StoredCheckpoint {
+                base: self.meta.log_len,
+                checkpoint: self.replica.checkpoint(),
+            };
+            batch.put_checkpoint(db, &self.id, &checkpoint);
             self.meta.snapshot_pos = self.meta.log_len;
             self.snapshot_len = snapshot.len();
             self.unsnapshotted = 0;

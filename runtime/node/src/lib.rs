@@ -40,6 +40,7 @@ pub mod net;
 pub mod node;
 pub mod peer_sync;
 pub mod slot;
+pub(crate) mod snapshots;
 pub mod store;
 pub mod sync;
 pub mod tokens;

@@ -322,7 +322,11 @@ impl Node {
         if let Some(net) = self.net() {
             net.dial(&token.addrs);
             self.fetch_app(id, token.app);
-            net.sync(id);
+            // A long history comes as a snapshot; catch-up starts after.
+            match self.me().upgrade() {
+                Some(me) => crate::snapshots::fetch::start(&me, id),
+                None => net.sync(id),
+            }
         }
         self.finish(id, fx, None);
         tracing::info!(context = %id, "joining context");

@@ -181,6 +181,8 @@ pub struct Metrics {
     resident: Gauge,
     loads: Counter,
     evictions: Counter,
+    snapshot_joins: Counter,
+    snapshots_built: Counter,
     peers: Gauge,
     contexts: Gauge,
     subscribers: Gauge,
@@ -227,6 +229,8 @@ impl Metrics {
             resident: Gauge::default(),
             loads: Counter::default(),
             evictions: Counter::default(),
+            snapshot_joins: Counter::default(),
+            snapshots_built: Counter::default(),
             peers: Gauge::default(),
             contexts: Gauge::default(),
             subscribers: Gauge::default(),
@@ -322,6 +326,16 @@ impl Metrics {
             "Idle contexts made cold",
             m.evictions.clone(),
         );
+        r.register(
+            "snapshot_joins",
+            "Contexts this node joined from a snapshot instead of replaying their history",
+            m.snapshot_joins.clone(),
+        );
+        r.register(
+            "snapshots_built",
+            "Snapshots this node built for joiners",
+            m.snapshots_built.clone(),
+        );
         r.register("peers", "Connected peers", m.peers.clone());
         r.register("contexts", "Contexts on this node", m.contexts.clone());
         r.register(
@@ -366,6 +380,16 @@ impl Metrics {
     /// Counts deltas published.
     pub fn sent(&self, ctx: &ContextId, n: usize) {
         self.sent.get_or_create(&label(ctx)).inc_by(n as u64);
+    }
+
+    /// A context was joined from a snapshot.
+    pub fn snapshot_joined(&self) {
+        self.snapshot_joins.inc();
+    }
+
+    /// A snapshot was built for a joiner.
+    pub fn snapshot_built(&self) {
+        self.snapshots_built.inc();
     }
 
     /// Counts received deltas and the reasons any were refused.

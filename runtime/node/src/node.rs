@@ -118,6 +118,8 @@ pub struct Node {
     started_ms: u64,
     /// Where cold replicas load from ([`crate::cold`]).
     pub(crate) residency: Arc<crate::cold::Residency>,
+    /// Snapshots served to joiners, and joins fetching one.
+    snapshots: crate::snapshots::Snapshots,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -185,6 +187,7 @@ impl Node {
             me: Weak::new(),
             trusted: RwLock::default(),
             started_ms: now_ms(),
+            snapshots: crate::snapshots::Snapshots::default(),
         };
         node.trusted.write().unwrap().extend(node.db.trusted()?);
         for (hash, wasm) in node.db.apps()? {
@@ -214,7 +217,34 @@ impl Node {
             ..node
         });
         node.start_evictor();
+        // A join interrupted before its first delta asks for a snapshot again.
+        let empty_joins: Vec<ContextId> = node
+            .db
+            .contexts()?
+            .into_iter()
+            .filter(|(_, m)| m.joining.is_some() && m.log_len == 0)
+            .map(|(id, _)| id)
+            .collect();
+        for id in empty_joins {
+            crate::snapshots::fetch::start(&node, id);
+        }
+        // A snapshot join whose history below the snapshot is not all here yet.
+        let ids: Vec<ContextId> = node.contexts.read().unwrap().keys().copied().collect();
+        for id in ids {
+            if node
+                .db
+                .received(&id)?
+                .is_some_and(|m| node.db.backfilled(&id).is_ok_and(|b| b < m.len))
+            {
+                crate::snapshots::backfill::start(&node, id);
+            }
+        }
         Ok(node)
+    }
+
+    /// Snapshots served and fetched ([`crate::snapshots`]).
+    pub(crate) fn snapshots(&self) -> &crate::snapshots::Snapshots {
+        &self.snapshots
     }
 
     /// This node, shared: what a call's link to other contexts holds.

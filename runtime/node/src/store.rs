@@ -28,6 +28,10 @@ const CF_REVOKED: &str = "revoked";
 /// Context id → what answers for it while its replica is not loaded
 /// ([`crate::cold::Summary`], postcard).
 const CF_COLD: &str = "cold";
+/// Context id → the replica's [`mero_sync::checkpoint::Checkpoint`] at
+/// some log length ([`StoredCheckpoint`], postcard): a load reads it and
+/// the log after it, not the whole log.
+const CF_CHECKPOINTS: &str = "checkpoints";
 /// Apps this node's operator installed (not fetched from peers): the ones
 /// whose contexts may call other contexts.
 const CF_TRUSTED: &str = "trusted_apps";
@@ -38,7 +42,7 @@ const MEMTABLE_BYTES: usize = 64 << 20;
 /// The block cache all column families share.
 const BLOCK_CACHE_BYTES: usize = 8 << 20;
 
-const ALL_CFS: [&str; 11] = [
+const ALL_CFS: [&str; 12] = [
     CF_TRUSTED,
     CF_APPS,
     CF_MODULES,
@@ -50,7 +54,37 @@ const ALL_CFS: [&str; 11] = [
     CF_EVENTS,
     CF_REVOKED,
     CF_COLD,
+    CF_CHECKPOINTS,
 ];
+
+/// A checkpoint as stored: the log length it covers. After a snapshot
+/// join, the log below `base` holds only the control deltas.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// Log length covered.
+    pub base: u64,
+    /// The DAG and views at `base`.
+    pub checkpoint: mero_sync::checkpoint::Checkpoint,
+}
+
+/// The key, in the checkpoints family, of the manifest of the snapshot a
+/// context joined with: kept as evidence (a sender that lied is named by
+/// its signature).
+fn received_key(ctx: &ContextId) -> Vec<u8> {
+    checkpoint_key(ctx, b"/received")
+}
+
+/// The key, in the checkpoints family, of how far the history below a
+/// snapshot join's checkpoint was fetched (`snapshots::backfill`).
+fn backfill_key(ctx: &ContextId) -> Vec<u8> {
+    checkpoint_key(ctx, b"/backfill")
+}
+
+fn checkpoint_key(ctx: &ContextId, suffix: &[u8]) -> Vec<u8> {
+    let mut k = ctx.0.to_vec();
+    k.extend_from_slice(suffix);
+    k
+}
 
 /// What the node keeps about a context besides its deltas. Written in the
 /// same batch as every delta it reflects.
@@ -338,9 +372,49 @@ impl Store {
         }
     }
 
-    /// A context's whole log, in order.
-    pub fn log(&self, ctx: &ContextId) -> Result<Vec<SignedDelta>, NodeError> {
-        let start = delta_key(ctx, 0);
+    /// A context's stored checkpoint, if it has one.
+    pub fn checkpoint(&self, ctx: &ContextId) -> Result<Option<StoredCheckpoint>, NodeError> {
+        match self.db.get_cf(self.cf(CF_CHECKPOINTS), ctx.0)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                postcard::from_bytes(&v).map_err(|e| corrupt("checkpoint", e))?,
+            )),
+        }
+    }
+
+    /// The manifest of the snapshot a context joined with, if it did.
+    pub fn received(
+        &self,
+        ctx: &ContextId,
+    ) -> Result<Option<mero_sync::snapshot::Manifest>, NodeError> {
+        match self.db.get_cf(self.cf(CF_CHECKPOINTS), received_key(ctx))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                postcard::from_bytes(&v).map_err(|e| corrupt("manifest", e))?,
+            )),
+        }
+    }
+
+    /// Log positions below which the history under a snapshot join's
+    /// checkpoint is stored (0: none fetched yet, or no snapshot join).
+    pub fn backfilled(&self, ctx: &ContextId) -> Result<u64, NodeError> {
+        match self.db.get_cf(self.cf(CF_CHECKPOINTS), backfill_key(ctx))? {
+            Some(v) if v.len() == 8 => Ok(u64::from_be_bytes(v[..].try_into().expect("8 bytes"))),
+            Some(_) => Err(corrupt("backfill position", "not 8 bytes")),
+            None => Ok(0),
+        }
+    }
+
+    /// Records [`backfilled`](Self::backfilled).
+    pub fn write_backfilled(&self, ctx: &ContextId, pos: u64) -> Result<(), NodeError> {
+        let mut b = self.batch();
+        b.put_backfilled(self, ctx, pos);
+        self.write(b)
+    }
+
+    /// A context's log from position `from` on, in order.
+    pub fn log_from(&self, ctx: &ContextId, from: u64) -> Result<Vec<SignedDelta>, NodeError> {
+        let start = delta_key(ctx, from);
         let mut out = Vec::new();
         for r in self.db.iterator_cf(
             self.cf(CF_DELTAS),
@@ -528,7 +602,7 @@ impl Batch {
                 break;
             }
         }
-        for cf in [CF_DELTAS, CF_PRIVATE, CF_EVENTS] {
+        for cf in [CF_DELTAS, CF_PRIVATE, CF_EVENTS, CF_CHECKPOINTS] {
             self.0.delete_range_cf(store.cf(cf), ctx.0, end);
         }
         for cf in [CF_CONTEXTS, CF_SECRETS, CF_SNAPSHOTS, CF_COLD] {
@@ -551,6 +625,38 @@ impl Batch {
             store.cf(CF_EVENTS),
             delta_key(ctx, 0),
             delta_key(ctx, below),
+        );
+    }
+
+    /// Replaces a context's checkpoint.
+    pub fn put_checkpoint(&mut self, store: &Store, ctx: &ContextId, cp: &StoredCheckpoint) {
+        let v = postcard::to_allocvec(cp).expect("checkpoints serialize");
+        self.0.put_cf(store.cf(CF_CHECKPOINTS), ctx.0, v);
+    }
+
+    /// Bytes the batch holds.
+    pub fn size_in_bytes(&self) -> usize {
+        self.0.size_in_bytes()
+    }
+
+    /// Records the manifest of the snapshot a context joined with.
+    pub fn put_received(
+        &mut self,
+        store: &Store,
+        ctx: &ContextId,
+        m: &mero_sync::snapshot::Manifest,
+    ) {
+        let v = postcard::to_allocvec(m).expect("manifests serialize");
+        self.0
+            .put_cf(store.cf(CF_CHECKPOINTS), received_key(ctx), v);
+    }
+
+    /// Records how far the history below a snapshot join was fetched.
+    pub fn put_backfilled(&mut self, store: &Store, ctx: &ContextId, pos: u64) {
+        self.0.put_cf(
+            store.cf(CF_CHECKPOINTS),
+            backfill_key(ctx),
+            pos.to_be_bytes(),
         );
     }
 

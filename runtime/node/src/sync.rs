@@ -135,6 +135,28 @@ impl Node {
                 known: true,
             };
         }
+        match &env.request {
+            Request::Snapshot { min_len, .. } => {
+                return Answer {
+                    response: self.offer_snapshot(rt, *min_len),
+                    differ: false,
+                    admitted: true,
+                    known: true,
+                };
+            }
+            Request::SnapshotPart {
+                manifest, index, ..
+            } => {
+                drop(rt);
+                return Answer {
+                    response: self.snapshots().served.part(&ctx, manifest, *index),
+                    differ: false,
+                    admitted: true,
+                    known: true,
+                };
+            }
+            _ => {}
+        }
         if let Request::App { hash, .. } = &env.request {
             // Only the apps this context runs, not whatever the node holds.
             let runs = *hash == rt.meta.app || rt.replica.access().app() == Some(*hash);
@@ -210,17 +232,26 @@ impl Node {
     /// The request that opens a catch-up round for `ctx` (one lock for the
     /// digest and the proof).
     pub fn digest_request(&self, ctx: &ContextId) -> Option<Envelope> {
-        let slot = self.context(ctx).ok()?;
-        let resident = slot.peek().ok()?;
-        let (digest, proof) = match &*resident {
-            Resident::Loaded(rt) => (rt.dag().digest(), rt.proof(self.transport_id())),
-            Resident::Cold(cold) => (cold.digest(), cold.proof(ctx, self.transport_id())),
-        };
+        let (digest, proof) = self.digest_and_proof(ctx)?;
         let request = Request::Digest {
             context: *ctx,
             digest,
         };
         Some(Envelope { request, proof })
+    }
+
+    /// This node's proof for requests about `ctx`, without loading it.
+    pub(crate) fn proof_for(&self, ctx: &ContextId) -> Option<mero_sync::gate::Proof> {
+        self.digest_and_proof(ctx).map(|(_, p)| p)
+    }
+
+    fn digest_and_proof(&self, ctx: &ContextId) -> Option<([u8; 32], mero_sync::gate::Proof)> {
+        let slot = self.context(ctx).ok()?;
+        let resident = slot.peek().ok()?;
+        Some(match &*resident {
+            Resident::Loaded(rt) => (rt.dag().digest(), rt.proof(self.transport_id())),
+            Resident::Cold(cold) => (cold.digest(), cold.proof(ctx, self.transport_id())),
+        })
     }
 
     /// Ids of every context on this node.
@@ -258,7 +289,10 @@ impl Node {
             }
             // Blob answers go to the fetch that asked (`NetHandle::ask`);
             // one here answers another request: ignored.
-            Response::App { wasm: None } | Response::Blob { .. } => None,
+            Response::App { wasm: None }
+            | Response::Blob { .. }
+            | Response::Offer { .. }
+            | Response::Part { .. } => None,
             Response::Error { message } => {
                 tracing::debug!(peer = from, "peer answered: {message}");
                 None
@@ -310,13 +344,15 @@ impl Node {
     }
 
     /// Deltas of a context's log from position `from`, at most `limit`, in
-    /// apply order (parents first).
+    /// apply order (parents first), and the position after the last one
+    /// read. After a snapshot join some below its checkpoint may not be
+    /// stored yet (`snapshots::backfill`): they are left out.
     pub fn export_deltas(
         &self,
         ctx: &ContextId,
         from: u64,
         limit: usize,
-    ) -> Result<Vec<SignedDelta>, NodeError> {
+    ) -> Result<(Vec<SignedDelta>, u64), NodeError> {
         let len = self.context(ctx)?.lock()?.dag().len() as u64;
         let end = from.saturating_add(limit as u64).min(len);
         let mut out = Vec::new();
@@ -325,7 +361,7 @@ impl Node {
                 out.push(d);
             }
         }
-        Ok(out)
+        Ok((out, end.max(from)))
     }
 
     /// The headers of a context's log from position `from` (or, with
@@ -398,6 +434,10 @@ impl crate::net::Replication for Node {
     }
 
     fn opening(&self, ctx: &ContextId) -> Option<Envelope> {
+        // A join fetching a snapshot pages nothing meanwhile.
+        if self.snapshots().fetching(ctx) {
+            return None;
+        }
         self.digest_request(ctx)
     }
 

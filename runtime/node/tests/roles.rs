@@ -10,13 +10,6 @@ use std::time::Duration;
 use serde_json::json;
 use support::{NodeProc, build_app, cluster, wait_converged, wait_for};
 
-fn member_key(node: &NodeProc, ctx: &str) -> String {
-    node.get(&format!("/admin/contexts/{ctx}"))["member"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[test]
 fn readers_writers_admins_and_removal() {
     let wasm = build_app("examples/kv-store/Cargo.toml");
@@ -67,7 +60,7 @@ fn readers_writers_admins_and_removal() {
     assert_eq!(c.query(&ctx, "get", json!({"key": "w"})), json!("1"));
 
     // A removes B: a new epoch key goes to A and C only.
-    let bk = member_key(b, &ctx);
+    let bk = b.member_key(&ctx);
     let (status, body) = a.send(
         "DELETE",
         &format!("/admin/contexts/{ctx}/members/{bk}"),

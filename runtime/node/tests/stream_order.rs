@@ -42,7 +42,7 @@ fn concurrent_receives_announce_in_order() {
             invitation.unwrap().token.to_string()
         })
         .collect();
-    let deltas = a.export_deltas(&ctx, 0, 10_000).unwrap();
+    let (deltas, _) = a.export_deltas(&ctx, 0, 10_000).unwrap();
     for token in &tokens {
         let db = tempfile::tempdir().unwrap();
         join_concurrently(&open(db.path()), token, &deltas);

@@ -139,7 +139,6 @@ struct Entry {
     author: MemberKey,
     seq: u64,
     height: u64,
-    pos: u64,
     notes: Notes,
 }
 
@@ -187,8 +186,11 @@ pub struct Received {
 #[derive(Debug)]
 pub struct Dag {
     context: ContextId,
-    applied: HashMap<DeltaId, Entry>,
+    /// Log position of each applied delta.
+    applied: HashMap<DeltaId, u64>,
+    /// Applied deltas in log order (`log[i]` and `entries[i]` are one).
     log: Vec<DeltaId>,
+    entries: Vec<Entry>,
     heads: BTreeSet<DeltaId>,
     /// Per author, the log position of each applied delta (index = seq - 1).
     authors: BTreeMap<MemberKey, Vec<u64>>,
@@ -212,6 +214,7 @@ impl Dag {
             context,
             applied: HashMap::new(),
             log: Vec::new(),
+            entries: Vec::new(),
             heads: BTreeSet::new(),
             authors: BTreeMap::new(),
             pending: HashMap::new(),
@@ -327,17 +330,21 @@ impl Dag {
 
     /// Log position of an applied delta.
     pub fn position(&self, id: &DeltaId) -> Option<u64> {
-        self.applied.get(id).map(|e| e.pos)
+        self.applied.get(id).copied()
+    }
+
+    fn entry(&self, id: &DeltaId) -> Option<&Entry> {
+        self.applied.get(id).map(|p| &self.entries[*p as usize])
     }
 
     /// The notes recorded with an applied delta.
     pub fn notes(&self, id: &DeltaId) -> Option<Notes> {
-        self.applied.get(id).map(|e| e.notes)
+        self.entry(id).map(|e| e.notes)
     }
 
     /// Author and seq of an applied delta.
     pub fn author_seq(&self, id: &DeltaId) -> Option<(MemberKey, u64)> {
-        self.applied.get(id).map(|e| (e.author, e.seq))
+        self.entry(id).map(|e| (e.author, e.seq))
     }
 
     /// The applied delta of `author` with `seq` (the first applied, if it
@@ -397,16 +404,13 @@ impl Dag {
         } else if let Some(first) = self.by_seq(&header.author, header.seq) {
             self.forks.push((first, id));
         }
-        self.applied.insert(
-            id,
-            Entry {
-                author: header.author,
-                seq: header.seq,
-                height,
-                pos,
-                notes,
-            },
-        );
+        self.applied.insert(id, pos);
+        self.entries.push(Entry {
+            author: header.author,
+            seq: header.seq,
+            height,
+            notes,
+        });
         let mut ready = Vec::new();
         for child in self.waiting.remove(&id).unwrap_or_default() {
             if let Some(p) = self.pending.get_mut(&child) {
@@ -420,11 +424,75 @@ impl Dag {
         ready
     }
 
+    /// Re-records an applied delta from a checkpoint ([`crate::checkpoint`]):
+    /// [`record`](Self::record)'s bookkeeping at the end of the log, with
+    /// the height given instead of computed from parents a checkpoint does
+    /// not hold. Heads are set afterwards ([`set_heads`](Self::set_heads)).
+    /// Refused when the author's seq skips one or `id` is already recorded.
+    pub(crate) fn restore_entry(
+        &mut self,
+        id: DeltaId,
+        author: MemberKey,
+        seq: u64,
+        height: u64,
+        notes: Notes,
+    ) -> Result<(), &'static str> {
+        let pos = self.log.len() as u64;
+        match self.applied.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => return Err("a delta listed twice"),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(pos);
+            }
+        }
+        let chain = self.authors.entry(author).or_default();
+        if seq == 0 || seq as usize > chain.len() + 1 {
+            self.applied.remove(&id);
+            return Err("an author's seq skips one");
+        }
+        if seq as usize == chain.len() + 1 {
+            chain.push(pos);
+        } else if let Some(first) = self.by_seq(&author, seq) {
+            self.forks.push((first, id));
+        }
+        self.log.push(id);
+        self.entries.push(Entry {
+            author,
+            seq,
+            height,
+            notes,
+        });
+        Ok(())
+    }
+
+    /// Makes room for `n` more applied deltas (a checkpoint's).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.applied.reserve(n);
+        self.log.reserve(n);
+        self.entries.reserve(n);
+    }
+
+    /// Every applied delta in log order: id, author, seq, height, notes.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&DeltaId, &MemberKey, u64, u64, Notes)> {
+        self.log
+            .iter()
+            .zip(&self.entries)
+            .map(|(id, e)| (id, &e.author, e.seq, e.height, e.notes))
+    }
+
+    /// Sets the heads of a DAG restored from a checkpoint; each must be applied.
+    pub(crate) fn set_heads(&mut self, heads: &[DeltaId]) -> Result<(), &'static str> {
+        if heads.iter().any(|h| !self.applied.contains_key(h)) {
+            return Err("a head that is not an entry");
+        }
+        self.heads = heads.iter().copied().collect();
+        Ok(())
+    }
+
     /// The height a delta with these (applied) parents gets.
     pub fn height_after(&self, parents: &[DeltaId]) -> u64 {
         parents
             .iter()
-            .filter_map(|p| self.applied.get(p))
+            .filter_map(|p| self.entry(p))
             .map(|e| e.height + 1)
             .max()
             .unwrap_or(0)
@@ -432,7 +500,7 @@ impl Dag {
 
     /// Height of an applied delta: the length of its longest path to a root.
     pub fn height(&self, id: &DeltaId) -> Option<u64> {
-        self.applied.get(id).map(|e| e.height)
+        self.entry(id).map(|e| e.height)
     }
 
     /// Checks a delta's fields and either returns it ready to apply (all
@@ -599,12 +667,11 @@ impl Dag {
         let prev = if h.seq == 1 {
             None
         } else {
-            let prev = h.parents.iter().find(|p| {
-                self.applied
-                    .get(*p)
-                    .is_some_and(|e| e.author == h.author && e.seq + 1 == h.seq)
+            let prev = h.parents.iter().find_map(|p| {
+                self.entry(p)
+                    .filter(|e| e.author == h.author && e.seq + 1 == h.seq)
             })?;
-            Some(self.applied[prev].notes)
+            Some(prev.notes)
         };
         Some(Ready {
             height: self.height_after(&h.parents),
@@ -629,8 +696,8 @@ impl Dag {
             return (Vec::new(), false);
         };
         let mut out = Vec::new();
-        for id in &self.log[start as usize..] {
-            let e = &self.applied[id];
+        let start = start as usize;
+        for (id, e) in self.log[start..].iter().zip(&self.entries[start..]) {
             if e.seq > since.get(&e.author).copied().unwrap_or(0) {
                 if out.len() == limit {
                     return (out, true);

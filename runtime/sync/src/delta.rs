@@ -21,7 +21,7 @@ use crate::access::{Invite, Join, Role};
 use crate::crypto::{self, ContextKey, MemberSecret, SealedKeys};
 use crate::ids::{AppHash, ContextId, DeltaId, MemberKey, sha256};
 
-const SIGNING_DOMAIN: &[u8] = b"mero-delta-v2";
+pub(crate) const SIGNING_DOMAIN: &[u8] = b"mero-delta-v2";
 
 /// The id of the key epoch a context starts in; later epochs are named by
 /// the delta that started them.

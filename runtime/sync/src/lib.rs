@@ -21,6 +21,11 @@
 //!   answers them.
 //! - [`progress`]: where this replica stands against a peer (behind, ahead,
 //!   diverged, forked), from what catch-up exchanges; status only.
+//! - [`checkpoint`]: a replica's DAG and views without payloads, to load
+//!   a context without its log and to hand a joiner.
+//! - [`snapshot`]: a snapshot join: what a member sends a joiner of a long
+//!   history (checkpoint, control deltas, signed frontier, state) and
+//!   everything the joiner checks before it installs one.
 //! - [`blob`]: blob manifests and ids, and the sealing and checking of
 //!   the chunks nodes exchange.
 //!
@@ -31,6 +36,7 @@
 
 pub mod access;
 pub mod blob;
+pub mod checkpoint;
 pub mod crypto;
 pub mod dag;
 pub mod delta;
@@ -40,6 +46,7 @@ pub mod invitation;
 pub mod progress;
 pub mod protocol;
 pub mod replica;
+pub mod snapshot;
 mod views;
 
 pub use access::{Access, Role};

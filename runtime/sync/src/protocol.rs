@@ -9,7 +9,12 @@
 //! A -> B  App { hash }                    B answers App { wasm }
 //! A -> B  BlobManifest { blob, epoch }     B answers Blob { sealed manifest }
 //! A -> B  BlobChunk { blob, index, epoch } B answers Blob { sealed chunk }
+//! A -> B  Snapshot { min_len }             B answers Offer { signed manifest, or none }
+//! A -> B  SnapshotPart { manifest, index } B answers Part { bytes }
 //! ```
+//!
+//! A joiner asks for a snapshot ([`crate::snapshot`]) before it pages a
+//! long history; a node that declines, or a joiner of a short one, pages.
 //!
 //! A synced pair exchanges one digest each way. Both sides run the same
 //! exchange (B answers a differing digest and also starts its own round
@@ -89,6 +94,23 @@ pub enum Request {
         /// The requester's current key epoch.
         epoch: DeltaId,
     },
+    /// "Offer me a snapshot of the context if its history holds at least
+    /// `min_len` deltas" (a joiner, see [`crate::snapshot`]).
+    Snapshot {
+        /// The context.
+        context: ContextId,
+        /// Fewer deltas than this: the requester would rather page.
+        min_len: u64,
+    },
+    /// "Send me part `index` of the snapshot whose manifest has this id."
+    SnapshotPart {
+        /// The context.
+        context: ContextId,
+        /// [`crate::snapshot::Manifest::id`].
+        manifest: [u8; 32],
+        /// The part, from 0.
+        index: u32,
+    },
 }
 
 /// A request as it goes on the wire: with the requester's proof that it
@@ -134,6 +156,18 @@ pub enum Response {
         /// ([`crate::blob::BlobKey`]).
         part: Option<Sealed>,
     },
+    /// Answer to [`Request::Snapshot`]: a signed manifest, or `None` when
+    /// the responder declines (a short history, or busy).
+    Offer {
+        /// What the snapshot holds and how it is cut.
+        manifest: Option<crate::snapshot::Manifest>,
+    },
+    /// Answer to [`Request::SnapshotPart`]: the part, if the responder
+    /// still holds that snapshot.
+    Part {
+        /// The part's bytes.
+        bytes: Option<Vec<u8>>,
+    },
     /// The responder does not know the context, or failed.
     Error {
         /// What went wrong.
@@ -150,7 +184,9 @@ impl Request {
             | Request::ById { context, .. }
             | Request::App { context, .. }
             | Request::BlobManifest { context, .. }
-            | Request::BlobChunk { context, .. } => *context,
+            | Request::BlobChunk { context, .. }
+            | Request::Snapshot { context, .. }
+            | Request::SnapshotPart { context, .. } => *context,
         }
     }
 }
@@ -218,9 +254,13 @@ pub fn answer(dag: &Dag, source: &impl DeltaSource, req: &Request) -> (Response,
                 false,
             )
         }
-        Request::App { .. } | Request::BlobManifest { .. } | Request::BlobChunk { .. } => (
+        Request::App { .. }
+        | Request::BlobManifest { .. }
+        | Request::BlobChunk { .. }
+        | Request::Snapshot { .. }
+        | Request::SnapshotPart { .. } => (
             Response::Error {
-                message: "app and blob requests are answered by the node".into(),
+                message: "app, blob and snapshot requests are answered by the node".into(),
             },
             false,
         ),

@@ -53,6 +53,13 @@ pub trait Engine {
     /// Replaces the state with `updates` imported in this order; an update
     /// that does not import (its op ids are taken) is skipped.
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String>;
+    /// Replaces the state with a full snapshot from a peer (a snapshot
+    /// join); one that does not load, or is shallow (it would leave out
+    /// history later concurrent updates build on), is an error.
+    fn load(&mut self, snapshot: &[u8]) -> Result<(), String>;
+    /// The ops the state holds: per state engine peer, the op counter its
+    /// ops end at.
+    fn version(&self) -> BTreeMap<u64, u32>;
 }
 
 /// Bounds on what one received delta may carry, and on the deltas a
@@ -107,16 +114,16 @@ pub struct Outcome {
 /// One context's replica protocol state.
 #[derive(Debug)]
 pub struct Replica {
-    context: ContextId,
-    dag: Dag,
-    views: Views,
+    pub(crate) context: ContextId,
+    pub(crate) dag: Dag,
+    pub(crate) views: Views,
     /// The view of the current heads.
-    current: u32,
-    keys: BTreeMap<DeltaId, ContextKey>,
+    pub(crate) current: u32,
+    pub(crate) keys: BTreeMap<DeltaId, ContextKey>,
     /// Secrets that may open epoch keys sealed to them.
-    openers: Vec<MemberSecret>,
-    forked: BTreeSet<MemberKey>,
-    limits: Limits,
+    pub(crate) openers: Vec<MemberSecret>,
+    pub(crate) forked: BTreeSet<MemberKey>,
+    pub(crate) limits: Limits,
 }
 
 impl Replica {
@@ -164,6 +171,12 @@ impl Replica {
     /// Who may do what now (after every applied delta).
     pub fn access(&self) -> &Access {
         self.views.access(self.current)
+    }
+
+    /// The access view after an applied delta: who could do what in the
+    /// causal past of a delta made on it alone.
+    pub fn access_of(&self, id: &DeltaId) -> Option<&Access> {
+        self.dag.notes(id).map(|n| self.views.access(n.view))
     }
 
     /// Adds the key of an epoch.
@@ -380,7 +393,7 @@ impl Replica {
 
     /// The notes of an accepted delta made on view `before`; a control
     /// delta also makes the view after it (and may bring an epoch key).
-    fn note(
+    pub(crate) fn note(
         &mut self,
         id: DeltaId,
         height: u64,
@@ -412,7 +425,7 @@ impl Replica {
         }
     }
 
-    fn refresh_current(&mut self) {
+    pub(crate) fn refresh_current(&mut self) {
         let heads: Vec<Notes> = self
             .dag
             .heads()
@@ -468,16 +481,19 @@ impl Replica {
     }
 
     /// Re-records a stored log (deltas this node accepted before, in log
-    /// order) without judging it again, importing the call updates from
-    /// log position `from` on (the ones before are in the state the caller
-    /// restored from a snapshot). With forks in it, the whole state is
-    /// rebuilt in canonical order instead.
+    /// order, after the ones this replica holds: none, or a checkpoint's)
+    /// without judging it again, importing the call updates from position
+    /// `from` of `log` on (the ones before are in the state the caller
+    /// restored from a snapshot). With forks, the whole state is rebuilt in
+    /// canonical order instead, reading deltas before `log` from `older`.
     pub fn restore(
         &mut self,
         log: &[SignedDelta],
         from: usize,
         engine: &mut impl Engine,
+        older: &impl DeltaSource,
     ) -> Result<(), String> {
+        let base = self.dag.len();
         let mut updates = Vec::new();
         let mut keys = Vec::new();
         for (pos, d) in log.iter().enumerate() {
@@ -505,14 +521,17 @@ impl Replica {
         }
         self.refresh_current();
         if !self.forked.is_empty() {
-            let index: HashMap<DeltaId, usize> = self
-                .dag
-                .log()
+            let index: HashMap<DeltaId, usize> = self.dag.log()[base..]
                 .iter()
                 .enumerate()
                 .map(|(i, id)| (*id, i))
                 .collect();
-            let source = |id: &DeltaId| index.get(id).map(|i| log[*i].clone());
+            let source = |id: &DeltaId| {
+                index
+                    .get(id)
+                    .map(|i| log[*i].clone())
+                    .or_else(|| older.delta(id))
+            };
             return self.rebuild(engine, &source);
         }
         for u in &updates {
@@ -567,5 +586,22 @@ impl Engine for mero_engine::ContextState {
     fn rebuild(&mut self, updates: &[Vec<u8>]) -> Result<(), String> {
         mero_engine::ContextState::rebuild(self, updates.iter().map(Vec::as_slice));
         Ok(())
+    }
+
+    fn load(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let loaded = mero_engine::ContextState::from_snapshot(snapshot, self.peer())
+            .map_err(|e| e.to_string())?;
+        if loaded.is_shallow() {
+            return Err("a shallow snapshot (history left out)".into());
+        }
+        *self = loaded;
+        Ok(())
+    }
+
+    fn version(&self) -> BTreeMap<u64, u32> {
+        mero_engine::ContextState::version(self)
+            .iter()
+            .map(|(p, c)| (*p, u32::try_from(*c).unwrap_or(0)))
+            .collect()
     }
 }

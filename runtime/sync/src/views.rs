@@ -29,11 +29,34 @@ struct Control {
     op: Op,
 }
 
+/// How a view after genesis was made: what a checkpoint stores instead of
+/// the views themselves ([`crate::checkpoint`]), so the same views (same
+/// indices, same [`Access`]) are rebuilt from the control deltas alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Recipe {
+    /// View `before` plus the control delta with index `control` (the
+    /// `control`-th control delta applied).
+    After {
+        /// The view the control delta was made on.
+        before: u32,
+        /// Its index among the control deltas.
+        control: u32,
+    },
+    /// The fold from genesis of these control deltas (indices, ascending)
+    /// in `(height, id)` order.
+    Union {
+        /// The folded control deltas.
+        ops: Vec<u32>,
+    },
+}
+
 /// Every view of one context's DAG; view 0 is genesis.
 pub(crate) struct Views {
     control: Vec<Control>,
     views: Vec<View>,
     interned: HashMap<Vec<u32>, u32>,
+    /// How each view after genesis was made (`recipes[i]` made view `i + 1`).
+    recipes: Vec<Recipe>,
 }
 
 impl std::fmt::Debug for Views {
@@ -55,6 +78,34 @@ impl Views {
                 access: genesis,
             }],
             interned: HashMap::from([(Vec::new(), 0)]),
+            recipes: Vec::new(),
+        }
+    }
+
+    /// How each view after genesis was made, in view order.
+    pub fn recipes(&self) -> &[Recipe] {
+        &self.recipes
+    }
+
+    /// Number of views, genesis included.
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    /// Whether `view` folds every control delta applied so far.
+    pub fn folds_all(&self, view: u32) -> bool {
+        self.views[view as usize].ops.len() == self.control.len()
+    }
+
+    /// Whether `view` is the view after control delta `id` (so `id` is
+    /// the control delta that made it).
+    pub fn is_after(&self, view: u32, id: &DeltaId) -> bool {
+        match view
+            .checked_sub(1)
+            .and_then(|i| self.recipes.get(i as usize))
+        {
+            Some(Recipe::After { control, .. }) => self.control[*control as usize].id == *id,
+            _ => false,
         }
     }
 
@@ -78,13 +129,16 @@ impl Views {
         access.apply(id, header, op);
         let mut ops = base.ops.clone();
         // Indices only grow, so `ops` stays sorted.
-        ops.push(self.control.len() as u32);
+        let control = self.control.len() as u32;
+        ops.push(control);
         self.control.push(Control {
             id,
             height,
             header: header.clone(),
             op: op.clone(),
         });
+        // A new control delta makes a set no view folded yet.
+        self.recipes.push(Recipe::After { before, control });
         self.intern(ops, access)
     }
 
@@ -112,9 +166,16 @@ impl Views {
         let mut ops: Vec<u32> = distinct.iter().flat_map(|v| view(v).ops.clone()).collect();
         ops.sort_unstable();
         ops.dedup();
+        self.union(ops)
+    }
+
+    /// The view folding exactly `ops` (sorted, distinct control indices),
+    /// interned; a new one is folded from genesis in `(height, id)` order.
+    pub fn union(&mut self, ops: Vec<u32>) -> u32 {
         if let Some(i) = self.interned.get(&ops) {
             return *i;
         }
+        self.recipes.push(Recipe::Union { ops: ops.clone() });
         let mut order = ops.clone();
         order.sort_by_key(|i| {
             let c = &self.control[*i as usize];

@@ -300,8 +300,7 @@ pub(crate) async fn export_deltas(
     let id: ContextId = parse_id(&id)?;
     let limit = q.limit.unwrap_or(1000).min(10_000);
     let from = q.from;
-    let deltas = blocking(move || node.export_deltas(&id, from, limit)).await?;
-    let next = from + deltas.len() as u64;
+    let (deltas, next) = blocking(move || node.export_deltas(&id, from, limit)).await?;
     let hexes: Vec<String> = deltas.iter().map(|d| hex::encode(d.to_bytes())).collect();
     Ok(axum::Json(api::DeltaPage {
         deltas: hexes,

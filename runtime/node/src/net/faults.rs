@@ -87,6 +87,8 @@ pub(crate) fn response_bytes(r: &Response) -> usize {
         Response::Blob { part } => part.as_ref().map_or(64, |p| p.bytes.len()),
         Response::Digest { heads, .. } => 64 + 32 * heads.len(),
         Response::Error { message } => message.len(),
+        Response::Offer { manifest } => manifest.as_ref().map_or(64, |m| 256 + 32 * m.parts.len()),
+        Response::Part { bytes } => bytes.as_ref().map_or(64, Vec::len),
     }
 }
 

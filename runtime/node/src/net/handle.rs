@@ -302,6 +302,39 @@ impl NetHandle {
         }
     }
 
+    /// [`ask`](Self::ask), waiting up to `timeout` for the answer (for
+    /// threads of their own, never an async worker).
+    pub fn ask_blocking(
+        &self,
+        peer: PeerId,
+        request: Envelope,
+        timeout: std::time::Duration,
+    ) -> Result<Response, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.ask(
+            peer,
+            request,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv_timeout(timeout)
+            .map_err(|_| format!("{peer} did not answer in {timeout:?}"))?
+    }
+
+    /// [`peers_of`](Self::peers_of), waiting for the list (a few seconds
+    /// at most; `None` when the network does not answer).
+    pub fn peers_of_blocking(&self, ctx: ContextId) -> Option<Vec<PeerId>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.peers_of(
+            ctx,
+            Box::new(move |v| {
+                let _ = tx.send(v);
+            }),
+        );
+        rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
+    }
+
     /// Calls `reply` with the connected peers to ask about `ctx` (that
     /// proved membership, or follow its topic); not at all if the network
     /// has stopped.

@@ -95,7 +95,12 @@ impl Member {
 
 /// Every delta of `ctx` that `node` holds, in its log order.
 pub fn log(node: &NodeProc, ctx: &str) -> Vec<SignedDelta> {
-    let log = node.get(&format!("/admin/contexts/{ctx}/deltas"));
+    log_page(node, ctx, 1000)
+}
+
+/// The deltas `node` holds among the first `limit` positions of `ctx`'s log.
+pub fn log_page(node: &NodeProc, ctx: &str, limit: usize) -> Vec<SignedDelta> {
+    let log = node.get(&format!("/admin/contexts/{ctx}/deltas?limit={limit}"));
     log["deltas"]
         .as_array()
         .unwrap()

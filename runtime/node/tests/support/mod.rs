@@ -2,6 +2,7 @@
 //! `merod` processes on OS-picked loopback ports, talk HTTP to them.
 #![allow(dead_code)]
 
+pub mod bench;
 pub mod events;
 pub mod member;
 pub mod netns;
@@ -429,6 +430,14 @@ impl NodeProc {
     }
 
     /// This node's peer id (the last part of its p2p address).
+    /// This node's member key in `ctx`.
+    pub fn member_key(&self, ctx: &str) -> String {
+        self.get(&format!("/admin/contexts/{ctx}"))["member"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn peer_id(&self) -> String {
         self.p2p.rsplit('/').next().unwrap_or_default().to_owned()
     }

@@ -69,6 +69,22 @@ impl Engine for Doc {
         *self = fresh;
         Ok(())
     }
+    fn load(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let doc = LoroDoc::from_snapshot(snapshot).map_err(|e| e.to_string())?;
+        if doc.is_shallow() {
+            return Err("shallow".into());
+        }
+        doc.set_peer_id(self.peer).map_err(|e| e.to_string())?;
+        self.doc = doc;
+        Ok(())
+    }
+    fn version(&self) -> std::collections::BTreeMap<u64, u32> {
+        self.doc
+            .oplog_vv()
+            .iter()
+            .map(|(p, c)| (*p, *c as u32))
+            .collect()
+    }
 }
 
 /// One member's node.
@@ -256,7 +272,10 @@ impl Peer {
         fresh.keys = self.keys.clone();
         fresh.openers = self.openers.clone();
         let disk = std::mem::take(&mut self.disk);
-        fresh.replica.restore(&disk, 0, &mut fresh.doc).unwrap();
+        fresh
+            .replica
+            .restore(&disk, 0, &mut fresh.doc, &|_: &DeltaId| None)
+            .unwrap();
         for d in &disk {
             fresh.store(d);
         }
