@@ -158,15 +158,11 @@ impl Residency {
         let mut meta = rt.meta.clone();
         if meta.snapshot_pos < meta.log_len {
             let snapshot = rt.state.snapshot().ok()?;
-            batch.put_snapshot(&self.db, &rt.id, meta.log_len, &snapshot);
+            // The next load reads this and no log at all.
+            let checkpoint = rt.replica.checkpoint();
+            batch.put_restore_point(&self.db, &rt.id, meta.log_len, &snapshot, &checkpoint);
             meta.snapshot_pos = meta.log_len;
             batch.put_context(&self.db, &rt.id, &meta);
-            // The next load reads this and no log at all.
-            let checkpoint = crate::store::StoredCheckpoint {
-                base: meta.log_len,
-                checkpoint: rt.replica.checkpoint(),
-            };
-            batch.put_checkpoint(&self.db, &rt.id, &checkpoint);
         }
         if let Err(e) = self.db.write(batch) {
             tracing::warn!(context = %rt.id, "could not store a cold summary; keeping it loaded: {e}");

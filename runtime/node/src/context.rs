@@ -411,12 +411,7 @@ impl ContextRuntime {
         for (pos, d) in snapshot.checkpoint.control.iter().zip(&snapshot.control) {
             batch.put_delta(db, *pos, d);
         }
-        batch.put_snapshot(db, &self.id, len, &snapshot.state);
-        let checkpoint = crate::store::StoredCheckpoint {
-            base: len,
-            checkpoint: snapshot.checkpoint,
-        };
-        batch.put_checkpoint(db, &self.id, &checkpoint);
+        batch.put_restore_point(db, &self.id, len, &snapshot.state, &snapshot.checkpoint);
         batch.put_received(db, &self.id, manifest);
         self.replica = replica;
         self.state = state;
@@ -424,11 +419,7 @@ impl ContextRuntime {
         self.snapshot_len = snapshot.state.len();
         self.unsnapshotted = 0;
         self.stage_secrets(db, &mut batch);
-        let bytes = batch.size_in_bytes();
-        let writing = std::time::Instant::now();
-        let r = self.commit(db, batch, policy, fx);
-        tracing::debug!(context = %self.id, bytes, ms = writing.elapsed().as_millis() as u64, "wrote a snapshot join");
-        r
+        self.commit(db, batch, policy, fx)
     }
 
     /// Makes a delta of `op` by this node, records it in the replica and
@@ -509,12 +500,8 @@ impl ContextRuntime {
         // A failed replica's state must never reach a snapshot.
         if self.snapshot_due(policy) && self.failure().is_none() {
             let snapshot = self.state.snapshot()?;
-            batch.put_snapshot(db, &self.id, self.meta.log_len, &snapshot);
-            let checkpoint = crate::store::StoredCheckpoint {
-                base: self.meta.log_len,
-                checkpoint: self.replica.checkpoint(),
-            };
-            batch.put_checkpoint(db, &self.id, &checkpoint);
+            let checkpoint = self.replica.checkpoint();
+            batch.put_restore_point(db, &self.id, self.meta.log_len, &snapshot, &checkpoint);
             self.meta.snapshot_pos = self.meta.log_len;
             self.snapshot_len = snapshot.len();
             self.unsnapshotted = 0;

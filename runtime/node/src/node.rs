@@ -194,7 +194,22 @@ impl Node {
             let module = node.host.load(&node.db, hash, &wasm)?;
             node.apps.write().unwrap().insert(hash, Arc::new(module));
         }
+        // Joins to pick up once the node is shared: one interrupted before
+        // its first delta asks for a snapshot again; one whose history below
+        // the snapshot is not all here yet goes on fetching it.
+        let mut refetch = Vec::new();
+        let mut backfill = Vec::new();
         for (id, meta) in node.db.contexts()? {
+            if meta.joining.is_some() && meta.log_len == 0 {
+                refetch.push(id);
+            }
+            if node
+                .db
+                .received(&id)?
+                .is_some_and(|m| node.db.backfilled(&id).is_ok_and(|b| b < m.len))
+            {
+                backfill.push(id);
+            }
             // A context left cold with a current summary starts cold: its
             // log is read when it is first used.
             if let Some(cold) = node.residency.at_start(id, &meta) {
@@ -217,27 +232,11 @@ impl Node {
             ..node
         });
         node.start_evictor();
-        // A join interrupted before its first delta asks for a snapshot again.
-        let empty_joins: Vec<ContextId> = node
-            .db
-            .contexts()?
-            .into_iter()
-            .filter(|(_, m)| m.joining.is_some() && m.log_len == 0)
-            .map(|(id, _)| id)
-            .collect();
-        for id in empty_joins {
+        for id in refetch {
             crate::snapshots::fetch::start(&node, id);
         }
-        // A snapshot join whose history below the snapshot is not all here yet.
-        let ids: Vec<ContextId> = node.contexts.read().unwrap().keys().copied().collect();
-        for id in ids {
-            if node
-                .db
-                .received(&id)?
-                .is_some_and(|m| node.db.backfilled(&id).is_ok_and(|b| b < m.len))
-            {
-                crate::snapshots::backfill::start(&node, id);
-            }
+        for id in backfill {
+            crate::snapshots::backfill::start(&node, id);
         }
         Ok(node)
     }

@@ -628,15 +628,21 @@ impl Batch {
         );
     }
 
-    /// Replaces a context's checkpoint.
-    pub fn put_checkpoint(&mut self, store: &Store, ctx: &ContextId, cp: &StoredCheckpoint) {
-        let v = postcard::to_allocvec(cp).expect("checkpoints serialize");
+    /// Writes what a context restores from: its Loro `state` and its
+    /// `checkpoint`, both at log length `base` (a [`StoredCheckpoint`]).
+    pub fn put_restore_point(
+        &mut self,
+        store: &Store,
+        ctx: &ContextId,
+        base: u64,
+        state: &[u8],
+        checkpoint: &mero_sync::checkpoint::Checkpoint,
+    ) {
+        self.put_snapshot(store, ctx, base, state);
+        // postcard writes a struct as its fields in order: this tuple is a
+        // `StoredCheckpoint`, without moving the checkpoint into one.
+        let v = postcard::to_allocvec(&(base, checkpoint)).expect("checkpoints serialize");
         self.0.put_cf(store.cf(CF_CHECKPOINTS), ctx.0, v);
-    }
-
-    /// Bytes the batch holds.
-    pub fn size_in_bytes(&self) -> usize {
-        self.0.size_in_bytes()
     }
 
     /// Records the manifest of the snapshot a context joined with.

@@ -125,28 +125,24 @@ fn run(node: &Weak<Node>, net: &NetHandle, ctx: ContextId) -> Result<(), String>
             deltas.into_iter().map(|d| (d.id(), d)).collect();
         let mut batch = n.db().batch();
         let mut got = 0;
+        // Progress moves to the first position still missing.
+        let mut first_missing = None;
         for p in &wanted {
             let id = ids[*p as usize];
-            if let Some(d) = by_id.get(&id)
-                && d.verify_id(&id)
-            {
-                batch.put_delta(n.db(), *p, d);
-                got += 1;
+            match by_id.get(&id) {
+                Some(d) if d.verify_id(&id) => {
+                    batch.put_delta(n.db(), *p, d);
+                    got += 1;
+                }
+                _ => {
+                    first_missing.get_or_insert(*p);
+                }
             }
         }
         if got < by_id.len() {
             // Deltas nobody asked for, or forged copies of the ones asked.
             net.garbage(peer);
         }
-        // Progress moves to the first position still missing.
-        let first_missing = wanted
-            .iter()
-            .find(|p| {
-                !by_id
-                    .get(&ids[**p as usize])
-                    .is_some_and(|d| d.verify_id(&ids[**p as usize]))
-            })
-            .copied();
         next = first_missing.unwrap_or(pos);
         batch.put_backfilled(n.db(), &ctx, next);
         n.db().write(batch).map_err(|e| e.to_string())?;

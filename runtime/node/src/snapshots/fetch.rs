@@ -159,10 +159,7 @@ fn fetch_from(
         replica: node.replica_limits(),
     };
     let count = snapshot::check_manifest(&target, &manifest, &limits).map_err(|e| e.to_string())?;
-    let fetching = Instant::now();
     let parts = fetch_parts(node, net, ctx, peer, &manifest, count)?;
-    tracing::debug!(context = %ctx, bytes = manifest.bytes, ms = fetching.elapsed().as_millis() as u64, "fetched a snapshot");
-    let opening = Instant::now();
     let snap = match snapshot::open(&target, &manifest, &parts, &limits) {
         Ok(s) => s,
         Err(e) => {
@@ -174,7 +171,6 @@ fn fetch_from(
         }
     };
     drop(parts);
-    tracing::debug!(context = %ctx, ms = opening.elapsed().as_millis() as u64, "decoded a snapshot");
     install(node, ctx, &target, &manifest, snap, &limits)
 }
 
@@ -265,37 +261,10 @@ fn install(
             .collect();
         (keys, openers, rt.state.peer())
     };
-    // Checked without the lock (for a long history this takes a while),
-    // the state loading on a second thread meanwhile.
-    let checking = Instant::now();
-    let (checked, loaded) = std::thread::scope(|scope| {
-        let loading = scope.spawn(|| {
-            let t = Instant::now();
-            let mut state = ContextState::new(peer);
-            let r = snapshot::load_state(&snap, &mut state).map(|()| state);
-            tracing::debug!(context = %ctx, ms = t.elapsed().as_millis() as u64, "loaded a snapshot's state");
-            r
-        });
-        let t = Instant::now();
-        let checked = snapshot::check(target, m, &snap, keys, openers, limits);
-        tracing::debug!(context = %ctx, ms = t.elapsed().as_millis() as u64, "checked a snapshot's replica");
-        let loaded = loading
-            .join()
-            .unwrap_or_else(|_| Err(SnapshotError::BadState("loading panicked".into())));
-        (checked, loaded)
-    });
-    let (replica, learned) = checked.map_err(|e| e.to_string())?;
-    let state = loaded.map_err(|e| e.to_string())?;
-    let parallel = checking.elapsed();
-    snapshot::check_state(&replica, &state).map_err(|e| e.to_string())?;
-    tracing::debug!(context = %ctx, ms = parallel.as_millis() as u64, "checked the replica and loaded the state");
-    let installed = snapshot::Installed {
-        replica,
-        keys: learned,
-        snapshot: snap,
-    };
-    tracing::debug!(context = %ctx, ms = checking.elapsed().as_millis() as u64, "checked a snapshot");
-    let writing = Instant::now();
+    // Checked without the lock: for a long history this takes a while.
+    let mut state = ContextState::new(peer);
+    let installed = snapshot::check_and_load(target, m, snap, keys, openers, limits, &mut state)
+        .map_err(|e| e.to_string())?;
     let len = installed.replica.dag().len() as u64;
     let mut rt = slot.lock().map_err(|e| e.to_string())?;
     if rt.meta.joining.is_none() || !rt.dag().is_empty() {
@@ -304,7 +273,6 @@ fn install(
     let mut fx = Effects::default();
     rt.install(node.db(), installed, state, m, node.policy(), &mut fx)
         .map_err(|e| e.to_string())?;
-    tracing::debug!(context = %ctx, ms = writing.elapsed().as_millis() as u64, "stored a snapshot");
     node.metrics().snapshot_joined();
     node.after_change(&mut rt, &mut fx);
     node.announce(ctx, &mut fx);

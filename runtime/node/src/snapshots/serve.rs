@@ -49,13 +49,14 @@ impl Served {
         let mut built = self.built.lock().unwrap_or_else(PoisonError::into_inner);
         built.retain(|_, b| b.made.elapsed() < KEEP);
         built.insert(ctx, b);
-        while built.values().map(|b| b.bytes).sum::<usize>() > MAX_CACHE_BYTES && built.len() > 1 {
+        let mut total: usize = built.values().map(|b| b.bytes).sum();
+        while total > MAX_CACHE_BYTES && built.len() > 1 {
             let oldest = built
                 .iter()
                 .min_by_key(|(_, b)| b.made)
                 .map(|(c, _)| *c)
                 .expect("not empty");
-            built.remove(&oldest);
+            total -= built.remove(&oldest).map_or(0, |b| b.bytes);
         }
     }
 
