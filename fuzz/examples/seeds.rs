@@ -168,6 +168,7 @@ fn main() {
     mero_fuzz::install_signed(&snapshot).expect("the seed snapshot installs");
     write(&root, "snapshot", "history", &postcard(&snapshot));
 
+    meet_requests(&root);
     host_requests(&root);
     jsonrpc(&root, &context().to_string());
     app_abi(&root);
@@ -455,6 +456,50 @@ fn remove_old_seeds(root: &Path) {
             }
         }
     }
+}
+
+/// Two members post their records under the fixture context's tag, one
+/// looks them up, one withdraws: `(poster, clock step, request)` each.
+fn meet_requests(root: &Path) {
+    use mero_sync::gate::Topic;
+    use mero_sync::meet::{self, MeetRequest};
+    let topic = Topic::of(&context(), &epoch_key());
+    let tag = meet::tag(&topic);
+    let post = |peer: &[u8]| {
+        let record = meet::Record {
+            peer: peer.to_vec(),
+            addrs: vec![b"/ip4/192.0.2.1/tcp/4001".to_vec()],
+            at_ms: 1,
+        };
+        let sealed = meet::seal(&topic, &record);
+        assert_eq!(
+            meet::open(&topic, &sealed),
+            Some(record),
+            "a seed record opens"
+        );
+        MeetRequest::Post {
+            items: vec![(tag, sealed)],
+            ttl_secs: 5,
+        }
+    };
+    let mut bytes = Vec::new();
+    for (poster, step, req) in [
+        (0u8, 0u8, post(b"peer A")),
+        (1, 1, post(b"peer B")),
+        (
+            2,
+            1,
+            MeetRequest::Lookup {
+                tags: vec![tag, [0; 32]],
+            },
+        ),
+        (0, 1, MeetRequest::Withdraw { tags: vec![tag] }),
+        (2, 60, MeetRequest::Lookup { tags: vec![tag] }),
+    ] {
+        bytes.extend([poster, step]);
+        bytes.extend(postcard(&req));
+    }
+    write(root, "meet", "members", &bytes);
 }
 
 fn postcard<T: serde::Serialize>(v: &T) -> Vec<u8> {

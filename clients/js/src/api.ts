@@ -370,6 +370,25 @@ export interface LinkFault {
   peer?: string | null;
 }
 
+/**
+ * Meet servers: where members of a context find each other without
+ * telling the server the context.
+ */
+export interface MeetStatus {
+  /** Members found at meet servers and dialed, since start. */
+  found: number;
+  /** Tags (one per context gossiped in) posted at the last round. */
+  postedTags: number;
+  /**
+   * Connected meet servers this node posts to and looks members up at
+   * (peer ids): bootstrap peers, relays and invitation addresses that
+   * serve the meet protocol.
+   */
+  servers: Array<string>;
+  /** Records this node keeps, when it serves as a meet server. */
+  servingRecords?: number;
+}
+
 /** One member (`GET /admin/contexts/{id}/members`). */
 export interface Member {
   /** Deltas it authored that this node applied. */
@@ -403,6 +422,8 @@ export interface NetStatus {
   faults?: Faults;
   /** Where it listens (with `/p2p/<peer id>`: give these to other nodes). */
   listenAddrs: Array<string>;
+  /** Meet servers in use, and this node's own meet service. */
+  meet: MeetStatus;
   /** This node's peer id. */
   peerId: string;
   /** Connected peers. */

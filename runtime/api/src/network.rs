@@ -129,6 +129,24 @@ pub struct RelayService {
     pub max_circuit_secs: u64,
 }
 
+/// Meet servers: where members of a context find each other without
+/// telling the server the context.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetStatus {
+    /// Connected meet servers this node posts to and looks members up at
+    /// (peer ids): bootstrap peers, relays and invitation addresses that
+    /// serve the meet protocol.
+    pub servers: Vec<String>,
+    /// Tags (one per context gossiped in) posted at the last round.
+    pub posted_tags: u32,
+    /// Members found at meet servers and dialed, since start.
+    pub found: u64,
+    /// Records this node keeps, when it serves as a meet server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_records: Option<u32>,
+}
+
 /// `GET /admin/network`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -149,6 +167,9 @@ pub struct NetStatus {
     /// This node's relay service, when it serves as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_service: Option<RelayService>,
+    /// Meet servers in use, and this node's own meet service.
+    #[serde(default)]
+    pub meet: MeetStatus,
     /// The injected faults: only on a node started with `merod run --dev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<Faults>,

@@ -109,6 +109,11 @@ pub struct NetArgs {
     /// --external-address).
     #[arg(long)]
     pub serve_relay: bool,
+    /// Serve as a meet server: members of a context that know this node
+    /// find each other here (it learns peer ids, addresses and opaque
+    /// tags, never contexts).
+    #[arg(long)]
+    pub serve_meet: bool,
     /// The listen addresses are reachable as they are (a public server).
     #[arg(long)]
     pub public: bool,
@@ -127,6 +132,7 @@ impl NetArgs {
         cfg.mdns |= self.mdns;
         cfg.relays.extend(self.relays.iter().cloned());
         cfg.relay.serve |= self.serve_relay;
+        cfg.meet.serve |= self.serve_meet;
         cfg.public |= self.public;
         cfg.external_addresses
             .extend(self.external_addresses.iter().cloned());

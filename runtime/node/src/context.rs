@@ -269,6 +269,15 @@ impl ContextRuntime {
         Some(mero_sync::gate::Topic::of(&self.id, key))
     }
 
+    /// While joining: the topic of the invitation's newest key, under which
+    /// the members are looked up at meet servers (the node gossips on
+    /// nothing yet: [`Self::topic`]).
+    pub fn seek_topic(&self) -> Option<mero_sync::gate::Topic> {
+        self.meta.joining.as_ref()?;
+        let key = self.replica.current_key()?;
+        Some(mero_sync::gate::Topic::of(&self.id, key))
+    }
+
     /// Stages this replica's secrets (member key, epoch keys, invitation
     /// key) in `batch`.
     pub fn stage_secrets(&self, db: &Store, batch: &mut Batch) {

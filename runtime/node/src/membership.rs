@@ -71,7 +71,7 @@ impl Node {
             uses,
             expires_at_ms,
         });
-        let addrs = self.net().map(|n| n.addresses()).unwrap_or_default();
+        let addrs = self.net().map(|n| n.invite_addresses()).unwrap_or_default();
         self.write_control(
             ctx,
             |rt| {

@@ -219,7 +219,12 @@ impl Node {
             }
             let slot =
                 match ContextRuntime::restore(&node.db, id, meta.clone(), node.replica_limits()) {
-                    Ok(rt) => ContextSlot::new(rt, node.residency.clone()),
+                    Ok(rt) => {
+                        if let (Some(net), Some(t)) = (node.net(), rt.seek_topic()) {
+                            net.seek(id, t);
+                        }
+                        ContextSlot::new(rt, node.residency.clone())
+                    }
                     // One context that does not load must not keep the node
                     // (and every other context) down: it is quarantined, shown
                     // by /admin/contexts, and can be deleted.
@@ -466,6 +471,7 @@ impl Node {
         let info = context_info(&rt);
         let id = rt.id;
         let topic = rt.topic();
+        let seek = rt.seek_topic();
         rt.announced = topic.clone();
         self.contexts
             .write()
@@ -473,6 +479,9 @@ impl Node {
             .insert(id, Arc::new(ContextSlot::new(rt, self.residency.clone())));
         if let Some(net) = self.net() {
             net.follow(id, topic);
+            if let Some(t) = seek {
+                net.seek(id, t);
+            }
         }
         info
     }

@@ -398,7 +398,7 @@ impl Node {
 }
 
 /// What a peer gets when it is not admitted (or the context is not here).
-const NOT_ADMITTED: &str = "unknown context, or not a member of it";
+pub(crate) const NOT_ADMITTED: &str = "unknown context, or not a member of it";
 
 /// A node's answer to a peer's request.
 #[derive(Debug)]

@@ -1,10 +1,11 @@
 //! NAT traversal between real `merod` processes in a network of Linux
 //! namespaces (`scripts/netns/nat`): nodes A and B each behind its own NAT
 //! router (nftables masquerade: nothing reaches them unasked), relay R on
-//! the public side. A holds a slot on R; B knows A only by its circuit
-//! address through R (the invitation's address). B joins A's context
-//! through the relay, the two punch a hole (DCUtR) to a direct connection,
-//! the relayed one is closed, and with R stopped they still replicate.
+//! the public side, serving relay and meet. A holds a slot on R and posts
+//! its circuit address in R's meet board; B is told only of R (the
+//! invitation's address), finds A there, joins A's context through the
+//! relay, the two punch a hole (DCUtR) to a direct connection, the relayed
+//! one is closed, and with R stopped they still replicate.
 //!
 //! Needs root (`ip netns`); skipped with a note otherwise. The kernel here
 //! has no netem, so the links have no emulated delay or loss.
@@ -22,7 +23,7 @@ use support::{build_app, init_home, replicates_both_ways, wait_converged, wait_f
 const KV: &str = "examples/kv-store/Cargo.toml";
 
 #[test]
-fn two_nodes_behind_nats_meet_through_a_relay_and_go_direct() {
+fn two_nodes_behind_nats_meet_through_a_public_node_and_go_direct() {
     let Some(net) = Net::up() else { return };
     let wasm = build_app(KV);
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -33,7 +34,7 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_go_direct() {
         "pub",
         dirs[0].path(),
         PUBLIC_IP,
-        &["--serve-relay", "--public"],
+        &["--serve-relay", "--serve-meet", "--public"],
     );
     let relay_addr = format!("/ip4/{PUBLIC_IP}/tcp/4001/p2p/{}", relay.peer_id());
     let a = net.start("a", dirs[1].path(), "0.0.0.0", &["--relay", &relay_addr]);
@@ -51,7 +52,8 @@ fn two_nodes_behind_nats_meet_through_a_relay_and_go_direct() {
         token.addrs.contains(&circuit),
         "invitations carry the circuit"
     );
-    token.addrs = vec![circuit];
+    // B is told only of R: it finds A's circuit in R's meet board.
+    token.addrs = vec![relay_addr.clone()];
     let t0 = Instant::now();
     b.join(&token.to_string());
     wait_converged(&[&a, &b], &ctx, Duration::from_secs(60));

@@ -55,7 +55,8 @@ pub struct InvitationToken {
     pub heads: Vec<DeltaId>,
     /// Expiry, ms since the Unix epoch.
     pub expires_at_ms: u64,
-    /// Addresses of members to contact (libp2p multiaddrs).
+    /// Addresses to dial (libp2p multiaddrs): the inviter's, then its meet
+    /// servers', where the joiner looks the other members up.
     pub addrs: Vec<String>,
     /// Every earlier epoch and its key, oldest first: the deltas made
     /// before the last rotation are sealed with them. At most

@@ -17,6 +17,8 @@
 //! - [`gate`]: who may ask a node about a context (a signed proof of
 //!   membership in every request), and the secret gossip topic.
 //! - [`invitation`]: the token a joiner is given.
+//! - [`meet`]: where members find each other at well-known nodes (opaque
+//!   tags and sealed records) without telling those nodes the context.
 //! - [`protocol`]: the request-response messages of catch-up and how a node
 //!   answers them.
 //! - [`progress`]: where this replica stands against a peer (behind, ahead,
@@ -43,6 +45,7 @@ pub mod delta;
 pub mod gate;
 pub mod ids;
 pub mod invitation;
+pub mod meet;
 pub mod progress;
 pub mod protocol;
 pub mod replica;

@@ -236,7 +236,8 @@ pub fn check_manifest(
 
 /// Checks a fetched snapshot against the invitation and installs it into
 /// a replica and `engine` (see the module docs for every check): [`open`],
-/// then [`check_and_load`].
+/// [`check`], [`load_state`] and [`check_state`] in turn. A caller with
+/// threads may run [`check`] and [`load_state`] at once.
 pub fn install(
     t: &Target,
     m: &Manifest,
@@ -244,34 +245,11 @@ pub fn install(
     keys: impl IntoIterator<Item = (DeltaId, ContextKey)>,
     openers: Vec<MemberSecret>,
     lim: &SnapshotLimits,
-    engine: &mut (impl Engine + Send),
+    engine: &mut impl Engine,
 ) -> Result<Installed, SnapshotError> {
     let s = open(t, m, parts, lim)?;
-    check_and_load(t, m, s, keys, openers, lim, engine)
-}
-
-/// Checks an [`open`]ed snapshot and installs it: [`check`] and
-/// [`load_state`] at once (on a second thread: for a long history each
-/// takes a while, and neither needs the other), then [`check_state`].
-pub fn check_and_load(
-    t: &Target,
-    m: &Manifest,
-    s: Snapshot,
-    keys: impl IntoIterator<Item = (DeltaId, ContextKey)>,
-    openers: Vec<MemberSecret>,
-    lim: &SnapshotLimits,
-    engine: &mut (impl Engine + Send),
-) -> Result<Installed, SnapshotError> {
-    let (checked, loaded) = std::thread::scope(|scope| {
-        let loading = scope.spawn(|| load_state(&s, &mut *engine));
-        let checked = check(t, m, &s, keys, openers, lim);
-        let loaded = loading
-            .join()
-            .unwrap_or_else(|_| Err(SnapshotError::BadState("loading the state panicked".into())));
-        (checked, loaded)
-    });
-    let (replica, keys) = checked?;
-    loaded?;
+    let (replica, keys) = check(t, m, &s, keys, openers, lim)?;
+    load_state(&s, engine)?;
     check_state(&replica, engine)?;
     Ok(Installed {
         replica,

@@ -228,6 +228,7 @@ pub(crate) fn net_status(s: &NetStatus) -> api::NetStatus {
         banned: s.banned.clone(),
         relays: s.relays.clone(),
         relay_service: s.relay_service.clone(),
+        meet: s.meet.clone(),
         faults: s.faults.clone(),
     }
 }

@@ -10,7 +10,7 @@ use libp2p::{
 };
 
 use super::config::{NetworkConfig, RelayServiceConfig};
-use super::{NetError, codec};
+use super::{NetError, codec, meet};
 
 /// Field order matters: the swarm asks the behaviours in this order
 /// whether to take a new connection and stops at the first that refuses.
@@ -37,6 +37,9 @@ pub(crate) struct Behaviour {
     pub relay: Toggle<relay::Behaviour>,
     /// Hole punching: a relayed connection becomes a direct one.
     pub dcutr: dcutr::Behaviour,
+    /// Meeting members at meet servers (inbound too with
+    /// `[network.meet] serve`).
+    pub meet: request_response::Behaviour<meet::Codec>,
 }
 
 /// The swarm: TCP (Noise, Yamux), QUIC, DNS names, relayed connections,
@@ -72,6 +75,11 @@ pub(crate) fn build_swarm(
         .with_max_pending_incoming(Some(cfg.max_inbound_connections));
     let streams = cfg.max_streams_per_connection;
     let relay_service = cfg.relay.serve.then(|| relay_config(&cfg.relay));
+    let meet_support = if cfg.meet.serve {
+        ProtocolSupport::Full
+    } else {
+        ProtocolSupport::Outbound
+    };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -120,6 +128,13 @@ pub(crate) fn build_swarm(
                 relay_client,
                 relay: relay_service.map(|c| relay::Behaviour::new(peer, c)).into(),
                 dcutr: dcutr::Behaviour::new(peer),
+                meet: request_response::Behaviour::with_codec(
+                    meet::Codec,
+                    [(meet::PROTOCOL, meet_support)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(20))
+                        .with_max_concurrent_streams(streams),
+                ),
                 limits: connection_limits::Behaviour::new(limits),
                 blocked: Default::default(),
                 banned: Default::default(),

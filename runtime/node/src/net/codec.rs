@@ -33,7 +33,7 @@ pub enum Frame {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Codec;
 
-async fn read<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
+pub(super) async fn read<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
     io: &mut T,
     max: u64,
 ) -> io::Result<M> {
@@ -48,7 +48,7 @@ async fn read<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
     postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-async fn write<T: AsyncWrite + Unpin + Send, M: serde::Serialize>(
+pub(super) async fn write<T: AsyncWrite + Unpin + Send, M: serde::Serialize>(
     io: &mut T,
     msg: &M,
 ) -> io::Result<()> {

@@ -30,6 +30,7 @@ impl Task {
             Command::Publish(_) => unreachable!("`run` batches publishing"),
             Command::Shutdown(_) => unreachable!("`run` handles shutdown itself"),
             Command::Follow(ctx, topic) => self.follow(ctx, topic),
+            Command::Seek(ctx, topic) => self.seek(ctx, topic),
             Command::Unfollow(ctx) => {
                 self.unfollow(ctx);
                 self.traffic.forget(&ctx);
@@ -320,6 +321,7 @@ impl Task {
             banned,
             relays: self.reach.relays.status(),
             relay_service: self.reach.service.as_ref().map(|s| s.view()),
+            meet: self.meet.view(),
             faults: self.faults.as_ref().map(|f| f.view()),
         }
     }

@@ -28,6 +28,9 @@ pub struct NetworkConfig {
     pub relays: Vec<String>,
     /// Serving as a relay for other nodes.
     pub relay: RelayServiceConfig,
+    /// Serving as a meet server, where members of a context find each
+    /// other ([`mero_sync::meet`]).
+    pub meet: super::meet::MeetServiceConfig,
     /// Discover peers on the local network with mDNS.
     pub mdns: bool,
     /// How often to compare heads with each peer, in milliseconds.
@@ -71,6 +74,7 @@ impl Default for NetworkConfig {
             public: false,
             relays: Vec::new(),
             relay: RelayServiceConfig::default(),
+            meet: Default::default(),
             mdns: false,
             sync_interval_ms: 2_000,
             max_gossip_bytes: 8 << 20,

@@ -47,6 +47,8 @@ pub struct NetStatus {
     pub relays: Vec<mero_api::RelayReservation>,
     /// Its own relay service, when it runs one.
     pub relay_service: Option<mero_api::RelayService>,
+    /// Meet servers in use, and this node's own board.
+    pub meet: mero_api::MeetStatus,
     /// The injected faults (dev mode only).
     pub faults: Option<mero_api::Faults>,
 }
@@ -111,6 +113,9 @@ pub(crate) enum Command {
     /// Follow a context: catch-up rounds, and gossip on this topic (none
     /// while this node lacks the current epoch key).
     Follow(ContextId, Option<Topic>),
+    /// Look a joining context's members up at meet servers under this
+    /// topic (the invitation's newest key), until it gossips on one.
+    Seek(ContextId, Topic),
     Unfollow(ContextId),
     /// Ask peers (this one first, if connected) for these requests.
     Want(Vec<Envelope>, Option<String>),
@@ -164,6 +169,8 @@ pub type AskReply = Box<dyn FnOnce(Result<Response, String>) + Send>;
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     addrs: Arc<RwLock<Vec<String>>>,
+    /// The addresses of the meet servers in use.
+    meet_addrs: Arc<RwLock<Vec<String>>>,
     peer_id: PeerId,
     dev: bool,
 }
@@ -172,12 +179,14 @@ impl NetHandle {
     pub(crate) fn new(
         tx: mpsc::Sender<Command>,
         addrs: Arc<RwLock<Vec<String>>>,
+        meet_addrs: Arc<RwLock<Vec<String>>>,
         peer_id: PeerId,
         dev: bool,
     ) -> Self {
         Self {
             tx,
             addrs,
+            meet_addrs,
             peer_id,
             dev,
         }
@@ -265,6 +274,12 @@ impl NetHandle {
     /// (`None` while this node lacks the current key epoch's key).
     pub fn follow(&self, ctx: ContextId, topic: Option<Topic>) {
         self.send(Command::Follow(ctx, topic));
+    }
+
+    /// Looks up the members of `ctx`, which this node is joining, at meet
+    /// servers under `topic`.
+    pub fn seek(&self, ctx: ContextId, topic: Topic) {
+        self.send(Command::Seek(ctx, topic));
     }
 
     /// Stops following a context.
@@ -364,5 +379,23 @@ impl NetHandle {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// What an invitation names for a joiner to dial: this node's
+    /// addresses, then its meet servers' (where the joiner finds the other
+    /// members, this node offline included).
+    pub fn invite_addresses(&self) -> Vec<String> {
+        let mut out = self.addresses();
+        let meet = self
+            .meet_addrs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.extend(
+            meet.iter()
+                .filter(|a| !out.contains(a))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        out
     }
 }

@@ -41,6 +41,7 @@ pub mod faults;
 pub mod guard;
 pub mod handle;
 mod inbound;
+pub mod meet;
 mod nat;
 mod paths;
 mod relays;
@@ -118,6 +119,7 @@ pub struct Pending {
     rx: mpsc::Receiver<handle::Command>,
     tx: mpsc::Sender<handle::Command>,
     addrs: Arc<RwLock<Vec<String>>>,
+    meet_addrs: Arc<RwLock<Vec<String>>>,
     mode: NetMode,
 }
 
@@ -131,9 +133,11 @@ impl Pending {
             .to_peer_id();
         let (tx, rx) = mpsc::channel(cfg.command_queue.max(16));
         let addrs = Arc::default();
+        let meet_addrs = Arc::default();
         let handle = NetHandle::new(
             tx.clone(),
             Arc::clone(&addrs),
+            Arc::clone(&meet_addrs),
             peer_id,
             mode == NetMode::Dev,
         );
@@ -142,6 +146,7 @@ impl Pending {
             rx,
             tx,
             addrs,
+            meet_addrs,
             mode,
         })
     }
@@ -192,6 +197,7 @@ pub async fn start(
     }
     let bootstrap = parse_addrs(&cfg.bootstrap)?;
     let relays = parse_addrs(&cfg.relays)?;
+    let bootstrap_and_relays: Vec<Multiaddr> = bootstrap.iter().chain(&relays).cloned().collect();
     let applier = applier::Applier::spawn(node.clone(), pending.tx.clone(), cfg.gossip_queue)
         .map_err(|e| NetError::Transport(format!("starting the applier thread: {e}")))?;
     let followed = {
@@ -215,6 +221,7 @@ pub async fn start(
         bootstrap,
         limits,
     );
+    task.meet = meet::Discovery::new(bootstrap_and_relays, pending.meet_addrs, &cfg.meet);
     task.reach = nat::Reach {
         paths: Default::default(),
         relays: relays::Relays::new(&relays, std::time::Instant::now()),

@@ -24,6 +24,7 @@ use super::codec::Frame;
 use super::faults::{Faults, Inbound};
 use super::guard::{GARBAGE, Guard, GuardLimits};
 use super::handle::{AskReply, Command};
+use super::meet::Discovery;
 use super::nat::Reach;
 use super::traffic::{TrafficBook, Via};
 use super::{Replication, peer_of};
@@ -62,6 +63,9 @@ pub(super) struct Task {
     pub(super) learned: HashMap<PeerId, Vec<Multiaddr>>,
     /// Connection paths, relay slots, the relay service.
     pub(super) reach: Reach,
+    /// Meet servers, what was posted and looked up there, and this node's
+    /// own board when it serves.
+    pub(super) meet: Discovery,
 }
 
 impl Task {
@@ -93,6 +97,7 @@ impl Task {
             traffic: TrafficBook::default(),
             learned: HashMap::new(),
             reach: Reach::none(),
+            meet: Discovery::new(Vec::new(), Arc::default(), &Default::default()),
         }
     }
 
@@ -203,11 +208,14 @@ impl Task {
     /// Follows `ctx`, gossiping on `topic` (replacing its earlier topic).
     pub fn follow(&mut self, ctx: ContextId, topic: Option<Topic>) {
         let topic = topic.map(|t| (gossipsub::IdentTopic::new(t.name.clone()), t));
-        if let Some(Some((old, _))) = self.follows.get(&ctx)
+        if let Some(Some((old, old_topic))) = self.follows.get(&ctx).cloned()
             && Some(old.hash()) != topic.as_ref().map(|(t, _)| t.hash())
         {
             self.topics.remove(&old.hash());
-            self.swarm.behaviour_mut().gossipsub.unsubscribe(old);
+            self.swarm.behaviour_mut().gossipsub.unsubscribe(&old);
+            self.meet_topic_changed(ctx, Some(&old_topic), topic.is_some());
+        } else if topic.is_some() && !matches!(self.follows.get(&ctx), Some(Some(_))) {
+            self.meet_topic_changed(ctx, None, true);
         }
         if let Some((t, _)) = &topic {
             self.topics.insert(t.hash(), ctx);
@@ -219,10 +227,12 @@ impl Task {
     }
 
     pub(super) fn unfollow(&mut self, ctx: ContextId) {
-        if let Some(Some((t, _))) = self.follows.remove(&ctx) {
+        if let Some(Some((t, topic))) = self.follows.remove(&ctx) {
             self.topics.remove(&t.hash());
             self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
+            self.meet_topic_changed(ctx, Some(&topic), false);
         }
+        self.meet_forget(&ctx);
         self.rounds.retain(|(_, c)| *c != ctx);
     }
 
@@ -335,6 +345,7 @@ impl Task {
             }
         }
         self.reserve_due();
+        self.meet_tick();
         for p in self.connected() {
             self.drop_relayed(&p);
             self.catch_up_with(p);
@@ -476,6 +487,7 @@ impl Task {
                     self.traffic.went_down(peer_id, now_ms());
                     self.rounds.retain(|(p, _)| *p != peer_id);
                     self.members.remove(&peer_id);
+                    self.meet_disconnected(&peer_id);
                 }
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
@@ -525,6 +537,7 @@ impl Task {
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");
+                self.meet_identified(peer_id, &info.protocols);
                 self.learn(peer_id, info.listen_addrs);
             }
             BehaviourEvent::Ping(ping::Event {
@@ -535,6 +548,7 @@ impl Task {
             BehaviourEvent::RelayClient(ev) => self.on_relay_client(ev),
             BehaviourEvent::Relay(ev) => self.on_relay_service(ev),
             BehaviourEvent::Dcutr(ev) => self.on_hole_punch(ev),
+            BehaviourEvent::Meet(ev) => self.on_meet(ev),
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 for (peer, addr) in list {
                     tracing::info!(%peer, %addr, "discovered by mDNS");

@@ -1,7 +1,7 @@
 //! Joining by snapshot. A joiner with an empty replica asks its connected
 //! peers, one at a time, to offer a snapshot of at least
 //! `replica.snapshot_join_min` deltas; it fetches the first offer's parts
-//! ([`WINDOW`] in flight), has `mero_sync::snapshot::install` check them,
+//! ([`WINDOW`] in flight), checks them as `mero_sync::snapshot::install` does,
 //! and stores the result in one write. Catch-up rounds for the context
 //! hold off meanwhile; whatever happens (no offer, a bad snapshot, a peer
 //! gone) the join then goes on as before, paging deltas from the snapshot's
@@ -27,12 +27,14 @@ use crate::node::Node;
 const WINDOW: usize = 2;
 /// Times one part is asked again after "busy" answers.
 const BUSY_RETRIES: u32 = 50;
-/// How long a joiner waits for a first connected peer.
+/// How long a joiner waits for a first connected member.
 const PEER_WAIT: Duration = Duration::from_secs(15);
 /// How long one request may take (a large snapshot builds for a while).
 const DEADLINE: Duration = Duration::from_secs(120);
 /// Peers asked for an offer before the joiner pages instead.
 const MAX_OFFERS: usize = 3;
+/// Peers asked in all, non-members included.
+const MAX_ASKED: usize = 32;
 
 /// Starts fetching a snapshot for the joining context `ctx` on a thread;
 /// catch-up for it starts when that is over.
@@ -63,42 +65,72 @@ pub(crate) fn start(node: &Arc<Node>, ctx: ContextId) {
     }
 }
 
+/// How asking one peer ended, short of an error.
+enum Fetched {
+    /// Installed a snapshot of this many deltas.
+    Installed(u64),
+    /// Declined (a history shorter than asked), or no longer wanted.
+    Declined,
+    /// The peer is no member of the context (a bootstrap or meet server
+    /// the joiner met first).
+    NotMember,
+}
+
 fn run(node: &Weak<Node>, net: &NetHandle, ctx: ContextId, min: u64) {
     let started = Instant::now();
     let mut asked = Vec::new();
-    while asked.len() < MAX_OFFERS && started.elapsed() < PEER_WAIT + DEADLINE {
-        let Some(peer) = next_peer(net, ctx, &asked, started) else {
+    // Whether a member's offer failed: then catch-up is as good as waiting
+    // for another member.
+    let mut failed = false;
+    let mut non_members = 0;
+    while asked.len() - non_members < MAX_OFFERS
+        && asked.len() < MAX_ASKED
+        && started.elapsed() < PEER_WAIT + DEADLINE
+    {
+        let Some(peer) = next_peer(net, ctx, &asked, failed, started) else {
             return;
         };
         asked.push(peer);
         let Some(n) = node.upgrade() else { return };
         match fetch_from(&n, net, ctx, peer, min) {
-            Ok(Some(len)) => {
+            Ok(Fetched::Installed(len)) => {
                 tracing::info!(context = %ctx, %peer, deltas = len, ms = started.elapsed().as_millis() as u64, "joined from a snapshot");
                 super::backfill::start(&n, ctx);
                 return;
             }
             // A member declines a history shorter than asked: paging it is
             // as fast as a snapshot would be.
-            Ok(None) => {
+            Ok(Fetched::Declined) => {
                 tracing::debug!(context = %ctx, %peer, "no snapshot offered; replaying");
                 return;
             }
-            Err(e) => tracing::warn!(context = %ctx, %peer, "snapshot refused: {e}"),
+            Ok(Fetched::NotMember) => {
+                non_members += 1;
+                tracing::debug!(context = %ctx, %peer, "asked a peer that is no member");
+            }
+            Err(e) => {
+                failed = true;
+                tracing::warn!(context = %ctx, %peer, "snapshot refused: {e}");
+            }
         }
     }
 }
 
-/// A connected peer not asked yet. Only for the first is it worth waiting
-/// (up to [`PEER_WAIT`]): after a failed offer, catch-up is as good as
-/// waiting for another member.
-fn next_peer(net: &NetHandle, ctx: ContextId, asked: &[PeerId], since: Instant) -> Option<PeerId> {
+/// A connected peer not asked yet, waiting for one (up to [`PEER_WAIT`])
+/// unless a member's offer `failed` already.
+fn next_peer(
+    net: &NetHandle,
+    ctx: ContextId,
+    asked: &[PeerId],
+    failed: bool,
+    since: Instant,
+) -> Option<PeerId> {
     loop {
         let peers = net.peers_of_blocking(ctx)?;
         if let Some(p) = peers.into_iter().find(|p| !asked.contains(p)) {
             return Some(p);
         }
-        if !asked.is_empty() || since.elapsed() > PEER_WAIT {
+        if failed || since.elapsed() > PEER_WAIT {
             return None;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -110,23 +142,22 @@ fn ask(node: &Node, net: &NetHandle, peer: PeerId, request: Request) -> Result<R
     net.ask_blocking(peer, env, DEADLINE)
 }
 
-/// Asks `peer` for a snapshot and installs it: `Ok(Some(deltas))` when
-/// installed, `Ok(None)` when declined or no longer wanted.
+/// Asks `peer` for a snapshot and installs it.
 fn fetch_from(
     node: &Arc<Node>,
     net: &NetHandle,
     ctx: ContextId,
     peer: PeerId,
     min: u64,
-) -> Result<Option<u64>, String> {
+) -> Result<Fetched, String> {
     let target = {
         let slot = node.context(&ctx).map_err(|e| e.to_string())?;
         let rt = slot.lock().map_err(|e| e.to_string())?;
         let Some(j) = &rt.meta.joining else {
-            return Ok(None);
+            return Ok(Fetched::Declined);
         };
         if !rt.dag().is_empty() {
-            return Ok(None);
+            return Ok(Fetched::Declined);
         }
         Target {
             context: ctx,
@@ -146,7 +177,10 @@ fn fetch_from(
             },
         )? {
             Response::Offer { manifest: Some(m) } => break m,
-            Response::Offer { manifest: None } => return Ok(None),
+            Response::Offer { manifest: None } => return Ok(Fetched::Declined),
+            Response::Error { message } if message == crate::sync::NOT_ADMITTED => {
+                return Ok(Fetched::NotMember);
+            }
             Response::Error { message } if message.starts_with("busy") && tries < BUSY_RETRIES => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(50));
@@ -247,7 +281,7 @@ fn install(
     m: &Manifest,
     snap: Snapshot,
     limits: &SnapshotLimits,
-) -> Result<Option<u64>, String> {
+) -> Result<Fetched, String> {
     let slot = node.context(&ctx).map_err(|e| e.to_string())?;
     let (keys, openers, peer) = {
         let rt = slot.lock().map_err(|e| e.to_string())?;
@@ -261,14 +295,32 @@ fn install(
             .collect();
         (keys, openers, rt.state.peer())
     };
-    // Checked without the lock: for a long history this takes a while.
-    let mut state = ContextState::new(peer);
-    let installed = snapshot::check_and_load(target, m, snap, keys, openers, limits, &mut state)
-        .map_err(|e| e.to_string())?;
+    // Checked without the lock (for a long history this takes a while),
+    // the state loading on a second thread meanwhile: mero-sync runs no
+    // threads, so the node does `snapshot::install`'s steps itself.
+    let (checked, loaded) = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| {
+            let mut state = ContextState::new(peer);
+            snapshot::load_state(&snap, &mut state).map(|()| state)
+        });
+        let checked = snapshot::check(target, m, &snap, keys, openers, limits);
+        let loaded = loading
+            .join()
+            .unwrap_or_else(|_| Err(SnapshotError::BadState("loading panicked".into())));
+        (checked, loaded)
+    });
+    let (replica, learned) = checked.map_err(|e| e.to_string())?;
+    let state = loaded.map_err(|e| e.to_string())?;
+    snapshot::check_state(&replica, &state).map_err(|e| e.to_string())?;
+    let installed = snapshot::Installed {
+        replica,
+        keys: learned,
+        snapshot: snap,
+    };
     let len = installed.replica.dag().len() as u64;
     let mut rt = slot.lock().map_err(|e| e.to_string())?;
     if rt.meta.joining.is_none() || !rt.dag().is_empty() {
-        return Ok(None);
+        return Ok(Fetched::Declined);
     }
     let mut fx = Effects::default();
     rt.install(node.db(), installed, state, m, node.policy(), &mut fx)
@@ -278,5 +330,5 @@ fn install(
     node.announce(ctx, &mut fx);
     drop(rt);
     node.finish(ctx, fx, None);
-    Ok(Some(len))
+    Ok(Fetched::Installed(len))
 }
