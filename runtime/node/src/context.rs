@@ -269,13 +269,19 @@ impl ContextRuntime {
         Some(mero_sync::gate::Topic::of(&self.id, key))
     }
 
-    /// While joining: the topic of the invitation's newest key, under which
-    /// the members are looked up at meet servers (the node gossips on
-    /// nothing yet: [`Self::topic`]).
-    pub fn seek_topic(&self) -> Option<mero_sync::gate::Topic> {
-        self.meta.joining.as_ref()?;
-        let key = self.replica.current_key()?;
-        Some(mero_sync::gate::Topic::of(&self.id, key))
+    /// While joining: the topics of every key the invitation gave, under
+    /// which the members are looked up at meet servers (the node gossips on
+    /// nothing yet, [`Self::topic`], and its access is still the genesis
+    /// one, so it cannot tell which key is the members' current one).
+    pub fn seek_topics(&self) -> Vec<mero_sync::gate::Topic> {
+        if self.meta.joining.is_none() {
+            return Vec::new();
+        }
+        self.replica
+            .keys()
+            .values()
+            .map(|k| mero_sync::gate::Topic::of(&self.id, k))
+            .collect()
     }
 
     /// Stages this replica's secrets (member key, epoch keys, invitation

@@ -220,8 +220,11 @@ impl Node {
             let slot =
                 match ContextRuntime::restore(&node.db, id, meta.clone(), node.replica_limits()) {
                     Ok(rt) => {
-                        if let (Some(net), Some(t)) = (node.net(), rt.seek_topic()) {
-                            net.seek(id, t);
+                        let seek = rt.seek_topics();
+                        if let Some(net) = node.net()
+                            && !seek.is_empty()
+                        {
+                            net.seek(id, seek);
                         }
                         ContextSlot::new(rt, node.residency.clone())
                     }
@@ -471,7 +474,7 @@ impl Node {
         let info = context_info(&rt);
         let id = rt.id;
         let topic = rt.topic();
-        let seek = rt.seek_topic();
+        let seek = rt.seek_topics();
         rt.announced = topic.clone();
         self.contexts
             .write()
@@ -479,8 +482,8 @@ impl Node {
             .insert(id, Arc::new(ContextSlot::new(rt, self.residency.clone())));
         if let Some(net) = self.net() {
             net.follow(id, topic);
-            if let Some(t) = seek {
-                net.seek(id, t);
+            if !seek.is_empty() {
+                net.seek(id, seek);
             }
         }
         info

@@ -1,7 +1,7 @@
 //! Members finding each other at a meet server, on real `merod` processes
-//! on loopback. M serves meet and is no member. B's invitation names only
-//! M, so B reaches A only through what M's board holds (sealed records
-//! under opaque tags); C joins from A's whole token after A went offline,
+//! on loopback. M serves meet and is no member. B's invitation, made after
+//! a key rotation, names only M, so B reaches A only through what M's board
+//! holds (sealed records under opaque tags); C joins from A's whole token after A went offline,
 //! and finds B the same way.
 
 mod support;
@@ -52,8 +52,24 @@ fn members_known_to_nobody_meet_through_a_meet_server() {
     });
     assert_eq!(meet_of(&a)["servers"], json!([m.peer_id()]), "{posted}");
 
+    // A revoked invitation makes A rotate the key: members meet under the
+    // new epoch's tag, and a joiner must look it up there, not under the
+    // tag of the context's first key.
+    let revoked = InvitationToken::from_str(&a.invite(&ctx)).unwrap().invite;
+    let (status, body) = a.send(
+        "DELETE",
+        &format!("/admin/contexts/{ctx}/invitations/{revoked}"),
+        None,
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+
     // Invitations name the meet servers the inviter uses.
     let token = a.invite(&ctx);
+    assert!(
+        !InvitationToken::from_str(&token).unwrap().past.is_empty(),
+        "the revocation rotated the key"
+    );
     let addrs = InvitationToken::from_str(&token).unwrap().addrs;
     assert!(addrs.contains(&m.p2p), "{addrs:?}");
     let b = NodeProc::start_args(dirs[2].path(), &[&m.p2p], &[]);

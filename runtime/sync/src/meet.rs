@@ -94,13 +94,21 @@ impl Record {
 }
 
 /// Seals `record` for the members of `topic`'s epoch; the tag is bound in,
-/// so a record cannot be replayed under another tag.
+/// so a record cannot be replayed under another tag. Addresses past the
+/// bounds are left out, the last ones first until the sealed record fits
+/// in [`MAX_SEALED`] (a board refuses a larger one).
 pub fn seal(topic: &Topic, record: &Record) -> Vec<u8> {
     let mut r = record.clone();
     r.addrs.truncate(MAX_ADDRS);
     r.addrs.retain(|a| a.len() <= MAX_ADDR_BYTES);
-    let plain = postcard::to_allocvec(&r).expect("records serialize");
-    record_key(topic).seal(&plain, &tag(topic))
+    let key = record_key(topic);
+    loop {
+        let plain = postcard::to_allocvec(&r).expect("records serialize");
+        let sealed = key.seal(&plain, &tag(topic));
+        if sealed.len() <= MAX_SEALED || r.addrs.pop().is_none() {
+            return sealed;
+        }
+    }
 }
 
 /// Opens a record sealed for `topic`; `None` if it was not, or if it
@@ -184,6 +192,7 @@ impl Default for BoardLimits {
 struct Posted {
     poster: Vec<u8>,
     sealed: Vec<u8>,
+    posted_ms: u64,
     expires_ms: u64,
 }
 
@@ -280,6 +289,7 @@ impl Board {
             let list = self.tags.entry(tag).or_default();
             if let Some(p) = list.iter_mut().find(|p| p.poster == poster) {
                 p.sealed = sealed;
+                p.posted_ms = now_ms;
                 p.expires_ms = expires_ms;
                 continue;
             }
@@ -297,6 +307,7 @@ impl Board {
             list.push(Posted {
                 poster: poster.to_vec(),
                 sealed,
+                posted_ms: now_ms,
                 expires_ms,
             });
             *self.per_poster.entry(poster.to_vec()).or_default() += 1;
@@ -325,7 +336,7 @@ impl Board {
     }
 
     /// The live records under each of `tags` (at most
-    /// [`MAX_FOUND_PER_TAG`] each, newest expiry first, and
+    /// [`MAX_FOUND_PER_TAG`] each, last posted first, and
     /// [`MAX_FOUND_BYTES`] in all).
     pub fn lookup(&self, tags: &[[u8; 32]], now_ms: u64) -> Vec<Vec<Vec<u8>>> {
         let mut budget = MAX_FOUND_BYTES;
@@ -337,7 +348,9 @@ impl Board {
                 };
                 let mut live: Vec<&Posted> =
                     list.iter().filter(|p| p.expires_ms > now_ms).collect();
-                live.sort_by_key(|p| std::cmp::Reverse(p.expires_ms));
+                // Freshest first: a poster that asked for a long TTL does
+                // not outrank those who post again.
+                live.sort_by_key(|p| std::cmp::Reverse(p.posted_ms));
                 let mut out = Vec::new();
                 for p in live.into_iter().take(MAX_FOUND_PER_TAG) {
                     if p.sealed.len() > budget {
@@ -427,6 +440,17 @@ mod tests {
         assert_eq!(open(&t, &sealed), None);
         // `seal` itself keeps within them.
         assert_eq!(open(&t, &seal(&t, &r)).unwrap().addrs.len(), MAX_ADDRS);
+        // Long addresses: the last ones are left out until it fits a board.
+        r.addrs = vec![vec![7; MAX_ADDR_BYTES]; MAX_ADDRS];
+        let sealed = seal(&t, &r);
+        assert!(sealed.len() <= MAX_SEALED, "{}", sealed.len());
+        let opened = open(&t, &sealed).unwrap();
+        assert!(
+            (1..MAX_ADDRS).contains(&opened.addrs.len()),
+            "{}",
+            opened.addrs.len()
+        );
+        assert_eq!(opened.addrs[..], r.addrs[..opened.addrs.len()]);
     }
 
     #[test]
@@ -470,6 +494,15 @@ mod tests {
         b.withdraw(b"z", &[t]);
         assert!(b.is_empty());
         assert_eq!(b.lookup(&[[9; 32]], 0), vec![Vec::<Vec<u8>>::new()]);
+    }
+
+    #[test]
+    fn lookups_answer_the_last_posted_first_whatever_their_ttl() {
+        let mut b = Board::new(BoardLimits::default());
+        let t = [1; 32];
+        b.post(b"long", vec![(t, vec![1])], 3_600, 0);
+        b.post(b"short", vec![(t, vec![2])], 180, 1_000);
+        assert_eq!(b.lookup(&[t], 2_000), vec![vec![vec![2], vec![1]]]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Task {
             Command::Publish(_) => unreachable!("`run` batches publishing"),
             Command::Shutdown(_) => unreachable!("`run` handles shutdown itself"),
             Command::Follow(ctx, topic) => self.follow(ctx, topic),
-            Command::Seek(ctx, topic) => self.seek(ctx, topic),
+            Command::Seek(ctx, topics) => self.seek(ctx, topics),
             Command::Unfollow(ctx) => {
                 self.unfollow(ctx);
                 self.traffic.forget(&ctx);

@@ -113,9 +113,9 @@ pub(crate) enum Command {
     /// Follow a context: catch-up rounds, and gossip on this topic (none
     /// while this node lacks the current epoch key).
     Follow(ContextId, Option<Topic>),
-    /// Look a joining context's members up at meet servers under this
-    /// topic (the invitation's newest key), until it gossips on one.
-    Seek(ContextId, Topic),
+    /// Look a joining context's members up at meet servers under these
+    /// topics (one per key the invitation gave), until it gossips on one.
+    Seek(ContextId, Vec<Topic>),
     Unfollow(ContextId),
     /// Ask peers (this one first, if connected) for these requests.
     Want(Vec<Envelope>, Option<String>),
@@ -277,9 +277,9 @@ impl NetHandle {
     }
 
     /// Looks up the members of `ctx`, which this node is joining, at meet
-    /// servers under `topic`.
-    pub fn seek(&self, ctx: ContextId, topic: Topic) {
-        self.send(Command::Seek(ctx, topic));
+    /// servers under `topics`.
+    pub fn seek(&self, ctx: ContextId, topics: Vec<Topic>) {
+        self.send(Command::Seek(ctx, topics));
     }
 
     /// Stops following a context.

@@ -8,13 +8,15 @@
 //! reachable addresses) under the tag of every context it gossips in, every
 //! [`POST_EVERY`] and at once when a topic changes (withdrawing the old
 //! tag), and looks up the contexts with fewer than [`WANT_PEERS`] sharing
-//! peers, joins in progress included (their tag comes from the
-//! invitation's newest key), dialing what it finds.
+//! peers, joins in progress included (under the tag of every key the
+//! invitation gave), dialing what it finds. While it joins, it asks about
+//! the context only the peers it found so and those that keep no meet
+//! board, so that no meet server learns which context a tag names.
 //!
 //! As a server (`[network.meet] serve`), it answers from a bounded
 //! [`Board`]; the board never learns which context a tag names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -49,6 +51,11 @@ const LOOKUP_ALONE: Duration = Duration::from_secs(5);
 const LOOKUP_FEW: Duration = Duration::from_secs(30);
 /// Members dialed per context per answer.
 const DIALS_PER_CONTEXT: usize = 8;
+/// Tags a joining context is looked up under: one per key an invitation
+/// can give.
+const MAX_SEEK_TOPICS: usize = mero_sync::invitation::MAX_PAST_EPOCHS + 1;
+/// Peers remembered as found under one joining context's tag.
+const MAX_MET: usize = 256;
 /// Largest meet request and response on the wire.
 const MAX_REQUEST: u64 = 512 << 10;
 const MAX_RESPONSE: u64 = 1 << 20;
@@ -151,9 +158,17 @@ pub(super) struct Discovery {
     servers: HashMap<PeerId, Multiaddr>,
     /// Those addresses, for invitations ([`super::NetHandle::invite_addresses`]).
     shared: Arc<RwLock<Vec<String>>>,
-    /// Joins in progress: the topic of the invitation's newest key, to
-    /// look members up under (they gossip on nothing yet).
-    seeking: HashMap<ContextId, Topic>,
+    /// Joins in progress: the topics of every key the invitation gave, to
+    /// look members up under (the joiner gossips on nothing yet, and does
+    /// not know which key is the members' current one).
+    seeking: HashMap<ContextId, Vec<Topic>>,
+    /// Peers found under a joining context's tag: while joining, a node
+    /// asks about the context only peers it met so or that serve no meet
+    /// board (so a meet server never learns which context a tag names).
+    met: HashMap<ContextId, HashSet<PeerId>>,
+    /// Connected peers that identified themselves: whether each serves a
+    /// meet board.
+    identified: HashMap<PeerId, bool>,
     /// Lookups in flight: the contexts asked, in the request's order.
     lookups: HashMap<OutboundRequestId, Vec<(ContextId, Topic)>>,
     /// When each context was last looked up.
@@ -182,6 +197,8 @@ impl Discovery {
             servers: HashMap::new(),
             shared,
             seeking: HashMap::new(),
+            met: HashMap::new(),
+            identified: HashMap::new(),
             lookups: HashMap::new(),
             looked: HashMap::new(),
             posted: None,
@@ -230,10 +247,19 @@ fn leading_to(addr: &Multiaddr, peer: PeerId) -> Option<Multiaddr> {
 }
 
 impl Task {
-    /// Looks `ctx`'s members up under `topic` while it joins.
-    pub(super) fn seek(&mut self, ctx: ContextId, topic: Topic) {
-        self.meet.seeking.insert(ctx, topic);
+    /// Looks `ctx`'s members up under `topics` while it joins.
+    pub(super) fn seek(&mut self, ctx: ContextId, mut topics: Vec<Topic>) {
+        topics.truncate(MAX_SEEK_TOPICS);
+        self.meet.seeking.insert(ctx, topics);
         self.meet.looked.remove(&ctx);
+    }
+
+    /// Whether to ask `peer` about `ctx` while joining it: it was found
+    /// under the context's tag, or it identified itself and keeps no meet
+    /// board (the peers the invitation named).
+    pub(super) fn may_ask_joining(&self, peer: &PeerId, ctx: &ContextId) -> bool {
+        self.meet.met.get(ctx).is_some_and(|m| m.contains(peer))
+            || self.meet.identified.get(peer) == Some(&false)
     }
 
     /// `ctx` gossips on `new` now instead of `old`: its members meet under
@@ -242,6 +268,7 @@ impl Task {
     pub(super) fn meet_topic_changed(&mut self, ctx: ContextId, old: Option<&Topic>, new: bool) {
         if new {
             self.meet.seeking.remove(&ctx);
+            self.meet.met.remove(&ctx);
             self.meet.posted = None;
         }
         if let Some(old) = old {
@@ -258,13 +285,16 @@ impl Task {
     /// Forgets `ctx` (left or deleted).
     pub(super) fn meet_forget(&mut self, ctx: &ContextId) {
         self.meet.seeking.remove(ctx);
+        self.meet.met.remove(ctx);
         self.meet.looked.remove(ctx);
     }
 
     /// A peer identified itself: a meet server if this node was told to
     /// dial it and it speaks the protocol.
     pub(super) fn meet_identified(&mut self, peer: PeerId, protocols: &[StreamProtocol]) {
-        if !protocols.contains(&PROTOCOL) || self.meet.servers.contains_key(&peer) {
+        let serves = protocols.contains(&PROTOCOL);
+        self.meet.identified.insert(peer, serves);
+        if !serves || self.meet.servers.contains_key(&peer) {
             return;
         }
         let Some(addr) = self
@@ -286,6 +316,10 @@ impl Task {
 
     /// A peer's last connection closed.
     pub(super) fn meet_disconnected(&mut self, peer: &PeerId) {
+        self.meet.identified.remove(peer);
+        for m in self.meet.met.values_mut() {
+            m.remove(peer);
+        }
         if self.meet.servers.remove(peer).is_some() {
             self.meet.publish();
         }
@@ -332,10 +366,10 @@ impl Task {
         self.meet.seeking.keys().chain(short).copied().collect()
     }
 
-    fn meet_topic(&self, ctx: &ContextId) -> Option<Topic> {
+    fn meet_topics(&self, ctx: &ContextId) -> Vec<Topic> {
         match self.follows.get(ctx) {
-            Some(Some((_, t))) => Some(t.clone()),
-            _ => self.meet.seeking.get(ctx).cloned(),
+            Some(Some((_, t))) => vec![t.clone()],
+            _ => self.meet.seeking.get(ctx).cloned().unwrap_or_default(),
         }
     }
 
@@ -360,11 +394,11 @@ impl Task {
             .collect();
         self.meet.posted = Some(Instant::now());
         self.meet.posted_tags = items.len();
-        tracing::debug!(
-            tags = items.len(),
-            servers = servers.len(),
-            "posting at meet servers"
-        );
+        // A meet server that is a member keeps its own record too: joiners
+        // ask only the peers they find there.
+        if let Some(b) = self.meet.board.as_mut() {
+            b.post(&me.to_bytes(), items.clone(), TTL_SECS, now_ms());
+        }
         for chunk in items.chunks(meet::MAX_ITEMS) {
             for s in servers {
                 self.swarm.behaviour_mut().meet.send_request(
@@ -404,7 +438,7 @@ impl Task {
         let now = Instant::now();
         let asked: Vec<(ContextId, Topic)> = due
             .into_iter()
-            .filter_map(|c| Some((c, self.meet_topic(&c)?)))
+            .flat_map(|c| self.meet_topics(&c).into_iter().map(move |t| (c, t)))
             .collect();
         for chunk in asked.chunks(meet::MAX_ITEMS) {
             let tags = chunk.iter().map(|(_, t)| meet::tag(t)).collect::<Vec<_>>();
@@ -472,23 +506,36 @@ impl Task {
     /// dropped, not scored: the server, not the poster, may be at fault.
     fn dial_found(&mut self, asked: Vec<(ContextId, Topic)>, per_tag: Vec<Vec<Vec<u8>>>) {
         let me = *self.swarm.local_peer_id();
+        let mut dialed: HashMap<ContextId, usize> = HashMap::new();
         for ((ctx, topic), sealed) in asked.into_iter().zip(per_tag) {
-            let mut dialed = 0;
-            for s in sealed {
-                if dialed >= DIALS_PER_CONTEXT {
-                    break;
-                }
-                let Some(r) = meet::open(&topic, &s) else {
+            // A server that answers more than a board does is cut short.
+            for s in sealed.iter().take(meet::MAX_FOUND_PER_TAG) {
+                let Some(r) = meet::open(&topic, s) else {
                     continue;
                 };
                 let Ok(peer) = PeerId::from_bytes(&r.peer) else {
                     continue;
                 };
-                if peer == me
-                    || self.swarm.is_connected(&peer)
-                    || self.guard.is_banned(&peer)
-                    || self.cut_off(&peer)
-                {
+                if peer == me || self.guard.is_banned(&peer) || self.cut_off(&peer) {
+                    continue;
+                }
+                let newly_met = match self.meet.met.get_mut(&ctx) {
+                    Some(m) if m.len() < MAX_MET => m.insert(peer),
+                    Some(_) => false,
+                    None if self.meet.seeking.contains_key(&ctx) => {
+                        self.meet.met.insert(ctx, HashSet::from([peer]));
+                        true
+                    }
+                    None => false,
+                };
+                if self.swarm.is_connected(&peer) {
+                    if newly_met {
+                        self.start_rounds(peer, vec![ctx]);
+                    }
+                    continue;
+                }
+                let n = dialed.entry(ctx).or_default();
+                if *n >= DIALS_PER_CONTEXT {
                     continue;
                 }
                 let addrs: Vec<Multiaddr> = r
@@ -507,7 +554,7 @@ impl Task {
                 if let Err(e) = self.swarm.dial(opts) {
                     tracing::debug!(%peer, "dial failed: {e}");
                 }
-                dialed += 1;
+                *n += 1;
                 self.meet.found += 1;
             }
         }

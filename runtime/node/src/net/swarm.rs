@@ -396,7 +396,8 @@ impl Task {
     /// this node's member key there: it proved membership to this node, or
     /// it follows the context's current topic (named after the epoch key),
     /// or this node has no topic for the context yet (joining: it asks the
-    /// peers its invitation named).
+    /// peers its invitation named, once they identified themselves, except
+    /// meet servers, and the members it found at meet servers).
     pub(super) fn shares(&self, peer: &PeerId, ctx: &ContextId) -> bool {
         if self.members.get(peer).is_some_and(|c| c.contains(ctx)) {
             return true;
@@ -410,7 +411,7 @@ impl Task {
                     .all_peers()
                     .any(|(p, topics)| p == peer && topics.contains(&&hash))
             }
-            _ => true,
+            _ => self.may_ask_joining(peer, ctx),
         }
     }
 
@@ -539,6 +540,10 @@ impl Task {
                 tracing::debug!(peer = %peer_id, agent = %info.agent_version, "identified");
                 self.meet_identified(peer_id, &info.protocols);
                 self.learn(peer_id, info.listen_addrs);
+                // Joins ask a peer only once it identified itself.
+                if self.follows.values().any(Option::is_none) {
+                    self.catch_up_with(peer_id);
+                }
             }
             BehaviourEvent::Ping(ping::Event {
                 connection,

@@ -74,6 +74,9 @@ enum Fetched {
     /// The peer is no member of the context (a bootstrap or meet server
     /// the joiner met first).
     NotMember,
+    /// The peer made no offer: it failed to answer, or answered nonsense
+    /// (a plain relay, say).
+    NoOffer(String),
 }
 
 fn run(node: &Weak<Node>, net: &NetHandle, ctx: ContextId, min: u64) {
@@ -82,8 +85,10 @@ fn run(node: &Weak<Node>, net: &NetHandle, ctx: ContextId, min: u64) {
     // Whether a member's offer failed: then catch-up is as good as waiting
     // for another member.
     let mut failed = false;
-    let mut non_members = 0;
-    while asked.len() - non_members < MAX_OFFERS
+    // Peers that made no offer, members or not: they do not count as
+    // offers tried.
+    let mut passed = 0;
+    while asked.len() - passed < MAX_OFFERS
         && asked.len() < MAX_ASKED
         && started.elapsed() < PEER_WAIT + DEADLINE
     {
@@ -105,8 +110,12 @@ fn run(node: &Weak<Node>, net: &NetHandle, ctx: ContextId, min: u64) {
                 return;
             }
             Ok(Fetched::NotMember) => {
-                non_members += 1;
+                passed += 1;
                 tracing::debug!(context = %ctx, %peer, "asked a peer that is no member");
+            }
+            Ok(Fetched::NoOffer(why)) => {
+                passed += 1;
+                tracing::debug!(context = %ctx, %peer, "no offer: {why}");
             }
             Err(e) => {
                 failed = true;
@@ -167,15 +176,15 @@ fn fetch_from(
     };
     let mut tries = 0;
     let manifest = loop {
-        match ask(
-            node,
-            net,
-            peer,
-            Request::Snapshot {
-                context: ctx,
-                min_len: min,
-            },
-        )? {
+        let request = Request::Snapshot {
+            context: ctx,
+            min_len: min,
+        };
+        let answer = match ask(node, net, peer, request) {
+            Ok(a) => a,
+            Err(e) => return Ok(Fetched::NoOffer(e)),
+        };
+        match answer {
             Response::Offer { manifest: Some(m) } => break m,
             Response::Offer { manifest: None } => return Ok(Fetched::Declined),
             Response::Error { message } if message == crate::sync::NOT_ADMITTED => {
@@ -185,7 +194,7 @@ fn fetch_from(
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
-            other => return Err(format!("unexpected answer {other:?}")),
+            other => return Ok(Fetched::NoOffer(format!("unexpected answer {other:?}"))),
         }
     };
     let limits = SnapshotLimits {
