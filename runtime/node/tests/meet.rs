@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mero_sync::InvitationToken;
 use serde_json::{Value, json};
-use support::{NodeProc, build_app, init_home, replicates_both_ways, wait_converged, wait_for};
+use support::{NodeProc, build_app, init_homes, replicates_both_ways, wait_converged, wait_for};
 
 const KV: &str = "examples/kv-store/Cargo.toml";
 
@@ -29,10 +29,7 @@ fn meet_of(n: &NodeProc) -> Value {
 #[test]
 fn members_known_to_nobody_meet_through_a_meet_server() {
     let wasm = build_app(KV);
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    for d in &dirs {
-        init_home(d.path());
-    }
+    let dirs = init_homes(4);
     let m = NodeProc::start_args(dirs[0].path(), &[], &["--serve-meet"]);
     let a = NodeProc::start_args(dirs[1].path(), &[&m.p2p], &[]);
     let app = a.install(&wasm);
@@ -111,10 +108,7 @@ fn members_known_to_nobody_meet_through_a_meet_server() {
 
 #[test]
 fn a_node_that_does_not_serve_meet_is_no_meet_server() {
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    for d in &dirs {
-        init_home(d.path());
-    }
+    let dirs = init_homes(2);
     let plain = NodeProc::start_args(dirs[0].path(), &[], &[]);
     let a = NodeProc::start_args(dirs[1].path(), &[&plain.p2p], &[]);
     wait_for(Duration::from_secs(10), || a.peer_row(&plain.peer_id())).expect("connected");
@@ -125,4 +119,34 @@ fn a_node_that_does_not_serve_meet_is_no_meet_server() {
     .expect("a ping");
     assert_eq!(meet_of(&a)["servers"], json!([]));
     assert!(meet_of(&plain).get("servingRecords").is_none());
+}
+
+/// A public node that serves meet and is the context's only other member:
+/// a joiner does not ask a meet server about a context until it finds it
+/// under the context's tag, so the server keeps its own record on its own
+/// board.
+#[test]
+fn a_meet_server_that_is_the_only_member_is_joined() {
+    let wasm = build_app(KV);
+    let dirs = init_homes(2);
+    let m = NodeProc::start_args(dirs[0].path(), &[], &["--serve-meet"]);
+    let app = m.install(&wasm);
+    let ctx = m.create_context(&app);
+    m.execute(&ctx, "set", json!({"key": "k", "value": "v"}));
+    wait_for(Duration::from_secs(30), || {
+        (meet_of(&m)["servingRecords"] == json!(1)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("M keeps its own record: {:#}", meet_of(&m)));
+    let b = NodeProc::start_args(dirs[1].path(), &[], &[]);
+    let t0 = std::time::Instant::now();
+    b.join(&m.invite(&ctx));
+    wait_converged(&[&m, &b], &ctx, Duration::from_secs(60));
+    b.wait_app(&app);
+    println!("B joined the meet server's context in {:?}", t0.elapsed());
+    assert_eq!(b.query(&ctx, "get", json!({"key": "k"})), json!("v"));
+    // Its own record and B's.
+    wait_for(Duration::from_secs(30), || {
+        (meet_of(&m)["servingRecords"] == json!(2)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("both records: {:#}", meet_of(&m)));
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use mero_sync::InvitationToken;
 use serde_json::{Value, json};
-use support::{NodeProc, build_app, init_home, replicates_both_ways, wait_converged, wait_for};
+use support::{NodeProc, build_app, init_homes, replicates_both_ways, wait_converged, wait_for};
 
 const KV: &str = "examples/kv-store/Cargo.toml";
 
@@ -29,10 +29,7 @@ fn token_with_addrs(token: &str, addrs: Vec<String>) -> String {
 #[test]
 fn a_peer_known_only_through_a_relay_is_reached_directly_and_without_it() {
     let wasm = build_app(KV);
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    for d in &dirs {
-        init_home(d.path());
-    }
+    let dirs = init_homes(3);
     let relay = NodeProc::start_args(dirs[0].path(), &[], &["--serve-relay", "--public"]);
     let a = NodeProc::start_args(dirs[1].path(), &[], &["--relay", &relay.p2p]);
     let circuit = a.wait_circuit();
@@ -83,10 +80,7 @@ fn a_peer_known_only_through_a_relay_is_reached_directly_and_without_it() {
 #[test]
 fn a_join_over_quic_alone() {
     let wasm = build_app(KV);
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    for d in &dirs {
-        init_home(d.path());
-    }
+    let dirs = init_homes(2);
     let quic = ["--p2p-listen", "/ip4/127.0.0.1/udp/0/quic-v1"];
     let a = NodeProc::start_args(dirs[0].path(), &[], &quic);
     let b = NodeProc::start_args(dirs[1].path(), &[], &quic);

@@ -63,17 +63,20 @@ impl Task {
                 }
             }
             Command::Dial(addrs) => {
+                let mut told = Vec::new();
                 for a in addrs {
                     match a.parse::<Multiaddr>() {
                         Ok(addr) => {
                             if !self.known.contains(&addr) {
                                 self.known.push(addr.clone());
                             }
+                            told.push(addr.clone());
                             self.dial(addr);
                         }
                         Err(_) => tracing::warn!("ignoring invalid address {a}"),
                     }
                 }
+                self.meet_told(&told);
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.status());

@@ -273,6 +273,10 @@ impl Task {
         }
         if let Some(old) = old {
             let tags = vec![meet::tag(old)];
+            let me = self.swarm.local_peer_id().to_bytes();
+            if let Some(b) = self.meet.board.as_mut() {
+                b.withdraw(&me, &tags);
+            }
             for s in self.meet.servers.keys().copied().collect::<Vec<_>>() {
                 self.swarm
                     .behaviour_mut()
@@ -294,7 +298,34 @@ impl Task {
     pub(super) fn meet_identified(&mut self, peer: PeerId, protocols: &[StreamProtocol]) {
         let serves = protocols.contains(&PROTOCOL);
         self.meet.identified.insert(peer, serves);
-        if !serves || self.meet.servers.contains_key(&peer) {
+        if serves {
+            self.take_as_meet_server(peer);
+        }
+    }
+
+    /// This node was told to dial `addrs` (an invitation's): a connected
+    /// meet server among them becomes one of this node's now, not at its
+    /// next identify.
+    pub(super) fn meet_told(&mut self, addrs: &[Multiaddr]) {
+        let named: Vec<PeerId> = addrs
+            .iter()
+            .flat_map(|a| a.iter())
+            .filter_map(|p| match p {
+                Protocol::P2p(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        for peer in named {
+            if self.meet.identified.get(&peer) == Some(&true) {
+                self.take_as_meet_server(peer);
+            }
+        }
+    }
+
+    /// Takes `peer`, which serves meet, as a meet server if a told or
+    /// known address leads to it.
+    fn take_as_meet_server(&mut self, peer: PeerId) {
+        if self.meet.servers.contains_key(&peer) {
             return;
         }
         let Some(addr) = self
@@ -331,11 +362,15 @@ impl Task {
             b.expire(now_ms());
         }
         let servers: Vec<PeerId> = self.meet.servers.keys().copied().collect();
+        // A meet server posts onto its own board even when it uses no
+        // other: joiners that reach it ask it only once they find it there.
+        if (!servers.is_empty() || self.meet.board.is_some())
+            && self.meet.posted.is_none_or(|t| t.elapsed() >= POST_EVERY)
+        {
+            self.post_to(&servers);
+        }
         if servers.is_empty() {
             return;
-        }
-        if self.meet.posted.is_none_or(|t| t.elapsed() >= POST_EVERY) {
-            self.post_to(&servers);
         }
         let now = Instant::now();
         let due: Vec<ContextId> = self

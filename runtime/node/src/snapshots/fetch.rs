@@ -74,8 +74,7 @@ enum Fetched {
     /// The peer is no member of the context (a bootstrap or meet server
     /// the joiner met first).
     NotMember,
-    /// The peer made no offer: it failed to answer, or answered nonsense
-    /// (a plain relay, say).
+    /// The peer answered what no member answers.
     NoOffer(String),
 }
 
@@ -180,11 +179,7 @@ fn fetch_from(
             context: ctx,
             min_len: min,
         };
-        let answer = match ask(node, net, peer, request) {
-            Ok(a) => a,
-            Err(e) => return Ok(Fetched::NoOffer(e)),
-        };
-        match answer {
+        match ask(node, net, peer, request)? {
             Response::Offer { manifest: Some(m) } => break m,
             Response::Offer { manifest: None } => return Ok(Fetched::Declined),
             Response::Error { message } if message == crate::sync::NOT_ADMITTED => {
@@ -194,6 +189,9 @@ fn fetch_from(
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
+            Response::Error { message } if message.starts_with("busy") => return Err(message),
+            // Not an answer a member gives (a peer that speaks the
+            // protocol without holding contexts, or lies).
             other => return Ok(Fetched::NoOffer(format!("unexpected answer {other:?}"))),
         }
     };

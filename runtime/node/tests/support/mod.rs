@@ -662,6 +662,15 @@ pub fn merod_config(home: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `n` temporary homes, each `merod init`ed ([`init_home`]).
+pub fn init_homes(n: usize) -> Vec<tempfile::TempDir> {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    for d in &dirs {
+        init_home(d.path());
+    }
+    dirs
+}
+
 /// `merod init` in `dir` (loopback, port picked at start).
 pub fn init_home(dir: &Path) {
     let status = Command::new(env!("CARGO_BIN_EXE_merod"))
