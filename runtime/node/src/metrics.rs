@@ -175,6 +175,7 @@ pub struct Metrics {
     events: Family<ContextLabel, Counter>,
     sync_rounds: Family<ContextLabel, Counter>,
     requests_refused: Family<ContextLabel, Counter>,
+    requests_unknown: Counter,
     gossip_invalid: Counter,
     peers_banned: Counter,
     quarantined: Gauge,
@@ -223,6 +224,7 @@ impl Metrics {
             events: Family::default(),
             sync_rounds: Family::default(),
             requests_refused: Family::default(),
+            requests_unknown: Counter::default(),
             gossip_invalid: Counter::default(),
             peers_banned: Counter::default(),
             quarantined: Gauge::default(),
@@ -295,6 +297,11 @@ impl Metrics {
             "requests_refused",
             "Peer requests about a context refused: no valid proof of membership",
             m.requests_refused.clone(),
+        );
+        r.register(
+            "requests_unknown_context",
+            "Peer requests about a context this node does not hold (no label: anyone can name any)",
+            m.requests_unknown.clone(),
         );
         r.register(
             "gossip_invalid",
@@ -420,6 +427,11 @@ impl Metrics {
     /// Counts stream items.
     pub fn stream_items(&self, ctx: &ContextId, n: usize) {
         self.events.get_or_create(&label(ctx)).inc_by(n as u64);
+    }
+
+    /// Counts a peer request about a context this node does not hold.
+    pub fn request_unknown(&self) {
+        self.requests_unknown.inc();
     }
 
     /// Counts a peer request refused for want of a valid membership proof.

@@ -95,6 +95,7 @@ impl Node {
             known: false,
         };
         let Ok(slot) = self.context(&ctx) else {
+            self.metrics().request_unknown();
             return refused;
         };
         refused.known = true;

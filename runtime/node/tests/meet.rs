@@ -101,9 +101,14 @@ fn members_known_to_nobody_meet_through_a_meet_server() {
     })
     .unwrap_or_else(|| panic!("every member posts: {:#}", meet_of(&m)));
 
-    // M never joined: it holds records, not the context.
+    // M never joined: it holds records, not the context, and no joiner
+    // asked it about the context (which would have named it).
     let (status, _) = m.send("GET", &format!("/admin/contexts/{ctx}"), None, true);
     assert_eq!(status, 404);
+    assert_eq!(
+        m.metric_lines(|l| l.starts_with("mero_requests_unknown_context_total")),
+        vec!["mero_requests_unknown_context_total 0".to_owned()]
+    );
 }
 
 #[test]
