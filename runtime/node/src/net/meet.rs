@@ -219,9 +219,8 @@ impl Discovery {
             serving_records: self.board.as_ref().map(|b| b.len() as u32),
         }
     }
-}
 
-impl Discovery {
+    /// Shares the meet servers' addresses with invitations.
     fn publish(&self) {
         let mut addrs: Vec<String> = self.servers.values().map(ToString::to_string).collect();
         addrs.sort();
